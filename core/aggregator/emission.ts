@@ -1,0 +1,55 @@
+import type { PartialAggregate } from '../algebra/index.ts';
+
+/** An additive change to one (window, site, event, dimensions) cell. */
+export interface DeltaRow {
+  site: string;
+  event: string;
+  windowStartMs: number;
+  windowSizeMs: number;
+  dims: Array<[string, string]>;
+  dimsKey: string;
+  partial: PartialAggregate;
+}
+
+export type WindowStatus = 'provisional' | 'final' | 'corrected';
+
+export interface WindowStatusRow {
+  windowStartMs: number;
+  windowSizeMs: number;
+  status: WindowStatus;
+  watermarkMs: number | undefined;
+  finalizedAtMs: number | undefined;
+}
+
+export type LateReason = 'beyond_correction_horizon';
+
+/** A partial row that arrived too late to correct its window; recorded, never dropped silently. */
+export interface LateRow {
+  site: string;
+  event: string;
+  windowStartMs: number;
+  dimsKey: string;
+  events: number;
+  reason: LateReason;
+  sourceId: string;
+  sequence: number;
+  watermarkMs: number | undefined;
+  receivedAtMs: number;
+}
+
+/** Everything one partition writes to ClickHouse for one epoch. */
+export interface Emission {
+  deltas: DeltaRow[];
+  statuses: WindowStatusRow[];
+  late: LateRow[];
+  watermarkMs: number | undefined;
+}
+
+export function isEmptyEmission(e: Emission): boolean {
+  return e.deltas.length === 0 && e.statuses.length === 0 && e.late.length === 0;
+}
+
+/** Canonical form of sorted dimension pairs; the unit separator cannot appear in normalized values. */
+export function dimsKeyOf(dims: ReadonlyArray<readonly [string, string]>): string {
+  return dims.map(([k, v]) => `${k}=${v}`).join('\u001f');
+}

@@ -1,0 +1,194 @@
+/**
+ * Growable byte writer and bounds-checked reader for the envelope codec: unsigned LEB128
+ * varints, zigzag for signed integers, little-endian float64, length-prefixed UTF-8.
+ * Integers are limited to the safe range (< 2^53) so no value is ever silently rounded.
+ */
+
+const utf8Encoder = new TextEncoder();
+// fatal: invalid UTF-8 on the wire is a malformed batch, not text to guess at.
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** Largest value a zigzag varint may carry so that its encoding stays a safe integer. */
+export const MAX_ZIGZAG_MAGNITUDE = 2 ** 52 - 1;
+
+/** Appends bytes to a buffer that doubles as needed. */
+export class ByteWriter {
+  private buf: Uint8Array;
+  private view: DataView;
+  private pos = 0;
+
+  constructor(initialCapacity = 256) {
+    this.buf = new Uint8Array(initialCapacity);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  private ensure(extra: number): void {
+    const needed = this.pos + extra;
+    if (needed <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < needed) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  /** Unsigned LEB128 of a safe non-negative integer. */
+  uvarint(n: number): void {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`uvarint: expected a safe non-negative integer, got ${n}`);
+    this.ensure(8);
+    // Division instead of >>> because values may exceed 32 bits.
+    while (n >= 0x80) {
+      this.buf[this.pos++] = (n % 0x80) | 0x80;
+      n = Math.floor(n / 0x80);
+    }
+    this.buf[this.pos++] = n;
+  }
+
+  /** Zigzag-encoded signed integer, |n| ≤ MAX_ZIGZAG_MAGNITUDE. */
+  svarint(n: number): void {
+    if (!Number.isSafeInteger(n) || Math.abs(n) > MAX_ZIGZAG_MAGNITUDE) {
+      throw new RangeError(`svarint: expected an integer with |n| ≤ 2^52 − 1, got ${n}`);
+    }
+    this.uvarint(n >= 0 ? n * 2 : -n * 2 - 1);
+  }
+
+  float64(x: number): void {
+    this.ensure(8);
+    this.view.setFloat64(this.pos, x, true);
+    this.pos += 8;
+  }
+
+  /** Byte length (uvarint) then UTF-8; lone surrogates become U+FFFD, as TextEncoder does. */
+  string(s: string): void {
+    // encodeInto straight into the buffer avoids one copy per string.
+    const maxBytes = s.length * 3;
+    this.ensure(maxBytes + 8);
+    const lenPos = this.pos;
+    const lenBytes = uvarintSize(maxBytes);
+    const { written } = utf8Encoder.encodeInto(s, this.buf.subarray(lenPos + lenBytes));
+    const actual = uvarintSize(written);
+    if (actual !== lenBytes) this.buf.copyWithin(lenPos + actual, lenPos + lenBytes, lenPos + lenBytes + written);
+    this.uvarint(written);
+    this.pos = lenPos + actual + written;
+  }
+
+  finish(): Uint8Array {
+    return this.buf.slice(0, this.pos);
+  }
+}
+
+/** Bytes a uvarint of `n` takes. */
+export function uvarintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    size++;
+  }
+  return size;
+}
+
+/** Why a read failed; the codec turns it into a DecodeError. */
+export class ReadFailure {
+  constructor(
+    readonly code: 'truncated' | 'malformed',
+    readonly message: string,
+    readonly offset: number,
+  ) {}
+}
+
+/** Reads from a byte array; every read checks bounds and throws a {@link ReadFailure}. */
+export class ByteReader {
+  pos = 0;
+  private readonly view: DataView;
+
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
+  fail(code: 'truncated' | 'malformed', message: string, offset = this.pos): never {
+    throw new ReadFailure(code, message, offset);
+  }
+
+  private need(n: number, what: string): void {
+    if (n > this.remaining) this.fail('truncated', `${what}: needs ${n} bytes, ${this.remaining} left`);
+  }
+
+  byte(what: string): number {
+    this.need(1, what);
+    return this.buf[this.pos++] as number;
+  }
+
+  bytes(n: number, what: string): Uint8Array {
+    this.need(n, what);
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  /** Canonical unsigned LEB128 of at most 53 bits; overlong or larger encodings are malformed. */
+  uvarint(what: string): number {
+    const start = this.pos;
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      if (this.pos >= this.buf.length) this.fail('truncated', `${what}: varint runs past the end`, start);
+      const b = this.buf[this.pos++] as number;
+      value += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) {
+        if (b === 0 && i > 0) this.fail('malformed', `${what}: overlong varint`, start);
+        if (value > Number.MAX_SAFE_INTEGER) this.fail('malformed', `${what}: varint exceeds 2^53 − 1`, start);
+        return value;
+      }
+      scale *= 0x80;
+    }
+    return this.fail('malformed', `${what}: varint longer than 8 bytes`, start);
+  }
+
+  svarint(what: string): number {
+    const z = this.uvarint(what);
+    // z ≤ 2^53 − 1, so both branches are exact.
+    return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  }
+
+  /** A count of items, each at least `minItemBytes` long: rejects counts the input cannot hold. */
+  count(what: string, minItemBytes = 1): number {
+    const start = this.pos;
+    const n = this.uvarint(what);
+    if (n * minItemBytes > this.remaining) this.fail('truncated', `${what}: ${n} items cannot fit in ${this.remaining} bytes`, start);
+    return n;
+  }
+
+  float64(what: string): number {
+    this.need(8, what);
+    const x = this.view.getFloat64(this.pos, true);
+    this.pos += 8;
+    return x;
+  }
+
+  string(what: string): string {
+    const start = this.pos;
+    const len = this.uvarint(what);
+    const raw = this.bytes(len, what);
+    try {
+      return utf8Decoder.decode(raw);
+    } catch {
+      return this.fail('malformed', `${what}: invalid UTF-8`, start);
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+/** Where ClickHouse lives: a server over HTTP, or the embedded engine (chdb) on a local path. */
+export type ClickHouseTarget =
+  | { kind: 'server'; url: string; database?: string; username?: string; password?: string }
+  | { kind: 'embedded'; path: string };
+
+/** A ClickHouse client plus a description safe to print (never contains a password). */
+export interface ClickHouse {
+  readonly client: ClickHouseClient;
+  readonly description: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens ClickHouse through `@clickhouse/client` on either backend, so every caller speaks the
+ * same SQL through the same API.
+ *
+ * @example
+ * const ch = await openClickHouse({ kind: 'embedded', path: './data/clickhouse' });
+ * await ch.client.query({ query: 'SELECT 1', format: 'JSONEachRow' });
+ */
+export async function openClickHouse(target: ClickHouseTarget): Promise<ClickHouse> {
+  if (target.kind === 'server') {
+    const client = createClient({
+      url: target.url,
+      ...(target.database ? { database: target.database } : {}),
+      ...(target.username ? { username: target.username } : {}),
+      ...(target.password ? { password: target.password } : {}),
+      clickhouse_settings: { date_time_input_format: 'best_effort' },
+    });
+    return { client, description: `server ${redactUrl(target.url)}`, close: () => client.close() };
+  }
+  const path = resolve(target.path);
+  mkdirSync(path, { recursive: true });
+  // Imported lazily: libchdb is a native addon and binds one data directory per process, so
+  // processes that talk to a server never load it.
+  const { createChdbConnection } = await import('chdb/connection');
+  // chdb types its connection against @clickhouse/client-common, which @clickhouse/client bundles
+  // a copy of; the shapes are the same, the declarations are not shared.
+  const connection = createChdbConnection({ path }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
+  const client = createClient({ connection });
+  return { client, description: `embedded chdb at ${path}`, close: () => client.close() };
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<invalid url>';
+  }
+}

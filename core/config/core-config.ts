@@ -1,0 +1,81 @@
+import type { ClickHouseTarget } from '../clickhouse/client.ts';
+import { ConfigErrors, readInt, readString, readTopicName, type Env } from './env.ts';
+
+/** Settings of the central processes (gateway, aggregator, query API, CLI). */
+export interface CoreConfig {
+  /** undefined: `tributary start` runs a local broker. */
+  kafkaBrokers: string[] | undefined;
+  clickhouse: ClickHouseTarget;
+  edgePort: number;
+  queryPort: number;
+  topics: { partials: string; rejected: string; deadLetter: string };
+  aggregator: {
+    groupId: string;
+    windowSizeMs: number;
+    allowedLatenessMs: number;
+    correctionHorizonMs: number;
+    idleTimeoutMs: number;
+    emitIntervalMs: number;
+  };
+}
+
+export type ConfigResult = { ok: true; config: CoreConfig } | { ok: false; errors: string[] };
+
+const HOUR = 3_600_000;
+
+/** Parses and validates the environment once, at start-up; every bad value gets its own message. */
+export function parseCoreConfig(env: Env): ConfigResult {
+  const errors = new ConfigErrors();
+  const brokersRaw = readString(env, 'KAFKA_BROKERS');
+  let kafkaBrokers: string[] | undefined;
+  if (brokersRaw !== undefined) {
+    kafkaBrokers = brokersRaw.split(',').map((b) => b.trim()).filter(Boolean);
+    for (const b of kafkaBrokers) {
+      if (!/^[^\s:]+:\d{1,5}$/.test(b)) errors.add(`KAFKA_BROKERS entry ${JSON.stringify(b)} is not host:port (example: 127.0.0.1:9092,kafka2:9092)`);
+    }
+  }
+
+  const url = readString(env, 'CLICKHOUSE_URL');
+  let clickhouse: ClickHouseTarget;
+  if (url !== undefined) {
+    if (!/^https?:\/\//.test(url)) errors.add(`CLICKHOUSE_URL=${JSON.stringify(url)} must be an http(s) URL such as http://localhost:8123`);
+    clickhouse = {
+      kind: 'server',
+      url,
+      ...optional('database', readString(env, 'CLICKHOUSE_DATABASE')),
+      ...optional('username', readString(env, 'CLICKHOUSE_USER')),
+      ...optional('password', env.CLICKHOUSE_PASSWORD),
+    };
+  } else {
+    clickhouse = { kind: 'embedded', path: readString(env, 'CLICKHOUSE_PATH') ?? './data/clickhouse' };
+  }
+
+  const windowSizeMs = readInt(env, 'WINDOW_SIZE_MS', 60_000, errors, { min: 1000, max: 24 * HOUR });
+  if (windowSizeMs > 0 && (24 * HOUR) % windowSizeMs !== 0) {
+    errors.add(`WINDOW_SIZE_MS=${windowSizeMs} must divide a day evenly (e.g. 1000, 10000, 60000, 300000) so hour and day rollups line up`);
+  }
+  const config: CoreConfig = {
+    kafkaBrokers,
+    clickhouse,
+    edgePort: readInt(env, 'PORT', 8080, errors, { min: 0, max: 65535 }),
+    queryPort: readInt(env, 'QUERY_PORT', 8081, errors, { min: 0, max: 65535 }),
+    topics: {
+      partials: readTopicName(env, 'PARTIALS_TOPIC', 'partials', errors),
+      rejected: readTopicName(env, 'REJECTED_TOPIC', 'rejected', errors),
+      deadLetter: readTopicName(env, 'DEAD_LETTER_TOPIC', 'partials.dlq', errors),
+    },
+    aggregator: {
+      groupId: readString(env, 'AGGREGATOR_GROUP') ?? 'tributary-aggregator',
+      windowSizeMs,
+      allowedLatenessMs: readInt(env, 'ALLOWED_LATENESS_MS', 5_000, errors, { min: 0, max: 7 * 24 * HOUR }),
+      correctionHorizonMs: readInt(env, 'CORRECTION_HORIZON_MS', 24 * HOUR, errors, { min: 0, max: 90 * 24 * HOUR }),
+      idleTimeoutMs: readInt(env, 'IDLE_TIMEOUT_MS', 30_000, errors, { min: 100, max: 24 * HOUR }),
+      emitIntervalMs: readInt(env, 'EMIT_INTERVAL_MS', 1_000, errors, { min: 50, max: 60_000 }),
+    },
+  };
+  return errors.messages.length > 0 ? { ok: false, errors: errors.messages } : { ok: true, config };
+}
+
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}

@@ -1,0 +1,92 @@
+/**
+ * One pass over the raw JSON bytes, before anything is decoded or parsed:
+ * - refuses nesting deeper than `maxDepth` early (JSON.parse would recurse, and a 512 KiB
+ *   `[[[[...` must cost a loop, not a stack);
+ * - measures the byte size of each element of each array directly under the top-level object
+ *   (the events of `{ batch: [...] }`), so the per-event byte limit needs no re-serialization.
+ *
+ * Works on UTF-8 bytes because every JSON structural character is ASCII and every byte of a
+ * multi-byte sequence is >= 0x80. Malformed JSON is not reported here: JSON.parse does that.
+ */
+export type JsonScan =
+  | { kind: 'ok'; topLevelArrays: Map<string, number[]> }
+  | { kind: 'too_deep'; offset: number };
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+
+const keyDecoder = new TextDecoder();
+
+export function scanJson(bytes: Uint8Array, maxDepth: number): JsonScan {
+  const topLevelArrays = new Map<string, number[]>();
+  let depth = 0;
+  let topIsObject = false;
+  let keyStart = -1;
+  let keyEnd = -1;
+  let stringStart = -1;
+  // The array under the top-level object currently being measured.
+  let sizes: number[] | undefined;
+  let elementStart = 0;
+
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i] as number;
+    if (stringStart >= 0) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) {
+        if (depth === 1) {
+          // The last string read at depth 1 before a `[` is that array's key.
+          keyStart = stringStart + 1;
+          keyEnd = i;
+        }
+        stringStart = -1;
+      }
+      continue;
+    }
+    switch (b) {
+      case QUOTE:
+        stringStart = i;
+        break;
+      case OPEN_OBJECT:
+      case OPEN_ARRAY:
+        if (depth === 0) topIsObject = b === OPEN_OBJECT;
+        depth++;
+        if (depth > maxDepth) return { kind: 'too_deep', offset: i };
+        if (b === OPEN_ARRAY && depth === 2 && topIsObject && keyStart >= 0) {
+          sizes = [];
+          topLevelArrays.set(keyDecoder.decode(bytes.subarray(keyStart, keyEnd)), sizes);
+          elementStart = i + 1;
+        }
+        break;
+      case COMMA:
+        if (depth === 2 && sizes !== undefined) {
+          sizes.push(i - elementStart);
+          elementStart = i + 1;
+        }
+        break;
+      case CLOSE_OBJECT:
+      case CLOSE_ARRAY:
+        if (b === CLOSE_ARRAY && depth === 2 && sizes !== undefined) {
+          if (hasContent(bytes, elementStart, i)) sizes.push(i - elementStart);
+          sizes = undefined;
+        }
+        depth--;
+        break;
+      default:
+        break;
+    }
+  }
+  return { kind: 'ok', topLevelArrays };
+}
+
+function hasContent(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const b = bytes[i] as number;
+    if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) return true;
+  }
+  return false;
+}

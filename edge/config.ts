@@ -1,0 +1,168 @@
+/**
+ * Edge collector configuration, parsed from a flat string map so the same code reads
+ * `process.env` (Node), wrangler `vars` (Workers) and `Deno.env.toObject()`.
+ */
+
+/** Dimensions the accumulator can group by today (`device` and `browser` are planned). */
+export const SUPPORTED_DIMENSIONS = ['path', 'country'] as const;
+export type DimensionName = (typeof SUPPORTED_DIMENSIONS)[number];
+
+export interface EdgeConfig {
+  /** `dev` relaxes required settings (demo write key, a fixed insecure salt). */
+  env: 'dev' | 'production';
+  /** write key -> site id. A null-prototype object: look keys up with `Object.hasOwn`. */
+  writeKeys: Record<string, string>;
+  windowSizeMs: number;
+  flushIntervalMs: number;
+  heartbeatMs: number;
+  watermarkDelayMs: number;
+  /** Rows that trigger an immediate flush. */
+  flushMaxRows: number;
+  /** Rows buffered (unsent + unacknowledged) beyond which requests get 503. */
+  maxPendingRows: number;
+  dimensions: DimensionName[];
+  /** Distinct values per (window, site, dimension) before folding into `__other__`. */
+  cardinalityCap: number;
+  /** Limit on the request body, after gzip decompression. */
+  maxBodyBytes: number;
+  maxEventsPerBatch: number;
+  maxEventBytes: number;
+  maxFutureSkewMs: number;
+  /** messageIds remembered per edge for deduplication. */
+  dedupCapacity: number;
+  /** Name of a header set by a trusted proxy carrying an ISO country code. */
+  countryHeader: string | undefined;
+  /** HMAC key of the current salt epoch. Never log it. */
+  pseudonymSalt: string;
+}
+
+export type EdgeConfigResult = { ok: true; config: EdgeConfig } | { ok: false; errors: string[] };
+
+/** Used only when TRIBUTARY_ENV=dev; pseudonyms made with it are not private. */
+export const DEV_PSEUDONYM_SALT = 'tributary-dev-salt-not-secret';
+const DEV_WRITE_KEYS = 'wk_demo:demo';
+const DAY_MS = 86_400_000;
+const KIB = 1024;
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Parses and validates the edge settings. Pure: no defaults are read from anywhere but `env`.
+ * Every bad value gets its own message naming the variable and the accepted form.
+ *
+ * @example
+ * ```ts
+ * const r = parseEdgeConfig({ TRIBUTARY_ENV: 'dev' });
+ * if (!r.ok) throw new Error(r.errors.join('\n'));
+ * r.config.writeKeys; // { wk_demo: 'demo' }
+ * ```
+ */
+export function parseEdgeConfig(env: Env): EdgeConfigResult {
+  const errors: string[] = [];
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = read(env, name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+      errors.push(`${name}=${JSON.stringify(raw)} is not valid: expected a whole number from ${min} to ${max} (default ${fallback})`);
+      return fallback;
+    }
+    return value;
+  };
+
+  const envName = read(env, 'TRIBUTARY_ENV') ?? 'production';
+  let mode: EdgeConfig['env'] = 'production';
+  if (envName === 'dev' || envName === 'development') mode = 'dev';
+  else if (envName !== 'production' && envName !== 'prod') {
+    errors.push(`TRIBUTARY_ENV=${JSON.stringify(envName)} is not valid: use "dev" (demo write key, insecure salt) or "production"`);
+  }
+
+  const writeKeys = parseWriteKeys(read(env, 'TRIBUTARY_WRITE_KEYS'), mode, errors);
+  const windowSizeMs = int('WINDOW_SIZE_MS', 60_000, 1000, DAY_MS);
+  if (DAY_MS % windowSizeMs !== 0) {
+    errors.push(`WINDOW_SIZE_MS=${windowSizeMs} must divide a day evenly (e.g. 10000, 60000, 300000) so hour and day rollups line up`);
+  }
+  const config: EdgeConfig = {
+    env: mode,
+    writeKeys,
+    windowSizeMs,
+    flushIntervalMs: int('FLUSH_INTERVAL_MS', 1000, 10, 60_000),
+    heartbeatMs: int('HEARTBEAT_MS', 5000, 100, 600_000),
+    watermarkDelayMs: int('WATERMARK_DELAY_MS', 1000, 0, DAY_MS),
+    flushMaxRows: int('FLUSH_MAX_ROWS', 2000, 1, 100_000),
+    maxPendingRows: int('MAX_PENDING_ROWS', 50_000, 1, 10_000_000),
+    dimensions: parseDimensions(read(env, 'DIMENSIONS'), errors),
+    cardinalityCap: int('CARDINALITY_CAP', 1000, 1, 1_000_000),
+    maxBodyBytes: int('MAX_BODY_BYTES', 512 * KIB, 1 * KIB, 64 * KIB * KIB),
+    maxEventsPerBatch: int('MAX_EVENTS_PER_BATCH', 500, 1, 100_000),
+    maxEventBytes: int('MAX_EVENT_BYTES', 32 * KIB, 256, 16 * KIB * KIB),
+    maxFutureSkewMs: int('MAX_FUTURE_SKEW_MS', 5 * 60_000, 0, DAY_MS),
+    dedupCapacity: int('DEDUP_CAPACITY', 100_000, 0, 10_000_000),
+    countryHeader: parseHeaderName(read(env, 'COUNTRY_HEADER'), errors),
+    pseudonymSalt: parseSalt(env, mode, errors),
+  };
+  if (config.heartbeatMs < config.flushIntervalMs) {
+    errors.push(`HEARTBEAT_MS=${config.heartbeatMs} must be at least FLUSH_INTERVAL_MS=${config.flushIntervalMs}: heartbeats are only sent between flushes`);
+  }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
+}
+
+function read(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+}
+
+function parseWriteKeys(raw: string | undefined, mode: EdgeConfig['env'], errors: string[]): Record<string, string> {
+  const keys: Record<string, string> = Object.create(null) as Record<string, string>;
+  const form = 'a comma list of writeKey:siteId pairs such as wk_demo:demo-site,wk_x:site-x (letters, digits, "_", "-", ".")';
+  if (raw === undefined && mode === 'production') {
+    errors.push(`TRIBUTARY_WRITE_KEYS is required outside dev: set it to ${form}`);
+    return keys;
+  }
+  for (const entry of (raw ?? DEV_WRITE_KEYS).split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    const m = /^([A-Za-z0-9_.-]{1,256}):([A-Za-z0-9_.-]{1,128})$/.exec(entry);
+    if (m === null) {
+      errors.push(`TRIBUTARY_WRITE_KEYS entry ${JSON.stringify(entry)} is not valid: expected ${form}`);
+      continue;
+    }
+    const [, key, site] = m as unknown as [string, string, string];
+    if (Object.hasOwn(keys, key)) errors.push(`TRIBUTARY_WRITE_KEYS lists write key ${JSON.stringify(key)} twice: each key maps to one site`);
+    keys[key] = site;
+  }
+  if (Object.keys(keys).length === 0 && raw !== undefined) errors.push(`TRIBUTARY_WRITE_KEYS has no entries: expected ${form}`);
+  return keys;
+}
+
+function parseDimensions(raw: string | undefined, errors: string[]): DimensionName[] {
+  if (raw === undefined) return ['country', 'path'];
+  const out: DimensionName[] = [];
+  for (const name of raw.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    if (!(SUPPORTED_DIMENSIONS as readonly string[]).includes(name)) {
+      errors.push(`DIMENSIONS entry ${JSON.stringify(name)} is not supported: use a comma list of ${SUPPORTED_DIMENSIONS.join(', ')} (device and browser are planned)`);
+    } else if (!out.includes(name as DimensionName)) {
+      out.push(name as DimensionName);
+    }
+  }
+  return out.sort();
+}
+
+function parseHeaderName(raw: string | undefined, errors: string[]): string | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(raw)) {
+    errors.push(`COUNTRY_HEADER=${JSON.stringify(raw)} is not a valid HTTP header name (example: CF-IPCountry or X-Country-Code)`);
+    return undefined;
+  }
+  return raw.toLowerCase();
+}
+
+function parseSalt(env: Env, mode: EdgeConfig['env'], errors: string[]): string {
+  // The value itself never appears in a message: it is the key that makes pseudonyms private.
+  const raw = env.PSEUDONYM_SALT;
+  if (raw === undefined || raw === '') {
+    if (mode === 'dev') return DEV_PSEUDONYM_SALT;
+    errors.push('PSEUDONYM_SALT is required outside dev: set it to a random secret of at least 16 characters shared by all edges of this salt epoch (e.g. `openssl rand -hex 32`)');
+    return '';
+  }
+  if (raw.length < 16) errors.push(`PSEUDONYM_SALT is too short (${raw.length} characters): use at least 16 random characters, e.g. \`openssl rand -hex 32\``);
+  return raw;
+}

@@ -1,0 +1,55 @@
+import { createAccumulator, type Accumulator } from './accumulator.ts';
+import { createEdgeApp } from './app.ts';
+import type { EdgeConfig } from './config.ts';
+import { createFlusher, type Flusher, type FlusherOptions } from './flusher.ts';
+import type { EdgeLog, PartialSink, RejectedSink } from './ports.ts';
+import type { Hono } from 'hono';
+
+export interface EdgeOptions {
+  config: EdgeConfig;
+  sourceId: string;
+  partialSink: PartialSink;
+  rejectedSink: RejectedSink;
+  now?: () => number;
+  country?: (request: Request) => string | undefined;
+  log?: EdgeLog;
+  /** Retry tuning and test hooks passed to the flusher. */
+  flusher?: Pick<FlusherOptions, 'retries' | 'backoffBaseMs' | 'sleep' | 'random' | 'maxEnvelopeBytes' | 'initialSequence'>;
+}
+
+/** An assembled edge: the Hono app plus the flusher the entry drives with a timer. */
+export interface Edge {
+  app: Hono;
+  flusher: Flusher;
+  accumulator: Accumulator;
+}
+
+/**
+ * Wires accumulator, flusher and app from one config: what every runtime entry does.
+ *
+ * @example
+ * ```ts
+ * const edge = createEdge({ config, sourceId: 'edge-a', partialSink, rejectedSink });
+ * const timer = setInterval(() => void edge.flusher.tick(), config.flushIntervalMs);
+ * ```
+ */
+export function createEdge(o: EdgeOptions): Edge {
+  const now = o.now ?? Date.now;
+  const accumulator = createAccumulator({ windowSizeMs: o.config.windowSizeMs, cardinalityCap: o.config.cardinalityCap });
+  const flusher = createFlusher({
+    ...o.flusher,
+    sourceId: o.sourceId,
+    accumulator,
+    partialSink: o.partialSink,
+    rejectedSink: o.rejectedSink,
+    now,
+    flushIntervalMs: o.config.flushIntervalMs,
+    heartbeatMs: o.config.heartbeatMs,
+    watermarkDelayMs: o.config.watermarkDelayMs,
+    flushMaxRows: o.config.flushMaxRows,
+    maxPendingRows: o.config.maxPendingRows,
+    ...(o.log ? { log: o.log } : {}),
+  });
+  const app = createEdgeApp({ config: o.config, accumulator, flusher, now, ...(o.country ? { country: o.country } : {}), ...(o.log ? { log: o.log } : {}) });
+  return { app, flusher, accumulator };
+}

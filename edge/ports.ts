@@ -1,0 +1,32 @@
+/**
+ * The edge's outbound ports. Runtime entries implement them (Kafka on Node, Durable Object +
+ * gateway on Workers); unit tests use in-memory fakes.
+ */
+import type { FieldError } from '../schemas/validators.ts';
+
+/** Receives encoded `PartialEnvelope`s. Resolving means durable (e.g. Kafka acks=all). */
+export interface PartialSink {
+  send(msg: { key: string; value: Uint8Array }): Promise<void>;
+}
+
+/**
+ * Receives rejected events (topic `rejected`, docs/CONTRACTS.md). `event` is a redacted copy:
+ * no raw user id, trait, IP, URL query or free-text value.
+ */
+export interface RejectedSink {
+  send(records: RejectedRecord[]): Promise<void>;
+}
+
+export interface RejectedRecord {
+  site: string;
+  /** ISO 8601 (UTC) time the edge received the request. */
+  received_at: string;
+  /** Position of the event in its batch (0 for single-event requests). */
+  index: number;
+  message_id: string | null;
+  errors: FieldError[];
+  event: unknown;
+}
+
+/** Structured operational events (`event` in snake_case), for the entry's logger. */
+export type EdgeLog = (fields: { event: string; [key: string]: unknown }) => void;

@@ -1,0 +1,60 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+// DESIGN §2 dependency rules, enforced here so a wrong import fails `npm run lint`.
+const NODE_AND_RUNTIME = ['node:*', 'cloudflare:*', 'fs', 'path', 'os', 'crypto', 'net', 'http', 'child_process', 'kafkajs', '@clickhouse/*', 'chdb', 'chdb/*', 'pino', 'prom-client', '@hono/node-server'];
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'schemas/generated/**', 'data/**', '.wrangler/**', 'dist/**', 'bench/results/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', Buffer: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly', crypto: 'readonly', fetch: 'readonly', Response: 'readonly', Request: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  {
+    // core/algebra is pure and runtime-neutral: it imports nothing but itself.
+    files: ['core/algebra/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { regex: '^(?!\\./[^/]+$)', message: 'core/algebra imports only its own files (DESIGN §2): no runtime, no I/O, no dependencies.' },
+      ] }],
+      'no-restricted-globals': ['error',
+        { name: 'process', message: 'core/algebra is runtime-neutral: pass configuration in.' },
+        { name: 'Buffer', message: 'use Uint8Array in core/algebra.' },
+        { name: 'Date', message: 'core/algebra has no clock: time is passed in.' },
+      ],
+    },
+  },
+  {
+    // The edge imports only hono, core/algebra and schemas; runtime entries live in edge/node, edge/worker, edge/deno.
+    files: ['edge/**/*.ts'],
+    ignores: ['edge/node/**', 'edge/worker/**', 'edge/deno/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: NODE_AND_RUNTIME, message: 'edge/ uses web-standard APIs only; runtime specifics belong in edge/node, edge/worker or edge/deno (DESIGN §2).' },
+        { group: ['../core/*', '!../core/algebra', '../../core/*', '!../../core/algebra'], message: 'edge/ may import core/algebra and schemas/ only (DESIGN §2).' },
+      ] }],
+    },
+  },
+  {
+    // Adapters depend on the domain, never the reverse: the aggregator domain knows nothing of Kafka or ClickHouse.
+    files: ['core/aggregator/partition-aggregator.ts', 'core/aggregator/emission.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['kafkajs', '@clickhouse/*', 'chdb', 'node:*'], message: 'aggregator domain code is pure; adapters live in kafka-runner.ts and core/clickhouse.' }] }],
+    },
+  },
+  {
+    // Only configuration parsing reads the environment.
+    files: ['core/**/*.ts', 'edge/**/*.ts'],
+    ignores: ['core/config/**', 'core/cli/**', 'core/kafka/local-kafka-config.ts'],
+    rules: {
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'read configuration in core/config (or edge/config.ts) and pass it in.' }],
+    },
+  },
+);

@@ -1,0 +1,119 @@
+import { describe, expect, it } from 'vitest';
+import { DEV_PSEUDONYM_SALT, parseEdgeConfig } from '../../../edge/config.ts';
+
+const PROD = { TRIBUTARY_WRITE_KEYS: 'wk_demo:demo-site,wk_x:site-x', PSEUDONYM_SALT: 'a-very-secret-salt-value' };
+
+function errorsOf(env: Record<string, string>): string[] {
+  const r = parseEdgeConfig(env);
+  return r.ok ? [] : r.errors;
+}
+
+describe('parseEdgeConfig', () => {
+  it('applies the documented defaults', () => {
+    const r = parseEdgeConfig(PROD);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config).toMatchObject({
+      env: 'production',
+      windowSizeMs: 60_000,
+      flushIntervalMs: 1000,
+      heartbeatMs: 5000,
+      watermarkDelayMs: 1000,
+      dimensions: ['country', 'path'],
+      cardinalityCap: 1000,
+      maxBodyBytes: 512 * 1024,
+      maxEventsPerBatch: 500,
+      maxEventBytes: 32 * 1024,
+      maxFutureSkewMs: 300_000,
+      countryHeader: undefined,
+      pseudonymSalt: 'a-very-secret-salt-value',
+    });
+    expect({ ...r.config.writeKeys }).toEqual({ wk_demo: 'demo-site', wk_x: 'site-x' });
+    expect(Object.getPrototypeOf(r.config.writeKeys)).toBeNull();
+  });
+
+  it('gives dev a demo write key and a fixed salt', () => {
+    const r = parseEdgeConfig({ TRIBUTARY_ENV: 'dev' });
+    expect(r.ok && { ...r.config.writeKeys }).toEqual({ wk_demo: 'demo' });
+    expect(r.ok && r.config.pseudonymSalt).toBe(DEV_PSEUDONYM_SALT);
+  });
+
+  it('requires write keys and a salt outside dev, without echoing secrets', () => {
+    const errors = errorsOf({});
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toMatch(/^TRIBUTARY_WRITE_KEYS is required outside dev/);
+    expect(errors[1]).toMatch(/^PSEUDONYM_SALT is required outside dev: .*openssl rand -hex 32/);
+    const short = errorsOf({ ...PROD, PSEUDONYM_SALT: 'hunter2' });
+    expect(short).toEqual([expect.stringMatching(/^PSEUDONYM_SALT is too short \(7 characters\)/)]);
+    expect(short.join()).not.toContain('hunter2');
+  });
+
+  it('reads every setting', () => {
+    const r = parseEdgeConfig({
+      ...PROD,
+      WINDOW_SIZE_MS: '10000',
+      FLUSH_INTERVAL_MS: '250',
+      HEARTBEAT_MS: '2000',
+      WATERMARK_DELAY_MS: '0',
+      DIMENSIONS: ' path ',
+      CARDINALITY_CAP: '50',
+      MAX_BODY_BYTES: '1048576',
+      MAX_EVENTS_PER_BATCH: '100',
+      MAX_EVENT_BYTES: '4096',
+      MAX_FUTURE_SKEW_MS: '1000',
+      COUNTRY_HEADER: 'CF-IPCountry',
+      FLUSH_MAX_ROWS: '10',
+      MAX_PENDING_ROWS: '1000',
+      DEDUP_CAPACITY: '0',
+    });
+    expect(r.ok).toBe(true);
+    expect(r.ok && r.config).toMatchObject({
+      windowSizeMs: 10_000,
+      flushIntervalMs: 250,
+      heartbeatMs: 2000,
+      watermarkDelayMs: 0,
+      dimensions: ['path'],
+      cardinalityCap: 50,
+      maxBodyBytes: 1_048_576,
+      maxEventsPerBatch: 100,
+      maxEventBytes: 4096,
+      maxFutureSkewMs: 1000,
+      countryHeader: 'cf-ipcountry',
+      flushMaxRows: 10,
+      maxPendingRows: 1000,
+      dedupCapacity: 0,
+    });
+  });
+
+  it('names the variable and the accepted form for each bad value', () => {
+    const errors = errorsOf({
+      ...PROD,
+      TRIBUTARY_ENV: 'staging',
+      TRIBUTARY_WRITE_KEYS: 'wk_ok:site,broken,wk_ok:again',
+      WINDOW_SIZE_MS: '7000',
+      FLUSH_INTERVAL_MS: 'soon',
+      HEARTBEAT_MS: '-1',
+      DIMENSIONS: 'path,device,browser',
+      CARDINALITY_CAP: '0',
+      MAX_BODY_BYTES: '1.5',
+      COUNTRY_HEADER: 'bad header',
+    });
+    expect(errors).toEqual([
+      'TRIBUTARY_ENV="staging" is not valid: use "dev" (demo write key, insecure salt) or "production"',
+      expect.stringMatching(/^TRIBUTARY_WRITE_KEYS entry "broken" is not valid: expected a comma list of writeKey:siteId pairs/),
+      'TRIBUTARY_WRITE_KEYS lists write key "wk_ok" twice: each key maps to one site',
+      'WINDOW_SIZE_MS=7000 must divide a day evenly (e.g. 10000, 60000, 300000) so hour and day rollups line up',
+      'FLUSH_INTERVAL_MS="soon" is not valid: expected a whole number from 10 to 60000 (default 1000)',
+      'HEARTBEAT_MS="-1" is not valid: expected a whole number from 100 to 600000 (default 5000)',
+      expect.stringMatching(/^DIMENSIONS entry "device" is not supported: use a comma list of path, country/),
+      expect.stringMatching(/^DIMENSIONS entry "browser" is not supported/),
+      'CARDINALITY_CAP="0" is not valid: expected a whole number from 1 to 1000000 (default 1000)',
+      'MAX_BODY_BYTES="1.5" is not valid: expected a whole number from 1024 to 67108864 (default 524288)',
+      'COUNTRY_HEADER="bad header" is not a valid HTTP header name (example: CF-IPCountry or X-Country-Code)',
+    ]);
+  });
+
+  it('requires heartbeats to be no more frequent than flushes', () => {
+    expect(errorsOf({ ...PROD, FLUSH_INTERVAL_MS: '2000', HEARTBEAT_MS: '1000' })).toEqual([expect.stringMatching(/^HEARTBEAT_MS=1000 must be at least FLUSH_INTERVAL_MS=2000/)]);
+  });
+});
