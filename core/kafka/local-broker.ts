@@ -80,13 +80,14 @@ export async function startLocalKafka(opts: LocalKafkaOptions = {}): Promise<Loc
     await formatStorageIfNeeded(config, libDir);
 
     const child = launchBroker(config, libDir);
-    const pid = child.pid;
-    if (pid === undefined) {
-      throw new LocalKafkaError('broker_exited', `Could not start '${config.javaBin}' for the Kafka broker; see ${config.logFile}.`, { logFile: config.logFile });
-    }
-    writeFileSync(config.pidFile, `${pid}\n`);
     let exit: string | undefined;
     child.once('exit', (code, signal) => (exit = signal === null ? `exit code ${String(code)}` : `signal ${signal}`));
+    child.once('error', (error) => (exit = `could not run '${config.javaBin}': ${error.message}`));
+    const pid = child.pid;
+    if (pid === undefined) {
+      throw new LocalKafkaError('broker_exited', `Could not start '${config.javaBin}' for the Kafka broker; check that it runs ('${config.javaBin} -version').`, { logFile: config.logFile });
+    }
+    writeFileSync(config.pidFile, `${pid}\n`);
     try {
       await waitUntilReady(config, config.brokers, pid, () => exit, true);
     } catch (error) {
