@@ -3,7 +3,7 @@
  *
  * - `KAFKA_BROKERS` set: tests use that broker; nothing is started or stopped.
  * - otherwise: a local broker (core/kafka/local-broker.ts) on the test-only data dir
- *   `<cacheDir>/kafka-data-test`, port 9092 (or `TRIBUTARY_TEST_KAFKA_PORT`; the controller
+ *   `<cacheDir>/kafka-data-test`, port 19092, clear of a running `tributary start` on 9092 (or `TRIBUTARY_TEST_KAFKA_PORT`; the controller
  *   takes port + 1). Several runs on one machine (two terminals, watch mode, several engineers
  *   sharing a checkout) share that broker: each run holds a lease, the first run wipes the
  *   folder and starts the broker, the last one to finish stops it. Tests therefore never rely on
@@ -108,7 +108,7 @@ function liveRuns(leasesDir: string): number[] {
 }
 
 function testPort(text: string | undefined): number {
-  if (text === undefined || text.trim() === '') return 9092;
+  if (text === undefined || text.trim() === '') return 19092;
   const port = Number(text);
   if (!Number.isInteger(port) || port <= 0 || port >= 65535) {
     throw new Error(`TRIBUTARY_TEST_KAFKA_PORT must be a TCP port below 65535 (the controller uses port + 1), got '${text}'.`);
