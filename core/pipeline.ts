@@ -1,14 +1,17 @@
 import { serve } from '@hono/node-server';
-import { Kafka, logLevel } from 'kafkajs';
 import type { AddressInfo } from 'node:net';
-import { startAggregator, type RunningAggregator } from './aggregator/kafka-runner.ts';
+import type { RunningAggregator } from './aggregator/kafka-runner.ts';
+import { startConfiguredAggregator } from './aggregator/from-config.ts';
+import { createKafka } from './kafka/client.ts';
 import { openClickHouse, type ClickHouse } from './clickhouse/client.ts';
-import { createEmissionWriter } from './clickhouse/emission-writer.ts';
 import { migrate } from './clickhouse/migrate.ts';
+import { applyRetention, describeRetention } from './clickhouse/retention.ts';
 import type { CoreConfig } from './config/core-config.ts';
 import type { Env } from './config/env.ts';
-import { ensureTopics } from './kafka/topics.ts';
+import { ensurePipelineTopics } from './kafka/topics.ts';
 import type { Logger } from './log.ts';
+import { createMetricsRegistry } from './metrics.ts';
+import type { Registry } from 'prom-client';
 import { createQueryApp } from './query/api.ts';
 import { parseEdgeConfig } from '../edge/config.ts';
 import { startNodeEdge } from '../edge/node/server.ts';
@@ -19,29 +22,9 @@ export interface Pipeline {
   brokers: string[];
   clickhouse: ClickHouse;
   aggregator: RunningAggregator;
+  /** The process's Prometheus registry, served at the query API's GET /metrics. */
+  metrics: Registry;
   stop(): Promise<void>;
-}
-
-/** Kafka client for the core processes; kafkajs' own logs go through our structured logger. */
-export function createKafka(brokers: string[], clientId: string, logger: Logger): Kafka {
-  return new Kafka({
-    clientId,
-    brokers,
-    logLevel: logLevel.WARN,
-    logCreator: () => ({ level, log }) => {
-      const fields = { event: 'kafka_client', kafka_logger: log.logger, message: log.message };
-      if (level <= logLevel.ERROR) logger.error(fields);
-      else logger.warn(fields);
-    },
-  });
-}
-
-export async function ensurePipelineTopics(kafka: Kafka, config: CoreConfig): Promise<void> {
-  await ensureTopics(kafka, [
-    { topic: config.topics.partials, numPartitions: 4 },
-    { topic: config.topics.rejected, numPartitions: 1 },
-    { topic: config.topics.deadLetter, numPartitions: 1 },
-  ]);
 }
 
 /**
@@ -55,20 +38,14 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
   const clickhouse = await openClickHouse(config.clickhouse);
   const report = await migrate(clickhouse.client);
   logger.info({ event: 'migrations_checked', applied: report.applied, clickhouse: clickhouse.description });
+  const retention = await applyRetention(clickhouse.client, config.retention);
+  logger.info({ event: 'retention_applied', retention: describeRetention(retention), changed: retention.filter((r) => r.action !== 'unchanged').map((r) => r.table) });
+  const metrics = createMetricsRegistry();
 
   const kafka = createKafka(brokers, 'tributary', logger);
   await ensurePipelineTopics(kafka, config);
 
-  const aggregator = await startAggregator({
-    kafka,
-    topic: config.topics.partials,
-    groupId: config.aggregator.groupId,
-    deadLetterTopic: config.topics.deadLetter,
-    writer: createEmissionWriter(clickhouse.client),
-    settings: config.aggregator,
-    emitIntervalMs: config.aggregator.emitIntervalMs,
-    logger: logger.child({ component: 'aggregator' }),
-  });
+  const aggregator = await startConfiguredAggregator(kafka, clickhouse, config, logger.child({ component: 'aggregator' }));
 
   const edge = await startNodeEdge({
     config: edgeConfig.config,
@@ -77,7 +54,7 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
     topics: { partials: config.topics.partials, rejected: config.topics.rejected },
   });
 
-  const queryApp = createQueryApp(clickhouse.client);
+  const queryApp = createQueryApp(clickhouse.client, { registry: metrics, allowedLatenessMs: config.aggregator.allowedLatenessMs, logger: logger.child({ component: 'query_api' }) });
   const queryServer = serve({ fetch: queryApp.fetch, port: config.queryPort, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => queryServer.once('listening', () => resolve()));
   const queryPort = (queryServer.address() as AddressInfo).port;
@@ -88,6 +65,7 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
     brokers,
     clickhouse,
     aggregator,
+    metrics,
     async stop() {
       await edge.close();
       await aggregator.stop();

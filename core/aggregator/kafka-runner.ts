@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
-import type { Consumer, Kafka, Producer } from 'kafkajs';
-import { decodeEnvelope, encodePartial } from '../algebra/index.ts';
-import type { Logger } from '../log.ts';
+import { randomUUID } from 'node:crypto';
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import { decodeEnvelope } from '../algebra/index.ts';
 import type { EmissionWriter } from '../clickhouse/emission-writer.ts';
+import type { Logger } from '../log.ts';
+import { checkpointMetadata, parseCheckpointMetadata, type CheckpointStore } from './checkpoint.ts';
 import { isEmptyEmission, type Emission } from './emission.ts';
 import { createMutex, type Mutex } from './mutex.ts';
-import { createPartitionAggregator, type AggregatorSettings, type PartitionAggregator, type PartitionSnapshot } from './partition-aggregator.ts';
+import { createPartitionAggregator, type AggregatorSettings, type PartitionAggregator } from './partition-aggregator.ts';
 
 export interface AggregatorRunnerOptions {
   kafka: Kafka;
@@ -13,12 +14,28 @@ export interface AggregatorRunnerOptions {
   groupId: string;
   deadLetterTopic: string;
   writer: EmissionWriter;
+  checkpoints: CheckpointStore;
   settings: AggregatorSettings;
   emitIntervalMs: number;
+  /** Kafka session timeout (default 30 s): a killed process holds its partitions this long. */
+  sessionTimeoutMs?: number;
+  /** Upper bound of one fetch per partition (default 1 MiB): smaller means smaller epochs. */
+  maxBytesPerPartition?: number;
   logger: Logger;
   now?: () => number;
-  /** Retry delay while ClickHouse refuses writes; the partition stops pulling meanwhile. */
+  /** First retry delay while ClickHouse refuses writes; the partition pulls nothing meanwhile. */
   retryDelayMs?: number;
+  hooks?: AggregatorHooks;
+}
+
+/** Observation points for metrics; every hook is optional and must not throw. */
+export interface AggregatorHooks {
+  messageDecoded?(partition: number, result: 'ok' | 'duplicate' | 'dead_lettered'): void;
+  lateRows?(partition: number, count: number): void;
+  emissionWritten?(partition: number, emission: Emission, writeMs: number): void;
+  checkpointed?(partition: number, durationMs: number): void;
+  writeFailed?(partition: number, stage: 'checkpoint' | 'emission'): void;
+  partitionState?(partition: number, state: { watermarkMs: number | undefined; openWindows: number; highWatermark?: string; nextOffset?: string }): void;
 }
 
 export interface AggregatorStats {
@@ -29,99 +46,202 @@ export interface AggregatorStats {
   emissions: number;
   rowsWritten: number;
   writeFailures: number;
+  restores: number;
 }
 
 export interface RunningAggregator {
   stats(): AggregatorStats;
-  /** Per partition: watermark and the next offset to be committed. */
-  partitions(): Array<{ partition: number; watermarkMs: number | undefined; committedOffset: string | undefined; openWindows: number }>;
-  /** Emits and commits every partition now (tests and shutdown). */
+  partitions(): Array<{ partition: number; watermarkMs: number | undefined; committedOffset: string | undefined; epoch: number; openWindows: number }>;
+  /** Emits and checkpoints every owned partition now (tests and shutdown). */
   flushAll(): Promise<void>;
   stop(): Promise<void>;
 }
 
 interface PartitionRuntime {
   partition: number;
+  /** Group generation this runtime belongs to; a runtime of an older generation never commits. */
+  generation: number;
   aggregator: PartitionAggregator;
-  /** State as of `committedOffset`: what a fresh owner of this partition would resume from. */
-  committed: PartitionSnapshot | undefined;
+  epoch: number;
+  /** First offset whose effect is not yet in a committed checkpoint. */
   committedOffset: string | undefined;
+  /** First offset not yet ingested. */
   nextOffset: string | undefined;
   lastEmitMs: number;
-  lock: Mutex;
+  stale: boolean;
 }
 
 /**
- * Consumes edge envelopes, merges them per partition and writes delta emissions to ClickHouse.
- * Offsets are committed only after the emission that carries their effect is written, and the
- * write token is derived from the offset range and the content, so a replay after a crash does
- * not double count (ADR 0003 describes the protocol and its crash points).
+ * Consumes edge envelopes, merges them per input partition and writes delta emissions to
+ * ClickHouse exactly once (ADR 0003):
+ *   1. emit the epoch's deltas and snapshot the partition state;
+ *   2. save {state, emission} as checkpoint (epoch, id) in ClickHouse;
+ *   3. commit the input offset with metadata naming (epoch, id) — the single atomic step;
+ *   4. write the emission with insert_deduplication_token derived from (group, topic, partition, epoch).
+ * A new owner of the partition reads the committed metadata, restores that checkpoint and
+ * re-writes its emission with the same token, which ClickHouse deduplicates if it had landed.
  */
 export async function startAggregator(o: AggregatorRunnerOptions): Promise<RunningAggregator> {
   const now = o.now ?? Date.now;
-  const retryDelayMs = o.retryDelayMs ?? 1000;
-  const stats: AggregatorStats = { messages: 0, duplicates: 0, deadLettered: 0, lateRows: 0, emissions: 0, rowsWritten: 0, writeFailures: 0 };
+  const retryDelayMs = o.retryDelayMs ?? 500;
+  const hooks = o.hooks ?? {};
+  const stats: AggregatorStats = { messages: 0, duplicates: 0, deadLettered: 0, lateRows: 0, emissions: 0, rowsWritten: 0, writeFailures: 0, restores: 0 };
   const runtimes = new Map<number, PartitionRuntime>();
+  // Locks outlive runtimes: a new runtime of a partition waits for the old one's flush to finish.
+  const locks = new Map<number, Mutex>();
+  const lockOf = (p: number): Mutex => {
+    let l = locks.get(p);
+    if (!l) locks.set(p, (l = createMutex()));
+    return l;
+  };
+  let generation = 0;
   let running = true;
 
-  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, readUncommitted: false });
+  const consumer: Consumer = o.kafka.consumer({
+    groupId: o.groupId,
+    sessionTimeout: o.sessionTimeoutMs ?? 30_000,
+    rebalanceTimeout: Math.max(o.sessionTimeoutMs ?? 30_000, 10_000),
+    heartbeatInterval: Math.min(3_000, Math.floor((o.sessionTimeoutMs ?? 30_000) / 3)),
+    readUncommitted: false,
+    maxBytesPerPartition: o.maxBytesPerPartition ?? 1_048_576,
+  });
+  const admin: Admin = o.kafka.admin();
   const dlqProducer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await Promise.all([consumer.connect(), dlqProducer.connect()]);
+  await Promise.all([consumer.connect(), admin.connect(), dlqProducer.connect()]);
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
 
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
-    const assigned = new Set<number>(e.payload.memberAssignment[o.topic] ?? []);
-    for (const p of runtimes.keys()) {
-      // Uncommitted state of a revoked partition is dropped; its new owner replays from the committed offset.
-      if (!assigned.has(p)) runtimes.delete(p);
+    generation++;
+    // Every runtime restarts from its committed checkpoint: kafkajs resumes fetching from the
+    // committed offsets after a rebalance, so in-memory progress past them must be forgotten.
+    for (const rt of runtimes.values()) rt.stale = true;
+    runtimes.clear();
+    const assigned = e.payload.memberAssignment[o.topic] ?? [];
+    o.logger.info({ event: 'partitions_assigned', generation, partitions: assigned });
+    // Restore eagerly: a partition with no new input still has windows to close and a pending
+    // emission to re-write, and must not wait for its next message to do so.
+    const joinedGeneration = generation;
+    for (const partition of assigned) {
+      lockOf(partition)
+        .run(async () => {
+          if (generation === joinedGeneration && running) await runtimeFor(partition);
+        })
+        .catch((err: unknown) => o.logger.error({ event: 'partition_restore_failed', partition, err: errorMessage(err) }));
     }
-    o.logger.info({ event: 'partitions_assigned', partitions: [...assigned] });
   });
 
-  function runtimeFor(partition: number): PartitionRuntime {
-    let rt = runtimes.get(partition);
-    if (!rt) {
-      rt = {
-        partition,
-        aggregator: createPartitionAggregator(o.settings),
-        committed: undefined,
-        committedOffset: undefined,
-        nextOffset: undefined,
-        lastEmitMs: now(),
-        lock: createMutex(),
-      };
-      runtimes.set(partition, rt);
-    }
-    return rt;
-  }
-
-  async function flush(rt: PartitionRuntime, heartbeat?: () => Promise<void>): Promise<void> {
-    const emission = rt.aggregator.emit(now());
-    rt.lastEmitMs = now();
-    const offsetMoved = rt.nextOffset !== undefined && rt.nextOffset !== rt.committedOffset;
-    if (isEmptyEmission(emission) && !offsetMoved) return;
-    const token = `${o.groupId}:${o.topic}:${rt.partition}:${rt.committedOffset ?? 'start'}-${rt.nextOffset ?? 'none'}:${digest(emission)}`;
+  async function retryUntilDone<T>(what: 'checkpoint' | 'emission', partition: number, fn: () => Promise<T>, heartbeat?: () => Promise<void>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const { rows } = await o.writer.write(emission, token, rt.partition);
-        stats.rowsWritten += rows;
-        break;
+        return await fn();
       } catch (err) {
         stats.writeFailures++;
-        o.logger.warn({ event: 'clickhouse_write_failed', partition: rt.partition, attempt, err: errorMessage(err) });
+        hooks.writeFailed?.(partition, what);
+        o.logger.warn({ event: 'clickhouse_write_failed', stage: what, partition, attempt, err: errorMessage(err) });
         if (!running) throw err;
-        // Backpressure: this partition pulls nothing until the same emission (same token) lands.
-        await sleep(Math.min(retryDelayMs * attempt, 10_000));
+        // Backpressure: the partition pulls nothing until the same write (same token) lands.
+        await sleep(Math.min(retryDelayMs * 2 ** Math.min(attempt - 1, 5), 10_000));
         if (heartbeat) await heartbeat().catch(() => undefined);
       }
     }
-    if (rt.nextOffset !== undefined && offsetMoved) {
-      await consumer.commitOffsets([{ topic: o.topic, partition: rt.partition, offset: rt.nextOffset }]);
-    }
-    rt.committedOffset = rt.nextOffset;
-    rt.committed = rt.aggregator.snapshot();
+  }
+
+  function tokenOf(partition: number, epoch: number): string {
+    return `${o.groupId}:${o.topic}:${partition}:e${epoch}`;
+  }
+
+  async function writeEmission(partition: number, emission: Emission, epoch: number, heartbeat?: () => Promise<void>): Promise<void> {
+    if (isEmptyEmission(emission)) return;
+    const started = now();
+    const { rows } = await retryUntilDone('emission', partition, () => o.writer.write(emission, tokenOf(partition, epoch), partition), heartbeat);
+    stats.rowsWritten += rows;
     stats.emissions++;
-    o.logger.debug({ event: 'emission_written', partition: rt.partition, deltas: emission.deltas.length, statuses: emission.statuses.length, late: emission.late.length, watermark: emission.watermarkMs });
+    hooks.emissionWritten?.(partition, emission, now() - started);
+  }
+
+  /** Builds the runtime of a partition from its committed checkpoint (under the partition lock). */
+  async function restore(partition: number): Promise<PartitionRuntime> {
+    const [committed] = await admin.fetchOffsets({ groupId: o.groupId, topics: [o.topic] });
+    const entry = committed?.partitions.find((p) => p.partition === partition);
+    const rt: PartitionRuntime = {
+      partition,
+      generation,
+      aggregator: createPartitionAggregator(o.settings),
+      epoch: 0,
+      committedOffset: entry && entry.offset !== '-1' ? entry.offset : undefined,
+      nextOffset: undefined,
+      lastEmitMs: now(),
+      stale: false,
+    };
+    const pointer = parseCheckpointMetadata(entry?.metadata);
+    if (pointer) {
+      const checkpoint = await retryUntilDone('checkpoint', partition, () => o.checkpoints.load({ groupId: o.groupId, topic: o.topic, partition, ...pointer }));
+      if (!checkpoint) {
+        // Resuming without the state the committed offsets depend on would lose or double count.
+        throw new Error(
+          `checkpoint ${pointer.checkpointId} (epoch ${pointer.epoch}) of ${o.topic}[${partition}] named by the committed offset is missing from aggregator_checkpoints; ` +
+            'restore the table or reset the group offsets deliberately (see docs/OPERATIONS.md)',
+        );
+      }
+      rt.aggregator = createPartitionAggregator(o.settings, checkpoint.state, now());
+      rt.epoch = pointer.epoch;
+      stats.restores++;
+      // The emission of the last epoch may or may not have landed: re-write it with its token.
+      await writeEmission(partition, checkpoint.emission, pointer.epoch);
+      o.logger.info({ event: 'partition_restored', partition, epoch: pointer.epoch, next_offset: rt.committedOffset });
+    }
+    rt.nextOffset = rt.committedOffset;
+    return rt;
+  }
+
+  async function runtimeFor(partition: number): Promise<PartitionRuntime> {
+    const existing = runtimes.get(partition);
+    if (existing && !existing.stale && existing.generation === generation) return existing;
+    const rt = await restore(partition);
+    runtimes.set(partition, rt);
+    return rt;
+  }
+
+  function abandon(rt: PartitionRuntime, reason: string): void {
+    rt.stale = true;
+    if (runtimes.get(rt.partition) === rt) runtimes.delete(rt.partition);
+    o.logger.warn({ event: 'partition_abandoned', partition: rt.partition, reason });
+    if (rt.committedOffset !== undefined && rt.generation === generation) {
+      try {
+        // Fetching continues from the last checkpoint; the next batch restores from it.
+        consumer.seek({ topic: o.topic, partition: rt.partition, offset: rt.committedOffset });
+      } catch (err) {
+        o.logger.warn({ event: 'seek_failed', partition: rt.partition, err: errorMessage(err) });
+      }
+    }
+  }
+
+  async function flush(rt: PartitionRuntime, heartbeat?: () => Promise<void>): Promise<void> {
+    if (rt.stale || rt.generation !== generation) return;
+    const emission = rt.aggregator.emit(now());
+    rt.lastEmitMs = now();
+    hooks.partitionState?.(rt.partition, { watermarkMs: emission.watermarkMs, openWindows: rt.aggregator.openWindows(), ...(rt.nextOffset ? { nextOffset: rt.nextOffset } : {}) });
+    const offsetMoved = rt.nextOffset !== rt.committedOffset;
+    if ((isEmptyEmission(emission) && !offsetMoved) || rt.nextOffset === undefined) return;
+
+    const started = now();
+    const epoch = rt.epoch + 1;
+    const checkpointId = randomUUID();
+    const nextOffset = rt.nextOffset;
+    await retryUntilDone('checkpoint', rt.partition, () =>
+      o.checkpoints.save({ groupId: o.groupId, topic: o.topic, partition: rt.partition, epoch, checkpointId, nextOffset, state: rt.aggregator.snapshot(), emission }),
+    heartbeat);
+    if (rt.stale || rt.generation !== generation) return abandon(rt, 'rebalanced_before_commit');
+    try {
+      await consumer.commitOffsets([{ topic: o.topic, partition: rt.partition, offset: nextOffset, metadata: checkpointMetadata(epoch, checkpointId) }]);
+    } catch (err) {
+      // Fenced by a rebalance or the coordinator moved: this epoch did not happen.
+      return abandon(rt, `offset_commit_failed: ${errorMessage(err)}`);
+    }
+    rt.epoch = epoch;
+    rt.committedOffset = nextOffset;
+    hooks.checkpointed?.(rt.partition, now() - started);
+    await writeEmission(rt.partition, emission, epoch, heartbeat);
   }
 
   await consumer.run({
@@ -129,11 +249,14 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: 4,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-      const rt = runtimeFor(batch.partition);
-      await rt.lock.run(async () => {
+      await lockOf(batch.partition).run(async () => {
+        const rt = await runtimeFor(batch.partition);
         if (rt.committedOffset === undefined) rt.committedOffset = batch.firstOffset() ?? undefined;
+        if (rt.nextOffset === undefined) rt.nextOffset = rt.committedOffset;
         for (const message of batch.messages) {
-          if (!isRunning() || isStale()) break;
+          if (!isRunning() || isStale() || rt.stale) break;
+          // After a restore the fetch may start before the checkpoint: those effects are in the state.
+          if (rt.nextOffset !== undefined && BigInt(message.offset) < BigInt(rt.nextOffset)) continue;
           stats.messages++;
           const value = message.value ?? new Uint8Array(0);
           const decoded = decodeEnvelope(value);
@@ -156,15 +279,26 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
               }],
             });
             stats.deadLettered++;
+            hooks.messageDecoded?.(batch.partition, 'dead_lettered');
             o.logger.warn({ event: 'partial_dead_lettered', partition: batch.partition, offset: message.offset, code: decoded.error.code, reason: decoded.error.message });
           } else {
             const result = rt.aggregator.ingest(decoded.value, now());
-            if (result.kind === 'duplicate') stats.duplicates++;
-            else stats.lateRows += result.late;
+            if (result.kind === 'duplicate') {
+              stats.duplicates++;
+              hooks.messageDecoded?.(batch.partition, 'duplicate');
+            } else {
+              hooks.messageDecoded?.(batch.partition, 'ok');
+              if (result.late > 0) {
+                stats.lateRows += result.late;
+                hooks.lateRows?.(batch.partition, result.late);
+                o.logger.info({ event: 'partial_late', partition: batch.partition, source_id: decoded.value.sourceId, sequence: decoded.value.sequence, rows: result.late });
+              }
+            }
           }
           rt.nextOffset = (BigInt(message.offset) + 1n).toString();
           resolveOffset(message.offset);
         }
+        hooks.partitionState?.(batch.partition, { watermarkMs: rt.aggregator.watermark(now()), openWindows: rt.aggregator.openWindows(), highWatermark: batch.highWatermark, ...(rt.nextOffset ? { nextOffset: rt.nextOffset } : {}) });
         if (now() - rt.lastEmitMs >= o.emitIntervalMs) await flush(rt, heartbeat);
         await heartbeat();
       });
@@ -174,10 +308,15 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
   // Windows close and provisional rows refresh even when no message arrives.
   const timer = setInterval(() => {
     for (const rt of runtimes.values()) {
-      if (rt.lock.locked || now() - rt.lastEmitMs < o.emitIntervalMs) continue;
-      rt.lock.run(() => flush(rt)).catch((err: unknown) => o.logger.error({ event: 'timed_emission_failed', partition: rt.partition, err: errorMessage(err) }));
+      const lock = lockOf(rt.partition);
+      if (lock.locked || now() - rt.lastEmitMs < o.emitIntervalMs) continue;
+      lock.run(() => flush(rt)).catch((err: unknown) => o.logger.error({ event: 'timed_emission_failed', partition: rt.partition, err: errorMessage(err) }));
     }
   }, Math.max(50, Math.floor(o.emitIntervalMs / 2)));
+
+  async function flushAll(): Promise<void> {
+    await Promise.all([...runtimes.values()].map((rt) => lockOf(rt.partition).run(() => flush(rt))));
+  }
 
   return {
     stats: () => ({ ...stats }),
@@ -186,30 +325,18 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
         partition: rt.partition,
         watermarkMs: rt.aggregator.watermark(now()),
         committedOffset: rt.committedOffset,
+        epoch: rt.epoch,
         openWindows: rt.aggregator.openWindows(),
       })),
-    async flushAll() {
-      await Promise.all([...runtimes.values()].map((rt) => rt.lock.run(() => flush(rt))));
-    },
+    flushAll,
     async stop() {
       clearInterval(timer);
-      await consumer.stop();
-      await Promise.all([...runtimes.values()].map((rt) => rt.lock.run(() => flush(rt)).catch(() => undefined)));
+      await flushAll().catch((err: unknown) => o.logger.warn({ event: 'final_flush_failed', err: errorMessage(err) }));
       running = false;
-      await Promise.all([consumer.disconnect(), dlqProducer.disconnect()]);
+      await consumer.disconnect();
+      await Promise.all([admin.disconnect(), dlqProducer.disconnect()]);
     },
   };
-}
-
-function digest(e: Emission): string {
-  const h = createHash('sha256');
-  for (const d of e.deltas) {
-    h.update(`${d.windowStartMs}|${d.site}|${d.event}|${d.dimsKey}|`);
-    h.update(encodePartial(d.partial));
-  }
-  h.update(JSON.stringify(e.statuses.map((s) => [s.windowStartMs, s.status, s.watermarkMs ?? null])));
-  h.update(JSON.stringify(e.late));
-  return h.digest('hex').slice(0, 24);
 }
 
 function errorMessage(err: unknown): string {

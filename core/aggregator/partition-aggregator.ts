@@ -49,13 +49,19 @@ export interface PartitionAggregator {
  * The aggregation state of one input partition. Emissions are deltas: the sum of all deltas of
  * a cell is its value, so a late partial inside the correction horizon is just one more delta.
  */
-export function createPartitionAggregator(settings: AggregatorSettings, restore?: PartitionSnapshot): PartitionAggregator {
+export function createPartitionAggregator(settings: AggregatorSettings, restore?: PartitionSnapshot, restoredAtMs?: number): PartitionAggregator {
   const maxSources = settings.maxTrackedSources ?? 100_000;
   const lastSequence = new Map<string, number>(restore?.lastSequence ?? []);
   const tracker = createWatermarkTracker({
     idleTimeoutMs: settings.idleTimeoutMs,
     ...(restore ? { restore: restore.watermark } : {}),
   });
+  if (restore && restoredAtMs !== undefined) {
+    // Last-seen times in a snapshot are the old process's clock: after downtime longer than the
+    // idle timeout every source would count as idle and the first one to report would drive the
+    // watermark alone while the backlog replays. A restore counts as having just heard from all.
+    for (const s of tracker.sources(restoredAtMs)) tracker.observe(s.sourceId, s.watermarkMs, restoredAtMs);
+  }
   const windows = new Map<number, WindowState>();
   for (const [start, sizeMs, final, finalizedAtMs, corrected] of restore?.windows ?? []) {
     windows.set(start, { sizeMs, final, finalizedAtMs: finalizedAtMs ?? undefined, dirty: false, corrected });
@@ -63,13 +69,14 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
   let pending = new Map<string, DeltaRow>();
   let late: LateRow[] = [];
 
+  // 'late' depends on the watermark alone (a function of the partition's input order), never on
+  // when emissions happened to run, so a replay after a crash classifies every row the same way.
   function classify(start: number, sizeMs: number, wm: number | undefined): 'open' | 'correction' | 'late' {
     const end = start + sizeMs;
+    if (wm !== undefined && wm > end + settings.correctionHorizonMs) return 'late';
     const known = windows.get(start);
     const final = known ? known.final : isWindowFinal(end, wm, settings.allowedLatenessMs);
-    if (!final) return 'open';
-    if (wm !== undefined && wm > end + settings.correctionHorizonMs) return 'late';
-    return 'correction';
+    return final ? 'correction' : 'open';
   }
 
   return {

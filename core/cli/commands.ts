@@ -1,13 +1,17 @@
 import { serve } from '@hono/node-server';
-import { startAggregator } from '../aggregator/kafka-runner.ts';
 import { openClickHouse } from '../clickhouse/client.ts';
-import { createEmissionWriter } from '../clickhouse/emission-writer.ts';
 import { migrate } from '../clickhouse/migrate.ts';
+import { applyRetention, describeRetention } from '../clickhouse/retention.ts';
 import type { CoreConfig } from '../config/core-config.ts';
 import { startLocalKafka } from '../kafka/local-broker.ts';
 import type { Logger } from '../log.ts';
-import { createKafka, ensurePipelineTopics, startPipeline } from '../pipeline.ts';
+import { startConfiguredAggregator } from '../aggregator/from-config.ts';
+import { createKafka } from '../kafka/client.ts';
+import { ensurePipelineTopics } from '../kafka/topics.ts';
+import { startPipeline } from '../pipeline.ts';
+import { createMetricsRegistry } from '../metrics.ts';
 import { createQueryApp } from '../query/api.ts';
+import { startGateway } from '../gateway/server.ts';
 import { parseEdgeConfig } from '../../edge/config.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
 
@@ -67,22 +71,25 @@ export async function runEdge(config: CoreConfig, logger: Logger): Promise<numbe
   return 0;
 }
 
+/** `tributary gateway`: signed HTTPS in, idempotent Kafka producer out (docs/DEPLOY-WORKERS.md). */
+export async function runGateway(config: CoreConfig, logger: Logger): Promise<number> {
+  const brokers = requireBrokers(config);
+  if (config.gateway.signingKeys.size === 0) throw new Error('GATEWAY_SIGNING_KEYS is not set: list each edge as edgeId:secret (the edge has the same secret as GATEWAY_SIGNING_KEY)');
+  await ensurePipelineTopics(createKafka(brokers, 'tributary-gateway-admin', logger), config);
+  const gateway = await startGateway({ brokers, keys: config.gateway.signingKeys, port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected }, logger });
+  logger.info({ event: 'gateway_listening', url: gateway.url });
+  await waitForSignal();
+  await gateway.close();
+  return 0;
+}
+
 export async function runAggregator(config: CoreConfig, logger: Logger): Promise<number> {
   const brokers = requireBrokers(config);
   const clickhouse = await openClickHouse(config.clickhouse);
   await migrate(clickhouse.client);
   const kafka = createKafka(brokers, 'tributary-aggregator', logger);
   await ensurePipelineTopics(kafka, config);
-  const aggregator = await startAggregator({
-    kafka,
-    topic: config.topics.partials,
-    groupId: config.aggregator.groupId,
-    deadLetterTopic: config.topics.deadLetter,
-    writer: createEmissionWriter(clickhouse.client),
-    settings: config.aggregator,
-    emitIntervalMs: config.aggregator.emitIntervalMs,
-    logger,
-  });
+  const aggregator = await startConfiguredAggregator(kafka, clickhouse, config, logger);
   logger.info({ event: 'aggregator_started', clickhouse: clickhouse.description });
   await waitForSignal();
   await aggregator.stop();
@@ -92,7 +99,8 @@ export async function runAggregator(config: CoreConfig, logger: Logger): Promise
 
 export async function runQueryApi(config: CoreConfig, logger: Logger): Promise<number> {
   const clickhouse = await openClickHouse(config.clickhouse);
-  const server = serve({ fetch: createQueryApp(clickhouse.client).fetch, port: config.queryPort });
+  const app = createQueryApp(clickhouse.client, { registry: createMetricsRegistry(), allowedLatenessMs: config.aggregator.allowedLatenessMs, logger });
+  const server = serve({ fetch: app.fetch, port: config.queryPort });
   logger.info({ event: 'query_api_listening', port: config.queryPort });
   await waitForSignal();
   await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -105,6 +113,8 @@ export async function runMigrate(config: CoreConfig): Promise<number> {
   try {
     const report = await migrate(clickhouse.client);
     console.log(`ClickHouse (${clickhouse.description}): applied ${report.applied.length} migration(s)${report.applied.length ? `: ${report.applied.join(', ')}` : ''}; ${report.alreadyApplied.length} already applied`);
+    // Retention is configuration, not schema: a separate step after the migrations (ADR 0005).
+    console.log(`Retention: ${describeRetention(await applyRetention(clickhouse.client, config.retention))}`);
     return 0;
   } finally {
     await clickhouse.close();

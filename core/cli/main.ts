@@ -1,7 +1,7 @@
 import { parseCoreConfig, type CoreConfig } from '../config/core-config.ts';
 import { createLogger } from '../log.ts';
 import { runKafkaCommand } from './kafka-command.ts';
-import { runAggregator, runEdge, runMigrate, runQueryApi, runStart } from './commands.ts';
+import { runAggregator, runEdge, runGateway, runMigrate, runQueryApi, runStart } from './commands.ts';
 
 const USAGE = `tributary <command>
 
@@ -9,6 +9,8 @@ Commands:
   start                   the whole pipeline on this machine: local Kafka (unless KAFKA_BROKERS),
                           embedded ClickHouse (unless CLICKHOUSE_URL), migrations, edge, aggregator, query API
   edge                    the Node edge collector (needs KAFKA_BROKERS)
+  gateway                 receives signed envelopes from Workers/Deno edges and produces them to Kafka
+                          (needs KAFKA_BROKERS and GATEWAY_SIGNING_KEYS; port GATEWAY_PORT, default 8082)
   aggregator              the central aggregator (needs KAFKA_BROKERS)
   query-api               the HTTP query API
   migrate                 apply schemas/clickhouse migrations
@@ -39,6 +41,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runStart(config, logger);
       case 'edge':
         return await runEdge(config, logger);
+      case 'gateway':
+        return await runGateway(config, logger);
       case 'aggregator':
         return await runAggregator(config, logger);
       case 'query-api':

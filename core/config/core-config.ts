@@ -1,5 +1,6 @@
 import type { ClickHouseTarget } from '../clickhouse/client.ts';
 import { ConfigErrors, readInt, readString, readTopicName, type Env } from './env.ts';
+import { parseGatewaySigningKeys } from './gateway-keys.ts';
 
 /** Settings of the central processes (gateway, aggregator, query API, CLI). */
 export interface CoreConfig {
@@ -8,6 +9,8 @@ export interface CoreConfig {
   clickhouse: ClickHouseTarget;
   edgePort: number;
   queryPort: number;
+  /** `tributary gateway`: listening port and each edge's signing secret (never log these). */
+  gateway: { port: number; signingKeys: Map<string, string> };
   topics: { partials: string; rejected: string; deadLetter: string };
   aggregator: {
     groupId: string;
@@ -16,12 +19,26 @@ export interface CoreConfig {
     correctionHorizonMs: number;
     idleTimeoutMs: number;
     emitIntervalMs: number;
+    /** Kafka consumer session timeout: how long a dead aggregator holds its partitions. */
+    sessionTimeoutMs: number;
+    maxBytesPerPartition: number;
   };
+  /** Days each table keeps rows (0 = forever), applied by `tributary migrate` as table TTLs (ADR 0005). */
+  retention: RetentionDays;
+}
+
+export interface RetentionDays {
+  minuteDays: number;
+  hourDays: number;
+  dayDays: number;
+  lateDays: number;
 }
 
 export type ConfigResult = { ok: true; config: CoreConfig } | { ok: false; errors: string[] };
 
 const HOUR = 3_600_000;
+/** 100 years: beyond that "forever" (0) says what is meant. */
+const MAX_RETENTION_DAYS = 36_500;
 
 /** Parses and validates the environment once, at start-up; every bad value gets its own message. */
 export function parseCoreConfig(env: Env): ConfigResult {
@@ -59,6 +76,10 @@ export function parseCoreConfig(env: Env): ConfigResult {
     clickhouse,
     edgePort: readInt(env, 'PORT', 8080, errors, { min: 0, max: 65535 }),
     queryPort: readInt(env, 'QUERY_PORT', 8081, errors, { min: 0, max: 65535 }),
+    gateway: {
+      port: readInt(env, 'GATEWAY_PORT', 8082, errors, { min: 0, max: 65535 }),
+      signingKeys: parseGatewaySigningKeys(readString(env, 'GATEWAY_SIGNING_KEYS'), errors),
+    },
     topics: {
       partials: readTopicName(env, 'PARTIALS_TOPIC', 'partials', errors),
       rejected: readTopicName(env, 'REJECTED_TOPIC', 'rejected', errors),
@@ -71,8 +92,23 @@ export function parseCoreConfig(env: Env): ConfigResult {
       correctionHorizonMs: readInt(env, 'CORRECTION_HORIZON_MS', 24 * HOUR, errors, { min: 0, max: 90 * 24 * HOUR }),
       idleTimeoutMs: readInt(env, 'IDLE_TIMEOUT_MS', 30_000, errors, { min: 100, max: 24 * HOUR }),
       emitIntervalMs: readInt(env, 'EMIT_INTERVAL_MS', 1_000, errors, { min: 50, max: 60_000 }),
+      sessionTimeoutMs: readInt(env, 'AGGREGATOR_SESSION_TIMEOUT_MS', 30_000, errors, { min: 6_000, max: 300_000 }),
+      maxBytesPerPartition: readInt(env, 'AGGREGATOR_MAX_BYTES_PER_PARTITION', 1_048_576, errors, { min: 1024, max: 64 * 1_048_576 }),
+    },
+    retention: {
+      minuteDays: readInt(env, 'RETENTION_MINUTE_DAYS', 30, errors, { min: 0, max: MAX_RETENTION_DAYS }),
+      hourDays: readInt(env, 'RETENTION_HOUR_DAYS', 400, errors, { min: 0, max: MAX_RETENTION_DAYS }),
+      dayDays: readInt(env, 'RETENTION_DAY_DAYS', 0, errors, { min: 0, max: MAX_RETENTION_DAYS }),
+      lateDays: readInt(env, 'RETENTION_LATE_DAYS', 30, errors, { min: 0, max: MAX_RETENTION_DAYS }),
     },
   };
+  // A correction delta for a window older than its table's TTL would be deleted at the next merge.
+  const horizonMs = config.aggregator.correctionHorizonMs;
+  for (const [name, days] of [['RETENTION_MINUTE_DAYS', config.retention.minuteDays], ['RETENTION_HOUR_DAYS', config.retention.hourDays], ['RETENTION_DAY_DAYS', config.retention.dayDays]] as const) {
+    if (days > 0 && days * 24 * HOUR <= horizonMs) {
+      errors.add(`${name}=${days} would delete windows that can still be corrected (CORRECTION_HORIZON_MS=${horizonMs}): keep rows longer than the correction horizon, or set 0 to keep them forever`);
+    }
+  }
   return errors.messages.length > 0 ? { ok: false, errors: errors.messages } : { ok: true, config };
 }
 

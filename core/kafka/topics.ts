@@ -1,4 +1,5 @@
 import type { Kafka } from 'kafkajs';
+import type { CoreConfig } from '../config/core-config.ts';
 
 export interface TopicSpec {
   topic: string;
@@ -23,4 +24,13 @@ export async function ensureTopics(kafka: Kafka, specs: TopicSpec[]): Promise<st
   } finally {
     await admin.disconnect();
   }
+}
+
+/** The topics the pipeline needs, created on first start. */
+export async function ensurePipelineTopics(kafka: Kafka, config: CoreConfig): Promise<void> {
+  await ensureTopics(kafka, [
+    { topic: config.topics.partials, numPartitions: 4 },
+    { topic: config.topics.rejected, numPartitions: 1 },
+    { topic: config.topics.deadLetter, numPartitions: 1 },
+  ]);
 }

@@ -1,61 +1,107 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { Hono } from 'hono';
-import { queryTimeseries, queryTotals, type Granularity } from './queries.ts';
+import { Hono, type Context } from 'hono';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../log.ts';
+import { createHttpMetrics, createMetricsRegistry, httpMetricsMiddleware } from '../metrics.ts';
+import { parseQuery, type QueryError, type QueryInput, type RangeQuery } from './params.ts';
+import { queryBreakdown, queryRangeTotals, queryTimeseries, type MeasureValues, type WindowStatusLabel } from './queries.ts';
 
-type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
-
-function parseTime(name: string, raw: string | undefined, fallback: number): Parsed<number> {
-  if (raw === undefined || raw === '') return { ok: true, value: fallback };
-  const asNumber = Number(raw);
-  const ms = Number.isFinite(asNumber) ? asNumber : Date.parse(raw);
-  if (!Number.isFinite(ms)) return { ok: false, message: `${name}=${JSON.stringify(raw)} is not a time: use epoch milliseconds or ISO 8601 (2026-11-22T10:00:00Z)` };
-  return { ok: true, value: ms };
+export interface QueryAppOptions {
+  /** Served at GET /metrics; the app adds its HTTP series to it. Default: a registry of its own. */
+  registry?: Registry;
+  /** The aggregator's ALLOWED_LATENESS_MS, used to decide when an hour or day is final. Default 0. */
+  allowedLatenessMs?: number;
+  /** Clock for defaults such as `to=now`. */
+  now?: () => number;
+  /** Failed ClickHouse queries are logged here (`query_failed`). */
+  logger?: Logger;
 }
 
-function parseFilters(raw: string[] | undefined): Parsed<Record<string, string>> {
-  const filters: Record<string, string> = {};
-  for (const f of raw ?? []) {
-    const i = f.indexOf(':');
-    if (i <= 0) return { ok: false, message: `filter=${JSON.stringify(f)} must be name:value, e.g. filter=country:DE` };
-    filters[f.slice(0, i)] = f.slice(i + 1);
-  }
-  return { ok: true, value: filters };
+function queryInput(c: Context): QueryInput {
+  const all = c.req.queries();
+  return {
+    names: () => Object.keys(all),
+    get: (name) => all[name]?.[0],
+    all: (name) => all[name] ?? [],
+  };
+}
+
+function badRequest(c: Context, error: QueryError): Response {
+  return c.json({ error }, 400);
+}
+
+function echo(q: RangeQuery): Record<string, unknown> {
+  return {
+    site: q.site,
+    event: q.event ?? null,
+    from: new Date(q.fromMs).toISOString(),
+    to: new Date(q.toMs).toISOString(),
+    granularity: q.granularity,
+    filters: Object.fromEntries(q.filters.map((f) => [f.name, f.values])),
+    metrics: q.measures.map((m) => m.name),
+  };
+}
+
+function withStatus(status: WindowStatusLabel, values: MeasureValues): Record<string, unknown> {
+  return { status, ...values };
 }
 
 /**
- * The HTTP query API over the ClickHouse tables.
+ * The HTTP query API over the ClickHouse tables, plus `GET /metrics` and `GET /health`.
+ * Every row says whether its numbers are `provisional` or `final`; docs/QUERIES.md has the
+ * parameters, the response shapes and the same queries as plain SQL.
  *
  * @example
- * GET /api/v1/timeseries?site=demo&from=2026-11-22T10:00:00Z&to=2026-11-22T11:00:00Z&granularity=minute&filter=country:DE
+ * const app = createQueryApp(client, { registry, allowedLatenessMs: config.aggregator.allowedLatenessMs });
+ * // GET /api/v1/timeseries?site=demo&from=now-1h&granularity=minute&metrics=count,uniques,p95&filter=country:DE
+ * // GET /api/v1/breakdown?site=demo&by=path&limit=10&from=2026-11-01&to=2026-12-01&granularity=day
  */
-export function createQueryApp(client: ClickHouseClient, now: () => number = Date.now): Hono {
-  const app = new Hono();
-  app.get('/health', (c) => c.json({ ok: true }));
+export function createQueryApp(client: ClickHouseClient, options: QueryAppOptions | (() => number) = {}): Hono {
+  const o: QueryAppOptions = typeof options === 'function' ? { now: options } : options;
+  const now = o.now ?? Date.now;
+  const registry = o.registry ?? createMetricsRegistry({ processMetrics: false });
+  const status = { allowedLatenessMs: o.allowedLatenessMs ?? 0 };
 
-  function common(c: { req: { query(k: string): string | undefined; queries(k: string): string[] | undefined } }) {
-    const site = c.req.query('site');
-    if (!site) return { ok: false as const, message: 'site is required, e.g. ?site=demo' };
-    const to = parseTime('to', c.req.query('to'), now());
-    if (!to.ok) return to;
-    const from = parseTime('from', c.req.query('from'), to.value - 3_600_000);
-    if (!from.ok) return from;
-    const g = c.req.query('granularity') ?? 'minute';
-    if (g !== 'minute' && g !== 'hour' && g !== 'day') return { ok: false as const, message: `granularity=${JSON.stringify(g)} must be minute, hour or day` };
-    const filters = parseFilters(c.req.queries('filter'));
-    if (!filters.ok) return filters;
-    return { ok: true as const, value: { site, event: c.req.query('event'), fromMs: from.value, toMs: to.value, granularity: g as Granularity, filters: filters.value } };
-  }
+  const app = new Hono();
+  app.use('*', httpMetricsMiddleware(createHttpMetrics(registry, 'query_api')));
+  app.get('/health', (c) => c.json({ ok: true }));
+  app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }));
 
   app.get('/api/v1/timeseries', async (c) => {
-    const q = common(c);
-    if (!q.ok) return c.json({ error: { code: 'bad_query', message: q.message } }, 400);
-    return c.json({ query: q.value, points: await queryTimeseries(client, q.value) });
+    const q = parseQuery('timeseries', queryInput(c), now());
+    if (!q.ok) return badRequest(c, q.error);
+    const points = await queryTimeseries(client, q.value, status);
+    return c.json({
+      query: echo(q.value),
+      points: points.map((p) => ({ window_start: new Date(p.windowStartMs).toISOString(), window_start_ms: p.windowStartMs, ...withStatus(p.status, p.values) })),
+    });
   });
+
+  app.get('/api/v1/breakdown', async (c) => {
+    const q = parseQuery('breakdown', queryInput(c), now());
+    if (!q.ok) return badRequest(c, q.error);
+    const b = await queryBreakdown(client, q.value, status);
+    return c.json({
+      query: { ...echo(q.value), by: q.value.by, limit: q.value.limit },
+      status: b.status,
+      rows: b.rows.map((r) => ({ value: r.value, ...withStatus(b.status, r.values) })),
+      rest: b.rest === null ? null : { distinct_values: b.rest.distinctValues, ...withStatus(b.status, b.rest.values) },
+    });
+  });
+
   app.get('/api/v1/totals', async (c) => {
-    const q = common(c);
-    if (!q.ok) return c.json({ error: { code: 'bad_query', message: q.message } }, 400);
-    return c.json({ query: q.value, totals: await queryTotals(client, q.value) });
+    const q = parseQuery('totals', queryInput(c), now());
+    if (!q.ok) return badRequest(c, q.error);
+    const t = await queryRangeTotals(client, q.value, status);
+    return c.json({ query: echo(q.value), totals: withStatus(t.status, t.values) });
   });
-  app.onError((err, c) => c.json({ error: { code: 'query_failed', message: err.message } }, 500));
+
+  app.notFound((c) =>
+    c.json({ error: { code: 'not_found', message: `no endpoint ${c.req.method} ${c.req.path}: use GET /api/v1/timeseries, /api/v1/breakdown, /api/v1/totals, /metrics or /health` } }, 404),
+  );
+  app.onError((err, c) => {
+    o.logger?.error({ event: 'query_failed', path: c.req.path, err: err.message });
+    return c.json({ error: { code: 'query_failed', message: `ClickHouse could not answer the query (${err.message}); check that \`tributary migrate\` ran and ClickHouse is reachable` } }, 500);
+  });
   return app;
 }

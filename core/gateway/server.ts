@@ -1,0 +1,67 @@
+import { serve } from '@hono/node-server';
+import { Kafka, logLevel } from 'kafkajs';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log.ts';
+import { createGatewayApp } from './app.ts';
+import { createKafkaGatewayProducer } from './kafka-producer.ts';
+
+export interface GatewayServerOptions {
+  brokers: string[];
+  /** edge id -> signing secret. */
+  keys: ReadonlyMap<string, string>;
+  /** 0 picks a free port (see the returned `url`). */
+  port: number;
+  hostname?: string;
+  topics: { partials: string; rejected: string };
+  logger: Logger;
+}
+
+export interface RunningGateway {
+  url: string;
+  /** Stops accepting, lets in-flight requests finish, disconnects the producer. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs the gateway on Node: the Hono app from {@link createGatewayApp} served by
+ * @hono/node-server, producing with an idempotent kafkajs producer.
+ *
+ * @example
+ * ```ts
+ * const gw = await startGateway({ brokers: ['127.0.0.1:9092'], keys, port: 8082, topics: { partials: 'partials', rejected: 'rejected' }, logger });
+ * await gw.close();
+ * ```
+ */
+export async function startGateway(o: GatewayServerOptions): Promise<RunningGateway> {
+  const kafka = new Kafka({
+    clientId: 'tributary-gateway',
+    brokers: o.brokers,
+    // Short client retries: an edge waits for this answer, and a fast 503 lets it back off.
+    retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
+    connectionTimeout: 3000,
+    logLevel: logLevel.WARN,
+    logCreator: () => ({ level, log }) => o.logger.warn({ event: 'kafka_client', level, kafka_logger: log.logger, message: log.message }),
+  });
+  const producer = createKafkaGatewayProducer({ kafka, topics: o.topics });
+  await producer.connect();
+  const app = createGatewayApp({ keys: o.keys, producer, logger: o.logger });
+  const server = serve({ fetch: app.fetch, port: o.port, ...(o.hostname ? { hostname: o.hostname } : {}) });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', () => resolve());
+    server.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = o.hostname && o.hostname !== '0.0.0.0' && o.hostname !== '::' ? o.hostname : '127.0.0.1';
+  o.logger.info({ event: 'gateway_started', port, edges: [...o.keys.keys()] });
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await producer.disconnect();
+      })();
+      return closing;
+    },
+  };
+}

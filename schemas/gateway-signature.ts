@@ -1,0 +1,173 @@
+/**
+ * Wire contract of the edge -> gateway hop (Workers and Deno edges reach Kafka through the
+ * gateway): every POST carries an HMAC-SHA-256 signature over (kind, edge id, timestamp, nonce,
+ * body) made with the edge's own key. Pure and web-standard (crypto.subtle only), so the Durable
+ * Object, the Deno edge, the Node gateway and the tests all import this one file.
+ *
+ * Signed message (UTF-8 header lines, then the raw body bytes):
+ *
+ *   tributary-gateway-v1\n<kind>\n<edge id>\n<timestamp ms>\n<nonce>\n<body bytes>
+ *
+ * `kind` names the endpoint (`partials` | `rejected`), so a body signed for one endpoint cannot
+ * be replayed to the other. Every attempt, retries included, gets a fresh timestamp and nonce:
+ * the gateway refuses a nonce it has seen, and deduplicates retried envelopes by
+ * (sourceId, sequence) instead.
+ */
+
+/** Request headers of a signed gateway call (lower case, as `Headers` reports them). */
+export const GATEWAY_HEADERS = {
+  edge: 'x-tributary-edge',
+  timestamp: 'x-tributary-timestamp',
+  nonce: 'x-tributary-nonce',
+  signature: 'x-tributary-signature',
+} as const;
+
+/** What a signed body is for; part of the signed message. */
+export type GatewayKind = 'partials' | 'rejected';
+
+/** Freshness window of a signature: the gateway refuses timestamps further than this from its clock. */
+export const GATEWAY_MAX_SKEW_MS = 5 * 60_000;
+
+const PREFIX = 'tributary-gateway-v1';
+const SIGNATURE_SCHEME = 'v1=';
+const EDGE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const NONCE = /^[A-Za-z0-9_-]{16,128}$/;
+const encoder = new TextEncoder();
+
+/** Why a signature was refused; each maps to a 401 `code` at the gateway. */
+export type SignatureFailure =
+  | { ok: false; code: 'missing_signature'; message: string }
+  | { ok: false; code: 'unknown_edge'; message: string }
+  | { ok: false; code: 'stale_timestamp'; message: string }
+  | { ok: false; code: 'bad_signature'; message: string };
+
+/** A verified request: who sent it and the nonce the caller must now remember. */
+export interface VerifiedSignature {
+  ok: true;
+  edgeId: string;
+  timestampMs: number;
+  nonce: string;
+}
+
+/** True for an edge id the gateway can hold a key for (letters, digits, `_ . -`, at most 64). */
+export function isValidEdgeId(edgeId: string): boolean {
+  return EDGE_ID.test(edgeId);
+}
+
+const keyCache = new Map<string, Promise<CryptoKey>>();
+
+/** Imports (once per secret) the HMAC key; the secret is never kept anywhere but the CryptoKey. */
+function hmacKey(secret: string): Promise<CryptoKey> {
+  let key = keyCache.get(secret);
+  if (key === undefined) {
+    key = crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+    // A handful of edges or keys per process: bounded in practice, capped anyway.
+    if (keyCache.size >= 64) keyCache.clear();
+    keyCache.set(secret, key);
+  }
+  return key;
+}
+
+function signedMessage(kind: GatewayKind, edgeId: string, timestampMs: number, nonce: string, body: Uint8Array): Uint8Array<ArrayBuffer> {
+  const head = encoder.encode(`${PREFIX}\n${kind}\n${edgeId}\n${timestampMs}\n${nonce}\n`);
+  const out = new Uint8Array(head.byteLength + body.byteLength);
+  out.set(head, 0);
+  out.set(body, head.byteLength);
+  return out;
+}
+
+/** A fresh random nonce (128 bits, hex). */
+export function newNonce(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return toHex(bytes);
+}
+
+/**
+ * Signs one gateway request. Call it per attempt: a retry must carry a new timestamp and nonce.
+ *
+ * @example
+ * ```ts
+ * const headers = await signGatewayRequest({ kind: 'partials', edgeId: 'workers-prod', secret, body, timestampMs: Date.now() });
+ * await fetch(`${gatewayUrl}/v1/partials`, { method: 'POST', headers: { ...headers, 'content-type': 'application/octet-stream' }, body });
+ * ```
+ */
+export async function signGatewayRequest(o: {
+  kind: GatewayKind;
+  edgeId: string;
+  secret: string;
+  body: Uint8Array;
+  timestampMs: number;
+  nonce?: string;
+}): Promise<Record<string, string>> {
+  if (!isValidEdgeId(o.edgeId)) throw new RangeError(`edge id ${JSON.stringify(o.edgeId)} is not valid: use letters, digits, "_", "." or "-" (at most 64)`);
+  const nonce = o.nonce ?? newNonce();
+  if (!NONCE.test(nonce)) throw new RangeError('nonce must be 16..128 characters of letters, digits, "_" or "-"');
+  const timestampMs = Math.floor(o.timestampMs);
+  const mac = await crypto.subtle.sign('HMAC', await hmacKey(o.secret), signedMessage(o.kind, o.edgeId, timestampMs, nonce, o.body));
+  return {
+    [GATEWAY_HEADERS.edge]: o.edgeId,
+    [GATEWAY_HEADERS.timestamp]: String(timestampMs),
+    [GATEWAY_HEADERS.nonce]: nonce,
+    [GATEWAY_HEADERS.signature]: SIGNATURE_SCHEME + toHex(new Uint8Array(mac)),
+  };
+}
+
+/**
+ * Verifies a signed gateway request: headers present and well formed, edge known, timestamp
+ * within `maxSkewMs` of `nowMs`, HMAC correct (compared in constant time by crypto.subtle).
+ * Replay protection is the caller's: remember the returned nonce (see core/gateway/nonce-cache.ts).
+ *
+ * @example
+ * ```ts
+ * const v = await verifyGatewayRequest({ kind: 'partials', headers: req.headers, body, keys, nowMs: Date.now() });
+ * if (!v.ok) return c.json({ error: { code: v.code, message: v.message } }, 401);
+ * ```
+ */
+export async function verifyGatewayRequest(o: {
+  kind: GatewayKind;
+  headers: Headers;
+  body: Uint8Array;
+  /** edge id -> secret */
+  keys: ReadonlyMap<string, string>;
+  nowMs: number;
+  maxSkewMs?: number;
+}): Promise<VerifiedSignature | SignatureFailure> {
+  const edgeId = o.headers.get(GATEWAY_HEADERS.edge);
+  const timestamp = o.headers.get(GATEWAY_HEADERS.timestamp);
+  const nonce = o.headers.get(GATEWAY_HEADERS.nonce);
+  const signature = o.headers.get(GATEWAY_HEADERS.signature);
+  if (edgeId === null || timestamp === null || nonce === null || signature === null) {
+    return { ok: false, code: 'missing_signature', message: `sign the request: headers ${Object.values(GATEWAY_HEADERS).join(', ')} are required (schemas/gateway-signature.ts)` };
+  }
+  const secret = isValidEdgeId(edgeId) ? o.keys.get(edgeId) : undefined;
+  if (secret === undefined) {
+    return { ok: false, code: 'unknown_edge', message: 'this edge id has no key at the gateway: add edgeId:secret to GATEWAY_SIGNING_KEYS' };
+  }
+  const timestampMs = /^\d{1,16}$/.test(timestamp) ? Number(timestamp) : Number.NaN;
+  const maxSkewMs = o.maxSkewMs ?? GATEWAY_MAX_SKEW_MS;
+  if (!Number.isSafeInteger(timestampMs) || Math.abs(o.nowMs - timestampMs) > maxSkewMs) {
+    return { ok: false, code: 'stale_timestamp', message: `the timestamp is missing or more than ${maxSkewMs} ms from the gateway's clock: check the edge's clock and sign each attempt anew` };
+  }
+  const mac = signature.startsWith(SIGNATURE_SCHEME) ? fromHex(signature.slice(SIGNATURE_SCHEME.length)) : undefined;
+  if (!NONCE.test(nonce) || mac === undefined || mac.byteLength !== 32) {
+    return { ok: false, code: 'bad_signature', message: 'the signature or nonce is malformed: expected "v1=<64 hex chars>" and a 16..128 character nonce' };
+  }
+  const valid = await crypto.subtle.verify('HMAC', await hmacKey(secret), mac, signedMessage(o.kind, edgeId, timestampMs, nonce, o.body));
+  if (!valid) {
+    return { ok: false, code: 'bad_signature', message: "the signature does not match: the edge's GATEWAY_SIGNING_KEY must equal its entry in GATEWAY_SIGNING_KEYS" };
+  }
+  return { ok: true, edgeId, timestampMs, nonce };
+}
+
+function toHex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+function fromHex(hex: string): Uint8Array<ArrayBuffer> | undefined {
+  if (!/^(?:[0-9a-f]{2})*$/i.test(hex)) return undefined;
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
