@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const NODE_AND_RUNTIME = ['node:*', 'cloudflare:*', 'fs', 'path', 'os', 'crypto', 'net', 'http', 'child_process', 'kafkajs', '@clickhouse/*', 'chdb', 'chdb/*', 'pino', 'prom-client', '@hono/node-server'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'schemas/generated/**', 'data/**', '.wrangler/**', 'dist/**', 'bench/results/**'] },
+  { ignores: ['node_modules/**', 'schemas/generated/**', 'data/**', '.wrangler/**', 'dist/**', 'sdk/browser/dist/**', 'bench/results/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -47,6 +47,20 @@ export default tseslint.config(
     files: ['core/aggregator/partition-aggregator.ts', 'core/aggregator/emission.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['kafkajs', '@clickhouse/*', 'chdb', 'node:*'], message: 'aggregator domain code is pure; adapters live in kafka-runner.ts and core/clickhouse.' }] }],
+    },
+  },
+  {
+    // The browser SDK ships to browsers on its own: it imports only its own files, no Node globals.
+    files: ['sdk/browser/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { regex: '^(?!\\./[^/]+$)', message: 'sdk/browser imports only its own files: it is bundled for browsers (no node:*, no dependencies).' },
+      ] }],
+      'no-restricted-globals': ['error',
+        { name: 'process', message: 'sdk/browser runs in browsers: there is no process.' },
+        { name: 'Buffer', message: 'sdk/browser runs in browsers: use strings or Uint8Array.' },
+        { name: 'require', message: 'sdk/browser runs in browsers: use ES imports of its own files.' },
+      ],
     },
   },
   {

@@ -12,6 +12,11 @@ export interface AccumulatorEvent {
   dimensions: Array<[string, string]>;
   user: Hash64 | undefined;
   value: number | undefined;
+  /**
+   * The client's messageId, when sent. The in-memory accumulator ignores it; the Workers entry
+   * forwards it so the Durable Object shard can deduplicate retries durably.
+   */
+  messageId?: string;
 }
 
 /** Partial rows keyed by (window start, site, event, dimensions), drained by the flusher. */
@@ -46,21 +51,30 @@ export interface AccumulatorOptions {
 export function createAccumulator(o: AccumulatorOptions): Accumulator {
   const maxTrackedWindows = o.maxTrackedWindows ?? 16;
   let rows = new Map<string, PartialRow>();
-  // window start -> "site\0dimension" -> values seen
-  const seen = new Map<number, Map<string, Set<string>>>();
+  // window start -> site -> dimension -> values seen. Nested maps, so the hot path builds no
+  // composite key strings for the cap (one lookup per level, short interned keys).
+  const seen = new Map<number, Map<string, Map<string, Set<string>>>>();
 
-  function capped(ws: number, site: string, dimension: string, value: string): string {
+  function valuesSeen(ws: number, site: string): Map<string, Set<string>> {
     let perWindow = seen.get(ws);
     if (perWindow === undefined) {
       perWindow = new Map();
       seen.set(ws, perWindow);
       if (seen.size > maxTrackedWindows) seen.delete(oldestKey(seen));
     }
-    const k = `${site}\u0000${dimension}`;
-    let values = perWindow.get(k);
+    let perSite = perWindow.get(site);
+    if (perSite === undefined) {
+      perSite = new Map();
+      perWindow.set(site, perSite);
+    }
+    return perSite;
+  }
+
+  function capped(perSite: Map<string, Set<string>>, dimension: string, value: string): string {
+    let values = perSite.get(dimension);
     if (values === undefined) {
       values = new Set();
-      perWindow.set(k, values);
+      perSite.set(dimension, values);
     }
     if (values.has(value)) return value;
     if (values.size >= o.cardinalityCap) return OTHER;
@@ -71,10 +85,20 @@ export function createAccumulator(o: AccumulatorOptions): Accumulator {
   return {
     add(e) {
       const ws = windowStart(e.eventTimeMs, o.windowSizeMs);
-      const event = capped(ws, e.site, '$event', e.event);
-      const dimensions = e.dimensions.map(([name, value]): [string, string] => [name, capped(ws, e.site, name, value)]);
+      const perSite = valuesSeen(ws, e.site);
+      const event = capped(perSite, '$event', e.event);
+      // Copy the dimensions only when the cap changes a value: the caller's array is its own.
+      let dimensions = e.dimensions;
       let key = `${ws}\u0000${e.site}\u0000${event}`;
-      for (const [name, value] of dimensions) key += `\u0000${name}\u0001${value}`;
+      for (let i = 0; i < dimensions.length; i++) {
+        const [name, value] = dimensions[i] as [string, string];
+        const kept = capped(perSite, name, value);
+        if (kept !== value) {
+          if (dimensions === e.dimensions) dimensions = dimensions.map(([n, v]): [string, string] => [n, v]);
+          dimensions[i] = [name, kept];
+        }
+        key += `\u0000${name}\u0001${kept}`;
+      }
       let row = rows.get(key);
       if (row === undefined) {
         row = { windowStartMs: ws, windowSizeMs: o.windowSizeMs, site: e.site, event, dimensions, partial: emptyPartial() };

@@ -3,10 +3,12 @@ import type { EdgeConfig } from './config.ts';
 import type { Accumulator } from './accumulator.ts';
 import { parseJsonBody } from './body/parse-json.ts';
 import { readBody } from './body/read-body.ts';
-import { rejection, rejectionResponse, type RequestRejection } from './errors.ts';
+import { rejection, rejectionResponse, type EdgeErrorCode, type RequestRejection } from './errors.ts';
 import type { Flusher } from './flusher.ts';
-import { createIngest } from './ingest.ts';
+import { createIngest, createIngestState, type IngestCounters, type IngestState } from './ingest.ts';
+import { createCountryHook } from './pipeline/country.ts';
 import type { EdgeLog } from './ports.ts';
+import { createStaticSaltProvider, type MacFactory, type SaltProvider } from './salt-provider.ts';
 import { extractEvents, type IngestRoute } from './request-events.ts';
 import { basicAuthUser, resolveSite } from './write-key.ts';
 
@@ -19,12 +21,24 @@ export interface EdgeDeps {
   /** Clock (epoch ms). Default `Date.now`. */
   now?: () => number;
   /**
-   * Country of the client from a trusted source (e.g. Workers' `request.cf.country`).
-   * Default: the `COUNTRY_HEADER` header when configured, else none (`unknown`).
+   * Country of the client from a trusted source. Default: the `COUNTRY_HEADER` header when
+   * configured, else `request.cf.country` (Cloudflare Workers), else none (`unknown`).
    */
   country?: (request: Request) => string | undefined;
+  /** Epoch salts for pseudonyms. Default: derived from `PSEUDONYM_SALT` (`createStaticSaltProvider`). */
+  saltProvider?: SaltProvider;
+  /** HMAC-SHA-256 for pseudonyms. Default `crypto.subtle`; the Node entry passes node:crypto's synchronous one. */
+  pseudonymMac?: MacFactory;
+  /**
+   * Caches, dedup set and counters of the pipeline (`createIngestState`). Default: a new one.
+   * Entries that build the app per request (Workers) pass one kept per isolate.
+   */
+  ingestState?: IngestState;
   log?: EdgeLog;
 }
+
+/** Seconds a client waits after `503 salt_unavailable`. */
+const SALT_RETRY_AFTER_S = 5;
 
 // Beacons (sendBeacon, text/plain fetch) are "simple" CORS requests: no preflight, but the
 // response still needs the header for fetch() callers to read it.
@@ -61,14 +75,25 @@ const PREFLIGHT = {
 export function createEdgeApp(deps: EdgeDeps): Hono {
   const { config, flusher } = deps;
   const now = deps.now ?? Date.now;
-  const countryHeader = config.countryHeader;
-  const country = deps.country ?? ((req: Request) => (countryHeader === undefined ? undefined : (req.headers.get(countryHeader) ?? undefined)));
-  const ingest = createIngest({ config, accumulator: deps.accumulator, flusher });
+  const country = deps.country ?? createCountryHook(config.countryHeader);
+  const state =
+    deps.ingestState ??
+    createIngestState(
+      config,
+      deps.saltProvider ?? createStaticSaltProvider({ secret: config.pseudonymSalt, epochMs: config.saltEpochMs, retentionEpochs: config.saltRetentionEpochs, now }),
+      deps.pseudonymMac ? { mac: deps.pseudonymMac } : {},
+    );
+  const ingest = createIngest({ config, accumulator: deps.accumulator, flusher, state });
   const log: EdgeLog = deps.log ?? (() => undefined);
+  // Whole requests refused, per error code: no event of them reached the rejected topic.
+  const refusedRequests: Partial<Record<EdgeErrorCode, number>> = {};
 
   async function handle(c: Context, route: IngestRoute): Promise<Response> {
     const beacon = route.kind === 'collect';
-    const fail = (r: RequestRejection): Response => rejectionResponse(r, beacon ? CORS : {});
+    const fail = (r: RequestRejection): Response => {
+      refusedRequests[r.code] = (refusedRequests[r.code] ?? 0) + 1;
+      return rejectionResponse(r, beacon ? CORS : {});
+    };
     const request = c.req.raw;
     const receivedAtMs = now();
 
@@ -97,7 +122,17 @@ export function createEdgeApp(deps: EdgeDeps): Hono {
     });
     if (events.kind === 'reject') return fail(events);
 
-    const summary = await ingest(events, { site: site.site, receivedAtMs, country: country(request) });
+    const summary = await ingest(events, {
+      site: site.site,
+      receivedAtMs,
+      country: country(request),
+      // Only a beacon's User-Agent header is the browser's own (see EnrichContext).
+      headerUserAgent: beacon ? (request.headers.get('user-agent') ?? undefined) : undefined,
+    });
+    if ('kind' in summary) {
+      log({ event: 'salt_unavailable', site: site.site });
+      return fail(rejection(503, 'salt_unavailable', summary.message, { retryAfterS: SALT_RETRY_AFTER_S }));
+    }
     if (route.kind === 'single' && summary.rejected.length > 0) {
       const errors = summary.rejected[0]?.errors ?? [];
       return fail(rejection(400, 'invalid_event', `the event is invalid: ${errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`, { errors }));
@@ -128,7 +163,11 @@ export function createEdgeApp(deps: EdgeDeps): Hono {
   app.options('/v1/collect', () => new Response(null, { status: 204, headers: PREFLIGHT }));
   app.get('/health', (c) => {
     const overloaded = flusher.overloaded();
-    return c.json({ ok: !overloaded, ...flusher.stats() }, overloaded ? 503 : 200);
+    const counters: IngestCounters = ingest.counters();
+    return c.json(
+      { ok: !overloaded, ...flusher.stats(), dropped: counters.dropped, usersNotCounted: counters.usersNotCounted, refusedRequests: { ...refusedRequests } },
+      overloaded ? 503 : 200,
+    );
   });
   app.notFound(() =>
     rejectionResponse(rejection(404, 'not_found', 'no such endpoint: use POST /v1/batch, /v1/track, /v1/page, /v1/screen, /v1/identify, /v1/collect or GET /health')),

@@ -3,9 +3,12 @@
  * `process.env` (Node), wrangler `vars` (Workers) and `Deno.env.toObject()`.
  */
 
-/** Dimensions the accumulator can group by today (`device` and `browser` are planned). */
-export const SUPPORTED_DIMENSIONS = ['path', 'country'] as const;
+/** Dimensions the accumulator can group by (docs/EDGE.md "What is aggregated"). */
+export const SUPPORTED_DIMENSIONS = ['path', 'country', 'device', 'browser', 'os', 'referrer_domain', 'is_bot'] as const;
 export type DimensionName = (typeof SUPPORTED_DIMENSIONS)[number];
+
+/** `drop`: bots' events are acknowledged but not aggregated (counted in stats); `keep`: aggregated, see dimension `is_bot`. */
+export type BotPolicy = 'drop' | 'keep';
 
 export interface EdgeConfig {
   /** `dev` relaxes required settings (demo write key, a fixed insecure salt). */
@@ -32,8 +35,15 @@ export interface EdgeConfig {
   dedupCapacity: number;
   /** Name of a header set by a trusted proxy carrying an ISO country code. */
   countryHeader: string | undefined;
-  /** HMAC key of the current salt epoch. Never log it. */
+  /** Master secret the static salt provider derives per-epoch salts from. Never log it. */
   pseudonymSalt: string;
+  /** Length of a salt epoch (pseudonyms change between epochs). A multiple of `windowSizeMs`. */
+  saltEpochMs: number;
+  /** Epochs a salt stays usable: the current one and `saltRetentionEpochs - 1` before it. */
+  saltRetentionEpochs: number;
+  botPolicy: BotPolicy;
+  /** Query parameters the `path` dimension keeps (all others are dropped). */
+  pathQueryAllowlist: string[];
 }
 
 export type EdgeConfigResult = { ok: true; config: EdgeConfig } | { ok: false; errors: string[] };
@@ -100,7 +110,18 @@ export function parseEdgeConfig(env: Env): EdgeConfigResult {
     dedupCapacity: int('DEDUP_CAPACITY', 100_000, 0, 10_000_000),
     countryHeader: parseHeaderName(read(env, 'COUNTRY_HEADER'), errors),
     pseudonymSalt: parseSalt(env, mode, errors),
+    saltEpochMs: int('SALT_EPOCH_MS', DAY_MS, 60_000, 366 * DAY_MS),
+    saltRetentionEpochs: int('SALT_RETENTION_EPOCHS', 2, 1, 366),
+    botPolicy: parseBotPolicy(read(env, 'BOT_POLICY'), errors),
+    pathQueryAllowlist: parseQueryAllowlist(read(env, 'PATH_QUERY_ALLOWLIST'), errors),
   };
+  // (A window size that does not divide a day is already reported above.)
+  if (DAY_MS % windowSizeMs === 0 && config.saltEpochMs % windowSizeMs !== 0) {
+    errors.push(`SALT_EPOCH_MS=${config.saltEpochMs} must be a multiple of WINDOW_SIZE_MS=${windowSizeMs}: a window must not span two salt epochs, or one user would count twice in it`);
+  }
+  if (config.saltEpochMs < config.maxFutureSkewMs) {
+    errors.push(`SALT_EPOCH_MS=${config.saltEpochMs} must be at least MAX_FUTURE_SKEW_MS=${config.maxFutureSkewMs}: event times clamped into the future must fall at most one epoch ahead`);
+  }
   if (config.heartbeatMs < config.flushIntervalMs) {
     errors.push(`HEARTBEAT_MS=${config.heartbeatMs} must be at least FLUSH_INTERVAL_MS=${config.flushIntervalMs}: heartbeats are only sent between flushes`);
   }
@@ -133,12 +154,37 @@ function parseWriteKeys(raw: string | undefined, mode: EdgeConfig['env'], errors
   return keys;
 }
 
+function parseBotPolicy(raw: string | undefined, errors: string[]): BotPolicy {
+  if (raw === undefined) return 'drop';
+  const v = raw.toLowerCase();
+  if (v === 'drop' || v === 'keep') return v;
+  errors.push(`BOT_POLICY=${JSON.stringify(raw)} is not valid: use "drop" (bots are not aggregated, only counted) or "keep" (aggregated; group by dimension is_bot)`);
+  return 'drop';
+}
+
+const DEFAULT_QUERY_ALLOWLIST = ['utm_source', 'utm_medium', 'utm_campaign'];
+
+function parseQueryAllowlist(raw: string | undefined, errors: string[]): string[] {
+  if (raw === undefined) return [...DEFAULT_QUERY_ALLOWLIST];
+  if (raw.toLowerCase() === 'none') return [];
+  const out: string[] = [];
+  for (const name of raw.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+      errors.push(`PATH_QUERY_ALLOWLIST entry ${JSON.stringify(name)} is not valid: use a comma list of query parameter names (letters, digits, "_", "-", "."), or "none"`);
+    } else if (!out.includes(name)) {
+      out.push(name);
+    }
+  }
+  if (out.length > 32) errors.push(`PATH_QUERY_ALLOWLIST has ${out.length} names; the limit is 32: every kept parameter multiplies the cardinality of the path dimension`);
+  return out;
+}
+
 function parseDimensions(raw: string | undefined, errors: string[]): DimensionName[] {
   if (raw === undefined) return ['country', 'path'];
   const out: DimensionName[] = [];
   for (const name of raw.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
     if (!(SUPPORTED_DIMENSIONS as readonly string[]).includes(name)) {
-      errors.push(`DIMENSIONS entry ${JSON.stringify(name)} is not supported: use a comma list of ${SUPPORTED_DIMENSIONS.join(', ')} (device and browser are planned)`);
+      errors.push(`DIMENSIONS entry ${JSON.stringify(name)} is not supported: use a comma list of ${SUPPORTED_DIMENSIONS.join(', ')}`);
     } else if (!out.includes(name as DimensionName)) {
       out.push(name as DimensionName);
     }

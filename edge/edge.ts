@@ -3,6 +3,7 @@ import { createEdgeApp } from './app.ts';
 import type { EdgeConfig } from './config.ts';
 import { createFlusher, type Flusher, type FlusherOptions } from './flusher.ts';
 import type { EdgeLog, PartialSink, RejectedSink } from './ports.ts';
+import type { MacFactory, SaltProvider } from './salt-provider.ts';
 import type { Hono } from 'hono';
 
 export interface EdgeOptions {
@@ -11,7 +12,12 @@ export interface EdgeOptions {
   partialSink: PartialSink;
   rejectedSink: RejectedSink;
   now?: () => number;
+  /** Trusted client country; default `COUNTRY_HEADER`, else `request.cf.country` (see `countryFromCf`). */
   country?: (request: Request) => string | undefined;
+  /** Epoch salts; default derived from `PSEUDONYM_SALT` (see `createStaticSaltProvider`). */
+  saltProvider?: SaltProvider;
+  /** HMAC-SHA-256 for pseudonyms; default `crypto.subtle` (see `webCryptoHmac`). */
+  pseudonymMac?: MacFactory;
   log?: EdgeLog;
   /** Retry tuning and test hooks passed to the flusher. */
   flusher?: Pick<FlusherOptions, 'retries' | 'backoffBaseMs' | 'sleep' | 'random' | 'maxEnvelopeBytes' | 'initialSequence'>;
@@ -50,6 +56,15 @@ export function createEdge(o: EdgeOptions): Edge {
     maxPendingRows: o.config.maxPendingRows,
     ...(o.log ? { log: o.log } : {}),
   });
-  const app = createEdgeApp({ config: o.config, accumulator, flusher, now, ...(o.country ? { country: o.country } : {}), ...(o.log ? { log: o.log } : {}) });
+  const app = createEdgeApp({
+    config: o.config,
+    accumulator,
+    flusher,
+    now,
+    ...(o.country ? { country: o.country } : {}),
+    ...(o.saltProvider ? { saltProvider: o.saltProvider } : {}),
+    ...(o.pseudonymMac ? { pseudonymMac: o.pseudonymMac } : {}),
+    ...(o.log ? { log: o.log } : {}),
+  });
   return { app, flusher, accumulator };
 }

@@ -17,6 +17,7 @@ export type EdgeErrorCode =
   | 'event_too_large'
   | 'overloaded'
   | 'sink_unavailable'
+  | 'salt_unavailable'
   | 'not_found'
   | 'internal_error';
 

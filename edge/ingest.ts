@@ -1,15 +1,17 @@
-import { hash64FromHex } from '../core/algebra/index.ts';
 import type { EdgeConfig } from './config.ts';
 import type { Accumulator } from './accumulator.ts';
 import type { Flusher } from './flusher.ts';
 import type { RejectedRecord } from './ports.ts';
 import type { RequestEvents } from './request-events.ts';
+import { saltEpoch, type MacFactory, type SaltProvider } from './salt-provider.ts';
 import type { FieldError, SegmentEvent } from '../schemas/validators.ts';
-import { createDeduplicator } from './pipeline/dedup.ts';
-import { eventName, extractDimensions, numericValue } from './pipeline/dimensions.ts';
+import { createDeduplicator, type Deduplicator } from './pipeline/dedup.ts';
+import { createEnrichStep, eventName, numericValue, type Dimensions, type EnrichStep } from './pipeline/dimensions.ts';
 import { createEventTimeStep } from './pipeline/event-time.ts';
-import { createPseudonymizer, rawUserId } from './pipeline/pseudonymize.ts';
+import { createPseudonymizer, rawUserId, type Pseudonym, type PseudonymResult, type Pseudonymizer } from './pipeline/pseudonymize.ts';
 import { redactEvent } from './pipeline/redact.ts';
+import { scrubText } from './pipeline/scrub.ts';
+import { DROP_REASONS, type DropReason } from './pipeline/step-result.ts';
 
 /** What happened to a request's events, as reported to the client. */
 export interface IngestSummary {
@@ -19,78 +21,186 @@ export interface IngestSummary {
   rejected: Array<{ index: number; messageId: string | null; errors: FieldError[] }>;
 }
 
+/** The request could not be taken now (nothing of it was counted): answer 503 and let the client retry. */
+export interface IngestRetry {
+  kind: 'retry';
+  reason: 'salt_unavailable';
+  message: string;
+}
+
 export interface IngestContext {
   site: string;
   receivedAtMs: number;
   /** From a trusted source (proxy header, platform), never from the body. */
   country: string | undefined;
+  /** The `User-Agent` header, for browser beacons only (see `EnrichContext.headerUserAgent`). */
+  headerUserAgent?: string | undefined;
+}
+
+/** Counters since start-up, reported by `/health`. */
+export interface IngestCounters {
+  /** Valid, acknowledged events that were not aggregated, per reason. */
+  dropped: Record<DropReason, number>;
+  /** Events counted without their user because the salt of their epoch is no longer retained. */
+  usersNotCounted: { salt_expired: number };
+}
+
+export interface Ingest {
+  (req: RequestEvents, ctx: IngestContext): Promise<IngestSummary | IngestRetry>;
+  counters(): IngestCounters;
 }
 
 /**
- * The per-event pipeline after validation: event time -> pseudonymize -> dedup -> accumulate,
- * plus redaction of rejected events for the rejected sink. State (pseudonym cache, dedup set)
- * lives as long as the edge instance.
+ * The long-lived part of the pipeline: caches (user agents, paths, referrers, pseudonyms), the
+ * dedup set and the counters. An entry that builds its app per request (Workers) keeps one
+ * state per isolate and passes it in, so the caches survive between requests.
  */
-export function createIngest(o: { config: EdgeConfig; accumulator: Accumulator; flusher: Flusher }) {
-  const eventTime = createEventTimeStep({ maxFutureSkewMs: o.config.maxFutureSkewMs });
-  const pseudonymizer = createPseudonymizer({ salt: o.config.pseudonymSalt });
-  const dedup = createDeduplicator({ capacity: o.config.dedupCapacity });
+export interface IngestState {
+  salts: SaltProvider;
+  enrich: EnrichStep;
+  pseudonymizer: Pseudonymizer;
+  dedup: Deduplicator;
+  dropped: Record<DropReason, number>;
+  usersNotCounted: { salt_expired: number };
+}
 
-  async function pseudonymOf(site: string, raw: unknown): Promise<string | undefined> {
+/**
+ * @example
+ * ```ts
+ * const state = createIngestState(config, createStaticSaltProvider({ secret: config.pseudonymSalt, epochMs: config.saltEpochMs, retentionEpochs: config.saltRetentionEpochs, now: Date.now }));
+ * ```
+ */
+export function createIngestState(config: EdgeConfig, salts: SaltProvider, o: { mac?: MacFactory } = {}): IngestState {
+  return {
+    salts,
+    enrich: createEnrichStep({ dimensions: config.dimensions, botPolicy: config.botPolicy, pathQueryAllowlist: config.pathQueryAllowlist }),
+    pseudonymizer: createPseudonymizer({ salts, ...(o.mac ? { mac: o.mac } : {}) }),
+    dedup: createDeduplicator({ capacity: config.dedupCapacity }),
+    dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
+    usersNotCounted: { salt_expired: 0 },
+  };
+}
+
+interface ValidEvent {
+  event: SegmentEvent;
+  eventTimeMs: number;
+  /** `undefined` for a dropped event (bot). */
+  dimensions: Dimensions | undefined;
+  dropReason: DropReason | undefined;
+  pseudonym: PseudonymResult | Promise<PseudonymResult> | undefined;
+}
+
+/**
+ * The per-event pipeline after validation: event time -> enrich (UA, bot policy, path,
+ * referrer, country) -> pseudonymize (epoch salt) -> dedup -> accumulate, plus redaction of
+ * rejected events for the rejected sink. State (caches, dedup set, counters) lives as long as
+ * the edge instance.
+ */
+export function createIngest(o: { config: EdgeConfig; accumulator: Accumulator; flusher: Flusher; state: IngestState }): Ingest {
+  const eventTime = createEventTimeStep({ maxFutureSkewMs: o.config.maxFutureSkewMs });
+  const { enrich, pseudonymizer, dedup, dropped, usersNotCounted } = o.state;
+  const epochMs = o.state.salts.epochMs;
+
+  async function rejectedPseudonym(site: string, raw: unknown, receivedAtMs: number): Promise<string | undefined> {
     if (raw === null || typeof raw !== 'object') return undefined;
     const { userId, anonymousId } = raw as { userId?: unknown; anonymousId?: unknown };
     const id = [userId, anonymousId].find((v) => (typeof v === 'string' && v !== '') || (typeof v === 'number' && Number.isFinite(v)));
-    return id === undefined ? undefined : pseudonymizer.pseudonym(site, String(id));
+    if (id === undefined) return undefined;
+    const r = await pseudonymizer.pseudonym(saltEpoch(receivedAtMs, epochMs), site, String(id), receivedAtMs);
+    return r.kind === 'ok' ? r.pseudonym.hex : undefined;
   }
 
-  return async function ingest(req: RequestEvents, ctx: IngestContext): Promise<IngestSummary> {
+  const ingest = (async (req, ctx) => {
     const summary: IngestSummary = { accepted: 0, duplicates: 0, rejected: [] };
-    const records: RejectedRecord[] = [];
-    const valid: Array<{ event: SegmentEvent; pseudonym: Promise<string> }> = [];
-    const receivedAt = new Date(ctx.receivedAtMs).toISOString();
+    const rejectedItems: Array<{ index: number; raw: unknown; messageId: string | null; errors: FieldError[] }> = [];
+    const valid: ValidEvent[] = [];
+    let misses = 0;
+    const enrichContext = { batchContext: req.batchContext, country: ctx.country, headerUserAgent: ctx.headerUserAgent };
 
     for (const item of req.events) {
       const r = item.result;
       if (r.kind === 'ok') {
+        const event = r.value;
+        const { eventTimeMs } = eventTime(event, { receivedAtMs: ctx.receivedAtMs, batchSentAt: req.batchSentAt }).value;
+        const enriched = enrich(event, enrichContext);
+        if (enriched.kind !== 'ok') {
+          valid.push({ event, eventTimeMs, dimensions: undefined, dropReason: enriched.kind === 'drop' ? enriched.reason : undefined, pseudonym: undefined });
+          continue;
+        }
         // Schema guarantees userId or anonymousId.
-        valid.push({ event: r.value, pseudonym: pseudonymizer.pseudonym(ctx.site, rawUserId(r.value) ?? '') });
+        const epoch = saltEpoch(eventTimeMs, epochMs);
+        const id = rawUserId(event) ?? '';
+        let pseudonym: ValidEvent['pseudonym'] = pseudonymizer.now(epoch, ctx.site, id, ctx.receivedAtMs);
+        if (pseudonym === undefined) {
+          pseudonym = pseudonymizer.pseudonym(epoch, ctx.site, id, ctx.receivedAtMs);
+          misses++;
+        }
+        valid.push({ event, eventTimeMs, dimensions: enriched.value, dropReason: undefined, pseudonym });
       } else if (r.kind === 'reject') {
         const messageId = messageIdOf(item.raw);
         summary.rejected.push({ index: item.index, messageId, errors: r.errors });
-        records.push({
-          site: ctx.site,
-          received_at: receivedAt,
-          index: item.index,
-          message_id: messageId,
-          errors: r.errors,
-          event: redactEvent(item.raw, await pseudonymOf(ctx.site, item.raw)),
-        });
+        rejectedItems.push({ index: item.index, raw: item.raw, messageId, errors: r.errors });
       }
     }
-    const pseudonyms = await Promise.all(valid.map((v) => v.pseudonym));
+
+    // Only cache misses wait (HMAC, or the salt provider). If a salt cannot be had, nothing of
+    // this request has been counted or marked as seen yet, so the client can simply retry.
+    const settled = misses > 0 ? await Promise.all(valid.map((v) => v.pseudonym)) : (valid.map((v) => v.pseudonym) as Array<PseudonymResult | undefined>);
+    const users = new Array<Pseudonym | undefined>(valid.length);
+    for (let i = 0; i < settled.length; i++) {
+      const s = settled[i];
+      if (s?.kind === 'ok') users[i] = s.pseudonym;
+      else if (s?.kind === 'unavailable') {
+        return { kind: 'retry', reason: 'salt_unavailable', message: `the pseudonym salt is unavailable (${s.reason}): retry after the Retry-After delay` };
+      }
+    }
+
+    const receivedAt = rejectedItems.length > 0 ? new Date(ctx.receivedAtMs).toISOString() : '';
+    const records: RejectedRecord[] = [];
+    for (const item of rejectedItems) {
+      records.push({
+        site: ctx.site,
+        received_at: receivedAt,
+        index: item.index,
+        message_id: item.messageId === null ? null : scrubText(item.messageId),
+        errors: item.errors.map((e) => ({ path: scrubText(e.path), message: scrubText(e.message) })),
+        event: redactEvent(item.raw, await rejectedPseudonym(ctx.site, item.raw, ctx.receivedAtMs)),
+      });
+    }
 
     // From here to the end nothing awaits: dedup marks and accumulator adds happen together,
     // so a concurrent retry of the same messageId and a concurrent flush see both or neither.
-    valid.forEach(({ event }, i) => {
+    for (let i = 0; i < valid.length; i++) {
+      const v = valid[i] as ValidEvent;
       summary.accepted++;
-      if (dedup.check(ctx.site, event.messageId).kind === 'drop') {
+      if (dedup.check(ctx.site, v.event.messageId).kind === 'drop') {
         summary.duplicates++;
-        return;
+        dropped.duplicate_message_id++;
+        continue;
       }
-      const time = eventTime(event, { receivedAtMs: ctx.receivedAtMs, batchSentAt: req.batchSentAt }).value;
+      if (v.dimensions === undefined) {
+        if (v.dropReason !== undefined) dropped[v.dropReason]++;
+        continue;
+      }
+      const user = users[i];
+      if (user === undefined) usersNotCounted.salt_expired++;
       o.accumulator.add({
-        eventTimeMs: time.eventTimeMs,
+        eventTimeMs: v.eventTimeMs,
         site: ctx.site,
-        event: eventName(event),
-        dimensions: extractDimensions(event, o.config.dimensions, { batchContext: req.batchContext, country: ctx.country }),
-        user: hash64FromHex(pseudonyms[i] as string),
-        value: numericValue(event),
+        event: eventName(v.event),
+        dimensions: v.dimensions,
+        user: user?.hash,
+        value: numericValue(v.event),
+        // The Workers shards deduplicate durably by messageId (edge/worker, ADR 0004).
+        ...(v.event.messageId !== undefined ? { messageId: v.event.messageId } : {}),
       });
-    });
+    }
     if (records.length > 0) o.flusher.addRejected(records);
     o.flusher.rowsAdded();
     return summary;
-  };
+  }) as Ingest;
+  ingest.counters = () => ({ dropped: { ...dropped }, usersNotCounted: { ...usersNotCounted } });
+  return ingest;
 }
 
 function messageIdOf(raw: unknown): string | null {

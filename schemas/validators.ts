@@ -62,7 +62,15 @@ export function toFieldErrors(errors: readonly GeneratedValidationError[] | null
       out.push({ path: base, message: e.message ?? `fails ${e.keyword}` });
     }
   }
-  return out;
+  // The per-type branches of the event schema can each report the same problem (a missing
+  // `type` fails every branch): report it once.
+  const seen = new Set<string>();
+  return out.filter((e) => {
+    const key = `${e.path}\u0000${e.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /**

@@ -6,7 +6,8 @@
 
 const utf8Encoder = new TextEncoder();
 // fatal: invalid UTF-8 on the wire is a malformed batch, not text to guess at.
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM spelled out (its default): workers-types declares both options required.
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /** Largest value a zigzag varint may carry so that its encoding stays a safe integer. */
 export const MAX_ZIGZAG_MAGNITUDE = 2 ** 52 - 1;

@@ -14,7 +14,8 @@ export type ParsedBody =
   | { kind: 'ok'; value: unknown; /** byte sizes of the elements of arrays under the top-level object, by key */ arrayElementBytes: Map<string, number[]> }
   | RequestRejection;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM spelled out (its default): workers-types declares both options required.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /**
  * Bytes -> JSON value, refusing what must never reach the pipeline: invalid UTF-8, nesting

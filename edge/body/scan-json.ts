@@ -28,29 +28,31 @@ export function scanJson(bytes: Uint8Array, maxDepth: number): JsonScan {
   let topIsObject = false;
   let keyStart = -1;
   let keyEnd = -1;
-  let stringStart = -1;
   // The array under the top-level object currently being measured.
   let sizes: number[] | undefined;
   let elementStart = 0;
 
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i] as number;
-    if (stringStart >= 0) {
-      if (b === BACKSLASH) i++;
-      else if (b === QUOTE) {
+    switch (b) {
+      case QUOTE: {
+        // Strings are most of the bytes: skip to the closing quote in a tight loop (escapes
+        // skip one byte) rather than dispatching every byte through the switch.
+        let end = i + 1;
+        for (;;) {
+          const c = bytes[end];
+          if (c === QUOTE) break;
+          if (c === undefined) return { kind: 'ok', topLevelArrays };
+          end += c === BACKSLASH ? 2 : 1;
+        }
         if (depth === 1) {
           // The last string read at depth 1 before a `[` is that array's key.
-          keyStart = stringStart + 1;
-          keyEnd = i;
+          keyStart = i + 1;
+          keyEnd = end;
         }
-        stringStart = -1;
-      }
-      continue;
-    }
-    switch (b) {
-      case QUOTE:
-        stringStart = i;
+        i = end;
         break;
+      }
       case OPEN_OBJECT:
       case OPEN_ARRAY:
         if (depth === 0) topIsObject = b === OPEN_OBJECT;

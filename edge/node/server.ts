@@ -5,7 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { hostname as osHostname } from 'node:os';
 import type { EdgeConfig } from '../config.ts';
 import { createEdge } from '../edge.ts';
-import type { EdgeLog } from '../ports.ts';
+import type { EdgeLog, PartialSink, RejectedSink } from '../ports.ts';
+import type { SaltProvider } from '../salt-provider.ts';
+import { nodeHmac } from './hmac.ts';
 import { createKafkaSinks } from './kafka-sink.ts';
 
 export interface NodeEdgeOptions {
@@ -22,6 +24,13 @@ export interface NodeEdgeOptions {
   topics?: { partials?: string; rejected?: string };
   /** Structured operational events. Default: JSON lines on stderr, except routine `flushed`. */
   log?: EdgeLog;
+  /** Epoch salts; default derived from `PSEUDONYM_SALT` (see `createStaticSaltProvider`). */
+  saltProvider?: SaltProvider;
+  /**
+   * Sinks to use instead of Kafka (then `brokers` is ignored and no Kafka client is created):
+   * for benchmarks of the edge alone and for tests.
+   */
+  sinks?: { partialSink: PartialSink; rejectedSink: RejectedSink };
 }
 
 export interface RunningNodeEdge {
@@ -45,23 +54,18 @@ export interface RunningNodeEdge {
 export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge> {
   const sourceId = o.sourceId ?? `edge-${osHostname()}-${randomBytes(4).toString('hex')}`;
   const log: EdgeLog = o.log ?? defaultLog;
-  const kafka = new Kafka({
-    clientId: sourceId,
-    brokers: o.brokers,
-    logLevel: logLevel.WARN,
-    // Short client-level retries: the flusher retries too, and waiting clients are answered
-    // with 503 + Retry-After rather than held for kafkajs' default 30 s back-off. kafkajs warns
-    // that limited retries weaken idempotence; duplicates are still harmless because a failed
-    // envelope is re-sent with its sequence number and the aggregator drops (source, seq) repeats.
-    retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
-  });
-  const sinks = createKafkaSinks({
-    kafka,
-    topics: { partials: o.topics?.partials ?? 'partials', rejected: o.topics?.rejected ?? 'rejected' },
-  });
+  const sinks = o.sinks !== undefined ? { ...o.sinks, connect: async () => undefined, disconnect: async () => undefined } : kafkaSinks(o, sourceId);
   await sinks.connect();
 
-  const edge = createEdge({ config: o.config, sourceId, partialSink: sinks.partialSink, rejectedSink: sinks.rejectedSink, log });
+  const edge = createEdge({
+    config: o.config,
+    sourceId,
+    partialSink: sinks.partialSink,
+    rejectedSink: sinks.rejectedSink,
+    log,
+    pseudonymMac: nodeHmac,
+    ...(o.saltProvider ? { saltProvider: o.saltProvider } : {}),
+  });
   const timer = setInterval(() => {
     edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: e instanceof Error ? e.message : String(e) }));
   }, o.config.flushIntervalMs);
@@ -91,6 +95,23 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
       return closing;
     },
   };
+}
+
+function kafkaSinks(o: NodeEdgeOptions, sourceId: string) {
+  const kafka = new Kafka({
+    clientId: sourceId,
+    brokers: o.brokers,
+    logLevel: logLevel.WARN,
+    // Short client-level retries: the flusher retries too, and waiting clients are answered
+    // with 503 + Retry-After rather than held for kafkajs' default 30 s back-off. kafkajs warns
+    // that limited retries weaken idempotence; duplicates are still harmless because a failed
+    // envelope is re-sent with its sequence number and the aggregator drops (source, seq) repeats.
+    retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
+  });
+  return createKafkaSinks({
+    kafka,
+    topics: { partials: o.topics?.partials ?? 'partials', rejected: o.topics?.rejected ?? 'rejected' },
+  });
 }
 
 const defaultLog: EdgeLog = (fields) => {

@@ -1,13 +1,123 @@
-import type { DimensionName } from '../config.ts';
+import type { BotPolicy, DimensionName } from '../config.ts';
 import type { EventContext, SegmentEvent } from '../../schemas/validators.ts';
+import { normalizeCountry } from './country.ts';
+import { createPathNormalizer, type PageLocation } from './path.ts';
+import { createReferrerStep } from './referrer.ts';
+import { scrubText } from './scrub.ts';
+import { drop, ok, type StepResult } from './step-result.ts';
+import { createUserAgentParser, NO_USER_AGENT, type UserAgentInfo } from './user-agent.ts';
 
-/** Value recorded for a configured dimension the event does not carry. */
-export const UNKNOWN = 'unknown';
-const MAX_PATH_CHARS = 512;
+export { UNKNOWN } from './path.ts';
+export { normalizeCountry } from './country.ts';
 
-/** The event name rows are counted under: track's `event`, else `$page`, `$screen`, `$identify`. */
+/** What the request adds to its events: trusted values from the platform, never from the body. */
+export interface EnrichContext {
+  /** Context of the batch envelope: defaults for events without their own. */
+  batchContext?: EventContext | undefined;
+  /** From a trusted source (proxy header, `request.cf.country`). */
+  country?: string | undefined;
+  /**
+   * The request's `User-Agent` header, passed only for browser beacons (`/v1/collect`), where
+   * it is the browser's own. On the Segment endpoints it is the SDK's (`analytics-node`,
+   * `axios`, ...) and would mark every server-side event as a bot.
+   */
+  headerUserAgent?: string | undefined;
+}
+
+/**
+ * An event's dimension values, `[name, value]` sorted by name (the envelope's order). The pairs
+ * are shared between events (interned): replace a pair, never mutate one.
+ */
+export type Dimensions = Array<[string, string]>;
+
+export interface EnrichOptions {
+  dimensions: readonly DimensionName[];
+  botPolicy: BotPolicy;
+  pathQueryAllowlist: readonly string[];
+  /** Entries per enrichment cache (user agents, paths, referrers). Default 10 000. */
+  cacheSize?: number;
+}
+
+export interface EnrichStep {
+  (event: SegmentEvent, ctx: EnrichContext): StepResult<Dimensions>;
+  /** The user-agent cache, for tests and stats. */
+  readonly userAgentCacheSize: number;
+}
+
+/**
+ * Enrichment: the configured dimensions of one event, and the bot policy.
+ * - `path`: see {@link createPathNormalizer}; `referrer_domain`: see {@link createReferrerStep};
+ * - `device`, `browser`, `os`, `is_bot` (`true`/`false`): from `context.userAgent` (event, else
+ *   batch), else the beacon's `User-Agent` header; see {@link createUserAgentParser};
+ * - `country`: only from the trusted source in `ctx`.
+ * With `botPolicy: 'drop'` a bot's event is `drop('bot')`: valid, acknowledged, not aggregated.
+ *
+ * @example
+ * ```ts
+ * const enrich = createEnrichStep({ dimensions: ['browser', 'path'], botPolicy: 'drop', pathQueryAllowlist: [] });
+ * enrich(event, { country: 'DE' }); // ok([['browser', 'Firefox'], ['path', '/pricing']]) or drop('bot')
+ * ```
+ */
+export function createEnrichStep(o: EnrichOptions): EnrichStep {
+  const names = [...o.dimensions].sort();
+  const cacheSize = o.cacheSize ?? 10_000;
+  const parseUserAgent = createUserAgentParser({ cacheSize });
+  const normalizePath = createPathNormalizer({ allowlist: o.pathQueryAllowlist, cacheSize });
+  const referrerDomain = createReferrerStep({ cacheSize });
+  const needsUserAgent = o.botPolicy === 'drop' || names.some((n) => n === 'device' || n === 'browser' || n === 'os' || n === 'is_bot');
+  // One [name, value] pair per distinct value, shared by every event that has it: fewer
+  // allocations per event on the hot path. Bounded like the caches.
+  const pairs = new Map<string, Map<string, [string, string]>>(names.map((n) => [n, new Map()]));
+  const pair = (name: DimensionName, value: string): [string, string] => {
+    const byValue = pairs.get(name) as Map<string, [string, string]>;
+    let p = byValue.get(value);
+    if (p === undefined) {
+      p = [name, value];
+      if (byValue.size < cacheSize) byValue.set(value, p);
+    }
+    return p;
+  };
+
+  const step = ((event: SegmentEvent, ctx: EnrichContext): StepResult<Dimensions> => {
+    const ua: UserAgentInfo = needsUserAgent ? parseUserAgent(event.context?.userAgent ?? ctx.batchContext?.userAgent ?? ctx.headerUserAgent) : NO_USER_AGENT;
+    if (ua.isBot && o.botPolicy === 'drop') return drop('bot');
+    const out: Dimensions = [];
+    for (const name of names) {
+      switch (name) {
+        case 'path':
+          out.push(pair(name, normalizePath(pageLocation(event, ctx.batchContext))));
+          break;
+        case 'country':
+          out.push(pair(name, normalizeCountry(ctx.country)));
+          break;
+        case 'device':
+          out.push(pair(name, ua.device));
+          break;
+        case 'browser':
+          out.push(pair(name, ua.browser));
+          break;
+        case 'os':
+          out.push(pair(name, ua.os));
+          break;
+        case 'is_bot':
+          out.push(pair(name, ua.isBot ? 'true' : 'false'));
+          break;
+        case 'referrer_domain': {
+          const page = event.context?.page ?? ctx.batchContext?.page;
+          out.push(pair(name, referrerDomain(page?.referrer ?? stringProperty(event, 'referrer'), page?.url ?? stringProperty(event, 'url'))));
+          break;
+        }
+      }
+    }
+    return ok(out);
+  }) as EnrichStep;
+  Object.defineProperty(step, 'userAgentCacheSize', { get: () => parseUserAgent.cacheSize });
+  return step;
+}
+
+/** The event name rows are counted under: track's `event` (scrubbed), else `$page`, `$screen`, `$identify`. */
 export function eventName(e: SegmentEvent): string {
-  return e.type === 'track' ? e.event : `$${e.type}`;
+  return e.type === 'track' ? scrubText(e.event) : `$${e.type}`;
 }
 
 /**
@@ -23,58 +133,25 @@ export function numericValue(e: SegmentEvent): number | undefined {
   return undefined;
 }
 
-/**
- * The configured dimensions of one event as `[name, value]` pairs sorted by name (the
- * envelope's order). `country` comes from the entry (a trusted proxy header or the platform),
- * never from the event body, which the client controls.
- */
-export function extractDimensions(
-  e: SegmentEvent,
-  names: readonly DimensionName[],
-  extra: { batchContext?: EventContext | undefined; country?: string | undefined },
-): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (const name of names) {
-    if (name === 'path') out.push(['path', eventPath(e, extra.batchContext)]);
-    else out.push(['country', normalizeCountry(extra.country)]);
-  }
-  return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-}
-
-function eventPath(e: SegmentEvent, batchContext: EventContext | undefined): string {
+/** `context.page` (event, else batch), else the page fields analytics.js also puts in `properties`. */
+function pageLocation(e: SegmentEvent, batchContext: EventContext | undefined): PageLocation {
   const page = e.context?.page ?? batchContext?.page;
-  const fromProps = e.type !== 'identify' ? e.properties?.path : undefined;
-  const candidate = page?.path ?? (typeof fromProps === 'string' ? fromProps : undefined);
-  if (candidate !== undefined) return normalizePath(candidate);
-  const url = page?.url ?? (e.type !== 'identify' && typeof e.properties?.url === 'string' ? e.properties.url : undefined);
-  if (url !== undefined) {
-    try {
-      return normalizePath(new URL(url).pathname);
-    } catch {
-      return UNKNOWN;
-    }
-  }
-  return UNKNOWN;
+  return {
+    path: page?.path ?? stringProperty(e, 'path'),
+    search: page?.search ?? stringProperty(e, 'search'),
+    url: page?.url ?? stringProperty(e, 'url'),
+  };
 }
 
-/**
- * Query string and fragment are stripped: they carry tokens, emails and campaign ids, which
- * are both private and unbounded in cardinality.
- */
+function stringProperty(e: SegmentEvent, name: string): string | undefined {
+  if (e.type === 'identify') return undefined;
+  const v = e.properties?.[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+const plainPath = createPathNormalizer({ allowlist: [], cacheSize: 1000 });
+
+/** A path with query string and fragment removed (what rejected events keep of `context.page.path`). */
 export function normalizePath(raw: string): string {
-  let end = raw.length;
-  const q = raw.indexOf('?');
-  if (q >= 0) end = q;
-  const h = raw.indexOf('#');
-  if (h >= 0 && h < end) end = h;
-  const path = raw.slice(0, Math.min(end, MAX_PATH_CHARS)).trim();
-  if (path === '') return UNKNOWN;
-  return path.startsWith('/') ? path : `/${path}`;
-}
-
-/** ISO 3166-1 alpha-2 codes (plus platform codes such as Cloudflare's XX/T1), upper-cased. */
-export function normalizeCountry(raw: string | undefined): string {
-  if (raw === undefined) return UNKNOWN;
-  const v = raw.trim().toUpperCase();
-  return /^[A-Z0-9]{2}$/.test(v) ? v : UNKNOWN;
+  return plainPath({ path: raw });
 }

@@ -1,46 +1,137 @@
+import { hash64FromHex, type Hash64 } from '../../core/algebra/index.ts';
+import { webCryptoHmac, type MacFactory, type MacSigner, type SaltProvider } from '../salt-provider.ts';
 import type { SegmentEvent } from '../../schemas/validators.ts';
+import { createBoundedCache } from './bounded-cache.ts';
 
-/** Turns (site, raw user id) into a pseudonym; see {@link createPseudonymizer}. */
+/** A user's pseudonym in one salt epoch: 16 hex chars, and the same 64 bits as the HLL input. */
+export interface Pseudonym {
+  hex: string;
+  hash: Hash64;
+}
+
+export type PseudonymResult =
+  | { kind: 'ok'; pseudonym: Pseudonym }
+  /** The epoch's salt is deleted: the event can be counted, its user cannot. */
+  | { kind: 'expired' }
+  /** The salt provider could not answer: refuse the request with 503 and let the client retry. */
+  | { kind: 'unavailable'; reason: string };
+
+/** Turns (epoch, site, raw user id) into a pseudonym; see {@link createPseudonymizer}. */
 export interface Pseudonymizer {
-  pseudonym(siteId: string, rawUserId: string): Promise<string>;
+  /**
+   * The answer without awaiting, when it can be had: a cache hit, an expired epoch, or a miss
+   * computed at once because the epoch's salt is at hand and the MAC is synchronous. Undefined:
+   * await {@link Pseudonymizer.pseudonym}. This is the hot path.
+   */
+  now(epoch: number, siteId: string, rawUserId: string, nowMs: number): PseudonymResult | undefined;
+  pseudonym(epoch: number, siteId: string, rawUserId: string, nowMs: number): Promise<PseudonymResult>;
+  readonly cacheSize: number;
+}
+
+export interface PseudonymizerOptions {
+  salts: SaltProvider;
+  /** Pseudonyms cached, keyed by (epoch, site, id). Default 50 000. */
+  cacheSize?: number;
+  /** HMAC-SHA-256 implementation. Default `crypto.subtle`; the Node entry passes node:crypto (synchronous, far cheaper per call). */
+  mac?: MacFactory;
+}
+
+interface EpochKey {
+  signer: MacSigner;
+  usableUntilMs: number;
 }
 
 const encoder = new TextEncoder();
+/** Epoch keys kept; with daily epochs: today, yesterday, tomorrow and spares. */
+const MAX_EPOCH_KEYS = 8;
 
 /**
- * Pseudonym = first 16 hex chars (64 bits) of HMAC-SHA-256(salt, siteId + ':' + userId).
- * The salt is the epoch secret shared by all edges: the same user gets the same pseudonym on
- * every edge within an epoch, and once the epoch's salt is deleted pseudonyms cannot be linked
- * back to ids. The site is part of the message so one user is not linkable across sites.
+ * Pseudonym = first 16 hex chars (64 bits) of HMAC-SHA-256(salt of the epoch, siteId + ':' + userId).
+ * The same user gets the same pseudonym on every edge within an epoch (all edges get the same
+ * salt from the {@link SaltProvider}), a different one in the next epoch, and none once the
+ * epoch's salt is past its retention (`usableUntilMs`): such events count without their user.
  *
- * Recent results are cached (bounded, least recently used evicted) because one user sends
- * many events and HMAC is the costliest step per event. The cache holds raw ids in memory
- * only; they never leave the process.
+ * Results are cached in a bounded map keyed by (epoch, site, id), so HMAC runs only on a cache
+ * miss (one user sends many events). Concurrent misses for the same key share one computation.
+ * The cache holds raw ids in memory only; they never leave the process.
+ *
+ * @example
+ * ```ts
+ * const p = createPseudonymizer({ salts: createStaticSaltProvider({ secret, epochMs, retentionEpochs: 2, now: Date.now }) });
+ * const r = p.now(epoch, 'site', 'u1', Date.now()) ?? (await p.pseudonym(epoch, 'site', 'u1', Date.now()));
+ * ```
  */
-export function createPseudonymizer(o: { salt: string; cacheSize?: number }): Pseudonymizer {
-  const cacheSize = o.cacheSize ?? 10_000;
-  const cache = new Map<string, string>();
-  let key: Promise<CryptoKey> | undefined;
+export function createPseudonymizer(o: PseudonymizerOptions): Pseudonymizer {
+  const cache = createBoundedCache<string, Pseudonym>(o.cacheSize ?? 50_000);
+  const mac = o.mac ?? webCryptoHmac;
+  const keys = new Map<number, EpochKey>();
+  const loading = new Map<number, Promise<EpochKey | Exclude<PseudonymResult, { kind: 'ok' }>>>();
+  const inflight = new Map<string, Promise<PseudonymResult>>();
+  // Past epochs the provider called expired: they stay expired, so it is not asked again.
+  const expired = createBoundedCache<number, true>(64);
+  const EXPIRED: PseudonymResult = Object.freeze({ kind: 'expired' });
+
+  const cacheKey = (epoch: number, siteId: string, rawUserId: string): string => `${epoch}\u0000${siteId}\u0000${rawUserId}`;
+
+  function finish(key: string, mac: Uint8Array): PseudonymResult {
+    const hex = toHex(mac, 8);
+    const pseudonym: Pseudonym = { hex, hash: hash64FromHex(hex) };
+    cache.set(key, pseudonym);
+    return { kind: 'ok', pseudonym };
+  }
+
+  function loadKey(epoch: number): Promise<EpochKey | Exclude<PseudonymResult, { kind: 'ok' }>> {
+    let running = loading.get(epoch);
+    if (running === undefined) {
+      running = (async () => {
+        const salt = await o.salts.saltFor(epoch);
+        if (salt.kind !== 'ok') return salt;
+        const key: EpochKey = { signer: await mac(salt.salt), usableUntilMs: salt.usableUntilMs };
+        keys.set(epoch, key);
+        if (keys.size > MAX_EPOCH_KEYS) keys.delete(Math.min(...keys.keys()));
+        return key;
+      })().finally(() => loading.delete(epoch));
+      loading.set(epoch, running);
+    }
+    return running;
+  }
 
   return {
-    async pseudonym(siteId, rawUserId) {
-      const message = `${siteId}:${rawUserId}`;
-      const hit = cache.get(message);
-      if (hit !== undefined) {
-        // Re-insert so Map order approximates recency.
-        cache.delete(message);
-        cache.set(message, hit);
-        return hit;
+    now(epoch, siteId, rawUserId, nowMs) {
+      const key = keys.get(epoch);
+      if (key === undefined) return expired.get(epoch) === true ? EXPIRED : undefined;
+      if (nowMs >= key.usableUntilMs) {
+        // Past retention: forget the salt; cached pseudonyms of the epoch age out of the cache.
+        keys.delete(epoch);
+        return EXPIRED;
       }
-      key ??= crypto.subtle.importKey('raw', encoder.encode(o.salt), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-      const mac = new Uint8Array(await crypto.subtle.sign('HMAC', await key, encoder.encode(message)));
-      const value = toHex(mac, 8);
-      cache.set(message, value);
-      if (cache.size > cacheSize) {
-        const oldest = cache.keys().next();
-        if (!oldest.done) cache.delete(oldest.value);
+      const k = cacheKey(epoch, siteId, rawUserId);
+      const hit = cache.get(k);
+      if (hit !== undefined) return { kind: 'ok', pseudonym: hit };
+      if (!key.signer.synchronous) return undefined;
+      return finish(k, key.signer.sign(encoder.encode(`${siteId}:${rawUserId}`)) as Uint8Array);
+    },
+    pseudonym(epoch, siteId, rawUserId, nowMs) {
+      const immediate = this.now(epoch, siteId, rawUserId, nowMs);
+      if (immediate !== undefined) return Promise.resolve(immediate);
+      const k = cacheKey(epoch, siteId, rawUserId);
+      let running = inflight.get(k);
+      if (running === undefined) {
+        running = (async (): Promise<PseudonymResult> => {
+          const key = keys.get(epoch) ?? (await loadKey(epoch));
+          if (!('signer' in key)) {
+            if (key.kind === 'expired' && (epoch + 1) * o.salts.epochMs <= nowMs) expired.set(epoch, true);
+            return key;
+          }
+          if (nowMs >= key.usableUntilMs) return EXPIRED;
+          return finish(k, await key.signer.sign(encoder.encode(`${siteId}:${rawUserId}`)));
+        })().finally(() => inflight.delete(k));
+        inflight.set(k, running);
       }
-      return value;
+      return running;
+    },
+    get cacheSize() {
+      return cache.size;
     },
   };
 }

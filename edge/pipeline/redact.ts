@@ -1,10 +1,13 @@
 import { normalizePath } from './dimensions.ts';
+import { scrubText } from './scrub.ts';
 
 /**
  * A copy of a rejected event that is safe to leave the edge (DESIGN §3.6): it keeps the
  * structure and the fields needed to debug the rejection, and replaces every free-text or
  * personal value by its type, e.g. `"[string:23]"`. Raw user ids are replaced by the
  * pseudonym when one could be computed; traits, IPs, user agents and URLs never survive.
+ * What is kept verbatim (event name, messageId, library name, keys) is scrubbed of e-mail
+ * addresses, IPs and phone numbers.
  */
 export function redactEvent(event: unknown, userPseudonym?: string): unknown {
   if (event === null || typeof event !== 'object' || Array.isArray(event)) return shape(event, 0);
@@ -14,7 +17,7 @@ export function redactEvent(event: unknown, userPseudonym?: string): unknown {
     const value = src[key];
     if (key === 'userId' || key === 'anonymousId' || key === 'writeKey') continue;
     const keep = KEEP[key];
-    if (keep !== undefined && typeof value === 'string' && keep.test(value)) out[key] = value;
+    if (keep !== undefined && typeof value === 'string' && keep.test(value)) out[key] = scrubText(value);
     else if (key === 'context') out[key] = redactContext(value);
     else setSafe(out, key, shape(value, 1));
   }
@@ -22,10 +25,10 @@ export function redactEvent(event: unknown, userPseudonym?: string): unknown {
   return out;
 }
 
-// Fields kept verbatim when they look like what they should be: they identify the message or
-// are aggregated anyway (the event name), not the person. A timestamp that is not shaped like
-// one (it could hold anything) is shaped like every other value.
-const TIME_LIKE = /^[0-9TtZz:.+\- ]{1,40}$/;
+// Fields kept (scrubbed) when they look like what they should be: they identify the message or
+// are aggregated anyway (the event name), not the person. A timestamp that is not an RFC 3339
+// date-time (it could hold an IP or a phone number) is shaped like every other value.
+const TIME_LIKE = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2})?)?$/;
 const KEEP: Partial<Record<string, RegExp>> = {
   type: /^[A-Za-z_]{1,32}$/,
   event: /^[^]{1,200}$/,
@@ -61,7 +64,7 @@ function redactContext(value: unknown): unknown {
 }
 
 function shortString(v: unknown): unknown {
-  return typeof v === 'string' && v.length <= 64 ? v : shape(v, 3);
+  return typeof v === 'string' && v.length <= 64 ? scrubText(v) : shape(v, 3);
 }
 
 function shape(value: unknown, depth: number): unknown {
@@ -88,5 +91,6 @@ const UNSAFE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 function setSafe(out: Record<string, unknown>, key: string, value: unknown): void {
   if (UNSAFE_KEYS.has(key)) return;
-  out[key.length <= 128 ? key : `${key.slice(0, 128)}…`] = value;
+  const safe = scrubText(key.length <= 128 ? key : `${key.slice(0, 128)}…`);
+  if (!UNSAFE_KEYS.has(safe)) out[safe] = value;
 }

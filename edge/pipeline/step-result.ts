@@ -5,7 +5,8 @@ import type { FieldError } from '../../schemas/validators.ts';
  * event can never abort its batch, and tests can assert the exact outcome.
  * - `ok`: carry on with `value`;
  * - `reject`: the event is invalid; it is reported to the client and to the rejected sink;
- * - `drop`: the event is fine but must not be counted (e.g. a retried messageId).
+ * - `drop`: the event is fine but must not be counted (a retried messageId, a bot under
+ *   `BOT_POLICY=drop`); drops are counted per reason in the edge's stats.
  */
 export type StepResult<T> =
   | { kind: 'ok'; value: T }
@@ -13,7 +14,8 @@ export type StepResult<T> =
   | { kind: 'drop'; reason: DropReason };
 
 export type RejectReason = 'invalid_schema' | 'event_too_large';
-export type DropReason = 'duplicate_message_id';
+export type DropReason = 'duplicate_message_id' | 'bot';
+export const DROP_REASONS: readonly DropReason[] = ['duplicate_message_id', 'bot'];
 
 export const ok = <T>(value: T): { kind: 'ok'; value: T } => ({ kind: 'ok', value });
 export const reject = (reason: RejectReason, errors: FieldError[]): { kind: 'reject'; reason: RejectReason; errors: FieldError[] } => ({

@@ -77,17 +77,17 @@ describe('one event travelling the whole path', () => {
 
     // Wait until every window that received events is final and the numbers are in.
     const deadline = Date.now() + 60_000;
-    let points: Array<{ events: number; uniques: number; status: string }> = [];
+    let points: Array<{ count: number; uniques: number; status: string }> = [];
     while (Date.now() < deadline) {
       const url = `${pipeline.queryUrl}/api/v1/timeseries?site=e2e-site&event=signup&from=${startedAt - 5000}&to=${Date.now() + 5000}&granularity=minute`;
       const res = await fetch(url);
       expect(res.status).toBe(200);
       points = ((await res.json()) as { points: typeof points }).points;
-      const total = points.reduce((s, p) => s + p.events, 0);
+      const total = points.reduce((s, p) => s + p.count, 0);
       if (total === EVENTS && points.every((p) => p.status === 'final')) break;
       await new Promise((r) => setTimeout(r, 200));
     }
-    expect(points.reduce((s, p) => s + p.events, 0)).toBe(EVENTS);
+    expect(points.reduce((s, p) => s + p.count, 0)).toBe(EVENTS);
     expect(points.every((p) => p.status === 'final')).toBe(true);
 
     // Unique users over the whole range: HLL registers merged in SQL across windows.

@@ -32,12 +32,3 @@ describe('core/algebra inside workerd', () => {
     expect(navigator.userAgent).toBe('Cloudflare-Workers');
   });
 });
-
-describe('worker entry', () => {
-  it('answers /health from inside workerd', async () => {
-    const { exports } = await import('cloudflare:workers');
-    const res = await (exports as unknown as { default: Fetcher }).default.fetch('http://edge.test/health');
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ ok: true, runtime: 'workerd' });
-  });
-});

@@ -59,7 +59,7 @@ describe('accepting events', () => {
       properties: { path: '/docs', url: 'https://example.com/docs?ref=nav', title: 'Docs', referrer: '', search: '?ref=nav' },
       context: {
         page: { path: '/docs', referrer: '', search: '?ref=nav', title: 'Docs', url: 'https://example.com/docs?ref=nav' },
-        userAgent: 'Mozilla/5.0',
+        userAgent: 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
         userAgentData: { brands: [{ brand: 'Chromium', version: '124' }], mobile: false, platform: 'Linux' },
         locale: 'en-US',
         library: { name: 'analytics.js', version: 'npm:next-1.70.0' },
@@ -206,7 +206,7 @@ describe('accepting events', () => {
     const edge = makeEdge();
     const health = await edge.app.request('/health');
     expect(health.status).toBe(200);
-    expect(await json(health)).toMatchObject({ ok: true, pendingRows: 0 });
+    expect(await json(health)).toMatchObject({ ok: true, pendingRows: 0, dropped: { bot: 0, duplicate_message_id: 0 }, usersNotCounted: { salt_expired: 0 } });
     const missing = await edge.app.request('/v2/track', { method: 'POST' });
     expect(missing.status).toBe(404);
     expect(await json(missing)).toMatchObject({ error: { code: 'not_found' } });

@@ -27,6 +27,10 @@ describe('parseEdgeConfig', () => {
       maxFutureSkewMs: 300_000,
       countryHeader: undefined,
       pseudonymSalt: 'a-very-secret-salt-value',
+      saltEpochMs: 86_400_000,
+      saltRetentionEpochs: 2,
+      botPolicy: 'drop',
+      pathQueryAllowlist: ['utm_source', 'utm_medium', 'utm_campaign'],
     });
     expect({ ...r.config.writeKeys }).toEqual({ wk_demo: 'demo-site', wk_x: 'site-x' });
     expect(Object.getPrototypeOf(r.config.writeKeys)).toBeNull();
@@ -65,6 +69,10 @@ describe('parseEdgeConfig', () => {
       FLUSH_MAX_ROWS: '10',
       MAX_PENDING_ROWS: '1000',
       DEDUP_CAPACITY: '0',
+      SALT_EPOCH_MS: '3600000',
+      SALT_RETENTION_EPOCHS: '3',
+      BOT_POLICY: 'KEEP',
+      PATH_QUERY_ALLOWLIST: 'ref, utm_source,ref',
     });
     expect(r.ok).toBe(true);
     expect(r.ok && r.config).toMatchObject({
@@ -82,6 +90,15 @@ describe('parseEdgeConfig', () => {
       flushMaxRows: 10,
       maxPendingRows: 1000,
       dedupCapacity: 0,
+      saltEpochMs: 3_600_000,
+      saltRetentionEpochs: 3,
+      botPolicy: 'keep',
+      pathQueryAllowlist: ['ref', 'utm_source'],
+    });
+    expect(parseEdgeConfig({ ...PROD, PATH_QUERY_ALLOWLIST: 'none' })).toMatchObject({ ok: true, config: { pathQueryAllowlist: [] } });
+    expect(parseEdgeConfig({ ...PROD, DIMENSIONS: 'is_bot,referrer_domain,os,browser,device,country,path' })).toMatchObject({
+      ok: true,
+      config: { dimensions: ['browser', 'country', 'device', 'is_bot', 'os', 'path', 'referrer_domain'] },
     });
   });
 
@@ -93,7 +110,7 @@ describe('parseEdgeConfig', () => {
       WINDOW_SIZE_MS: '7000',
       FLUSH_INTERVAL_MS: 'soon',
       HEARTBEAT_MS: '-1',
-      DIMENSIONS: 'path,device,browser',
+      DIMENSIONS: 'path,device,brwoser,city',
       CARDINALITY_CAP: '0',
       MAX_BODY_BYTES: '1.5',
       COUNTRY_HEADER: 'bad header',
@@ -105,12 +122,25 @@ describe('parseEdgeConfig', () => {
       'WINDOW_SIZE_MS=7000 must divide a day evenly (e.g. 10000, 60000, 300000) so hour and day rollups line up',
       'FLUSH_INTERVAL_MS="soon" is not valid: expected a whole number from 10 to 60000 (default 1000)',
       'HEARTBEAT_MS="-1" is not valid: expected a whole number from 100 to 600000 (default 5000)',
-      expect.stringMatching(/^DIMENSIONS entry "device" is not supported: use a comma list of path, country/),
-      expect.stringMatching(/^DIMENSIONS entry "browser" is not supported/),
+      'DIMENSIONS entry "brwoser" is not supported: use a comma list of path, country, device, browser, os, referrer_domain, is_bot',
+      expect.stringMatching(/^DIMENSIONS entry "city" is not supported/),
       'CARDINALITY_CAP="0" is not valid: expected a whole number from 1 to 1000000 (default 1000)',
       'MAX_BODY_BYTES="1.5" is not valid: expected a whole number from 1024 to 67108864 (default 524288)',
       'COUNTRY_HEADER="bad header" is not a valid HTTP header name (example: CF-IPCountry or X-Country-Code)',
     ]);
+  });
+
+  it('checks the salt epoch and enrichment settings', () => {
+    expect(
+      errorsOf({ ...PROD, SALT_EPOCH_MS: '90000', SALT_RETENTION_EPOCHS: '0', BOT_POLICY: 'block', PATH_QUERY_ALLOWLIST: 'utm_source,a b' }),
+    ).toEqual([
+      'SALT_RETENTION_EPOCHS="0" is not valid: expected a whole number from 1 to 366 (default 2)',
+      'BOT_POLICY="block" is not valid: use "drop" (bots are not aggregated, only counted) or "keep" (aggregated; group by dimension is_bot)',
+      expect.stringMatching(/^PATH_QUERY_ALLOWLIST entry "a b" is not valid/),
+      expect.stringMatching(/^SALT_EPOCH_MS=90000 must be a multiple of WINDOW_SIZE_MS=60000: a window must not span two salt epochs/),
+      expect.stringMatching(/^SALT_EPOCH_MS=90000 must be at least MAX_FUTURE_SKEW_MS=300000/),
+    ]);
+    expect(errorsOf({ ...PROD, SALT_EPOCH_MS: '600000' })).toEqual([]);
   });
 
   it('requires heartbeats to be no more frequent than flushes', () => {

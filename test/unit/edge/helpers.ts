@@ -4,6 +4,7 @@ import { decodeEnvelope, type PartialEnvelope } from '../../../core/algebra/inde
 import { parseEdgeConfig, type EdgeConfig } from '../../../edge/config.ts';
 import { createEdge, type Edge } from '../../../edge/edge.ts';
 import type { PartialSink, RejectedRecord, RejectedSink } from '../../../edge/ports.ts';
+import type { SaltProvider } from '../../../edge/salt-provider.ts';
 
 export const T0 = Date.parse('2024-05-01T12:00:00.000Z');
 
@@ -92,7 +93,7 @@ export interface TestEdge extends Edge {
   config: EdgeConfig;
 }
 
-export function makeEdge(env: Record<string, string> = {}, opts: { country?: (r: Request) => string | undefined } = {}): TestEdge {
+export function makeEdge(env: Record<string, string> = {}, opts: { country?: (r: Request) => string | undefined; saltProvider?: SaltProvider } = {}): TestEdge {
   const config = testConfig(env);
   const partials = new FakePartialSink();
   const rejected = new FakeRejectedSink();
@@ -104,6 +105,7 @@ export function makeEdge(env: Record<string, string> = {}, opts: { country?: (r:
     rejectedSink: rejected,
     now: () => clock.now,
     ...(opts.country ? { country: opts.country } : {}),
+    ...(opts.saltProvider ? { saltProvider: opts.saltProvider } : {}),
     flusher: { sleep: async () => undefined, random: () => 0.5, initialSequence: 1 },
   });
   return { ...edge, partials, rejected, clock, config };

@@ -1,7 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createDeduplicator } from '../../../edge/pipeline/dedup.ts';
-import { eventName, extractDimensions, normalizeCountry, normalizePath, numericValue } from '../../../edge/pipeline/dimensions.ts';
-import { createEventTimeStep } from '../../../edge/pipeline/event-time.ts';
+import { createEnrichStep, eventName, normalizeCountry, normalizePath, numericValue } from '../../../edge/pipeline/dimensions.ts';
+import { createEventTimeStep, parseTime } from '../../../edge/pipeline/event-time.ts';
 import { redactEvent } from '../../../edge/pipeline/redact.ts';
 import { drop, ok } from '../../../edge/pipeline/step-result.ts';
 import type { SegmentEvent } from '../../../schemas/validators.ts';
@@ -64,24 +65,26 @@ describe('dimensions', () => {
   });
 
   it('takes the path from context.page, properties.path or the URL, without query or fragment', () => {
-    const dims = (e: Partial<SegmentEvent>) => extractDimensions({ type: 'page', userId: 'u', ...e } as SegmentEvent, ['path'], {});
-    expect(dims({ context: { page: { path: '/a?b=c#d' } } })).toEqual([['path', '/a']]);
-    expect(dims({ properties: { path: 'docs#top' } })).toEqual([['path', '/docs']]);
-    expect(dims({ context: { page: { url: 'https://x.example/shop?id=1' } } })).toEqual([['path', '/shop']]);
-    expect(dims({ context: { page: { url: 'not a url' } } })).toEqual([['path', 'unknown']]);
-    expect(dims({})).toEqual([['path', 'unknown']]);
+    const enrich = createEnrichStep({ dimensions: ['path'], botPolicy: 'keep', pathQueryAllowlist: [] });
+    const dims = (e: Partial<SegmentEvent>) => enrich({ type: 'page', userId: 'u', ...e } as SegmentEvent, {});
+    expect(dims({ context: { page: { path: '/a?b=c#d' } } })).toEqual(ok([['path', '/a']]));
+    expect(dims({ properties: { path: 'docs#top' } })).toEqual(ok([['path', '/docs']]));
+    expect(dims({ context: { page: { url: 'https://x.example/shop?id=1' } } })).toEqual(ok([['path', '/shop']]));
+    expect(dims({ context: { page: { url: 'not a url' } } })).toEqual(ok([['path', 'unknown']]));
+    expect(dims({})).toEqual(ok([['path', 'unknown']]));
     expect(normalizePath('?only=query')).toBe('unknown');
-    expect(normalizePath('/'.repeat(600)).length).toBe(512);
+    expect(normalizePath(`/${'a'.repeat(600)}`).length).toBe(512);
   });
 
   it('normalizes the trusted country and sorts dimensions by name', () => {
     expect(normalizeCountry(' de ')).toBe('DE');
     expect(normalizeCountry('Germany')).toBe('unknown');
     expect(normalizeCountry(undefined)).toBe('unknown');
-    expect(extractDimensions({ type: 'track', event: 'e', userId: 'u' }, ['path', 'country'], { country: 'nl' })).toEqual([
+    const enrich = createEnrichStep({ dimensions: ['path', 'country'], botPolicy: 'keep', pathQueryAllowlist: [] });
+    expect(enrich({ type: 'track', event: 'e', userId: 'u' }, { country: 'nl' })).toEqual(ok([
       ['country', 'NL'],
       ['path', 'unknown'],
-    ]);
+    ]));
   });
 });
 
@@ -109,5 +112,60 @@ describe('redaction of rejected events', () => {
       userPseudonym: 'abcdef0123456789',
     });
     expect(redactEvent('just a string')).toBe('[string:13]');
+  });
+});
+
+describe('RFC 3339 parsing (the event-time hot path)', () => {
+  const slow = (v: string): number | undefined => {
+    const ymd = /^(\d{4})-(\d{2})-(\d{2})/.exec(v);
+    if (ymd === null) return undefined;
+    if (Number(ymd[3]) > new Date(Date.UTC(Number(ymd[1]), Number(ymd[2]), 0)).getUTCDate()) return undefined;
+    const ms = Date.parse(v);
+    return Number.isFinite(ms) ? ms : undefined;
+  };
+
+  it.each([
+    '2024-05-01T12:00:00Z',
+    '2024-05-01t12:00:00.5z',
+    '2024-05-01T12:00:00.123456789Z',
+    '2024-05-01T12:00:00.999+01:30',
+    '2024-05-01T00:00:00-23:59',
+    '2024-02-29T00:00:00Z',
+    '2023-02-29T00:00:00Z',
+    '1900-02-29T00:00:00Z',
+    '2000-02-29T00:00:00Z',
+    '2024-04-31T00:00:00Z',
+    '2024-05-01T12:00:60Z',
+    '2024-05-01T24:00:00Z',
+    '2024-13-01T00:00:00Z',
+    '2024-05-01T12:00:00',
+    '2024-05-01T12:00:00.Z',
+    '2024-05-01T12:00:00+0100',
+    '2024-05-01 12:00:00Z',
+    '0050-05-01T12:00:00Z',
+  ])('%s agrees with Date.parse', (v) => {
+    expect(parseTime(v)).toBe(slow(v));
+  });
+
+  it('agrees with Date.parse on any RFC 3339 date-time (property)', () => {
+    const two = (n: number) => String(n).padStart(2, '0');
+    fc.assert(
+      fc.property(
+        fc.record({
+          y: fc.integer({ min: 1000, max: 9999 }),
+          mo: fc.integer({ min: 1, max: 12 }),
+          d: fc.integer({ min: 1, max: 31 }),
+          h: fc.integer({ min: 0, max: 23 }),
+          mi: fc.integer({ min: 0, max: 59 }),
+          s: fc.integer({ min: 0, max: 59 }),
+          frac: fc.option(fc.stringMatching(/^[0-9]{1,9}$/), { nil: undefined }),
+          zone: fc.oneof(fc.constant('Z'), fc.record({ sign: fc.constantFrom('+', '-'), h: fc.integer({ min: 0, max: 23 }), m: fc.integer({ min: 0, max: 59 }) }).map((z) => `${z.sign}${two(z.h)}:${two(z.m)}`)),
+        }),
+        (t) => {
+          const v = `${t.y}-${two(t.mo)}-${two(t.d)}T${two(t.h)}:${two(t.mi)}:${two(t.s)}${t.frac === undefined ? '' : `.${t.frac}`}${t.zone}`;
+          return parseTime(v) === slow(v);
+        },
+      ),
+    );
   });
 });

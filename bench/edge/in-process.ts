@@ -1,0 +1,144 @@
+/**
+ * Edge benchmark (a) and (c), in process: the edge's own steps on the bytes of the generated
+ * profile, with no HTTP and no sink.
+ * (a) parse (UTF-8, depth scan, JSON.parse, forbidden keys) -> validate (generated ajv) ->
+ *     event time -> enrich (UA, bot, path, referrer, country) -> pseudonymize -> dedup ->
+ *     accumulate, in events/s, against JSON.parse alone on the same bytes;
+ * (c) compaction: bytes of the encoded envelopes the flusher would send per raw request byte.
+ */
+import { encodeEnvelope } from '../../core/algebra/index.ts';
+import { createAccumulator } from '../../edge/accumulator.ts';
+import { parseJsonBody } from '../../edge/body/parse-json.ts';
+import type { EdgeConfig } from '../../edge/config.ts';
+import type { Flusher } from '../../edge/flusher.ts';
+import { createIngest, createIngestState, type IngestState } from '../../edge/ingest.ts';
+import { createDeduplicator } from '../../edge/pipeline/dedup.ts';
+import { extractEvents } from '../../edge/request-events.ts';
+import { createStaticSaltProvider } from '../../edge/salt-provider.ts';
+import type { Profile } from './profile.ts';
+
+export interface InProcessResult {
+  /** Medians over the runs, events per second. */
+  pipelineEventsPerS: number;
+  jsonParseEventsPerS: number;
+  ratio: number;
+  runs: number;
+  /** Per-run values, for the record. */
+  pipelineRuns: number[];
+  jsonParseRuns: number[];
+  coldPipelineEventsPerS: number;
+}
+
+export interface CompactionResult {
+  flushIntervalMs: number;
+  requestBytes: number;
+  envelopeBytes: number;
+  envelopes: number;
+  rows: number;
+  /** envelope bytes per request byte */
+  ratio: number;
+}
+
+const noopFlusher: Flusher = {
+  addRejected: () => undefined,
+  rowsAdded: () => undefined,
+  commit: async () => ({ ok: true }),
+  overloaded: () => false,
+  retryAfterS: 1,
+  flushNow: async () => ({ ok: true, envelopes: 0, rows: 0, rejected: 0 }),
+  tick: async () => undefined,
+  close: async () => ({ ok: true, envelopes: 0, rows: 0, rejected: 0 }),
+  stats: () => ({ sequence: 0, watermarkMs: 0, pendingEnvelopes: 0, pendingRows: 0, bufferedRejected: 0, waitingRequests: 0 }),
+};
+
+function newState(config: EdgeConfig, profile: Profile): IngestState {
+  const receivedAt = profile.startMs + profile.spanMs;
+  return createIngestState(config, createStaticSaltProvider({ secret: config.pseudonymSalt, epochMs: config.saltEpochMs, retentionEpochs: config.saltRetentionEpochs, now: () => receivedAt }));
+}
+
+/**
+ * One pass over the profile. `onFlush` is called with the drained rows every `flushIntervalMs`
+ * of simulated time (the profile's events are spread over its span), as the flusher would.
+ */
+async function pass(config: EdgeConfig, profile: Profile, state: IngestState, flushIntervalMs: number, onFlush: (rows: ReturnType<ReturnType<typeof createAccumulator>['drain']>, nowMs: number) => void): Promise<void> {
+  const accumulator = createAccumulator({ windowSizeMs: config.windowSizeMs, cardinalityCap: config.cardinalityCap });
+  const ingest = createIngest({ config, accumulator, flusher: noopFlusher, state });
+  const perBatchMs = profile.spanMs / profile.batches.length;
+  let nextFlush = profile.startMs + flushIntervalMs;
+  for (let i = 0; i < profile.batches.length; i++) {
+    const bytes = profile.batches[i] as Uint8Array;
+    const receivedAtMs = profile.startMs + Math.floor(i * perBatchMs);
+    const parsed = parseJsonBody(bytes);
+    if (parsed.kind !== 'ok') throw new Error(`profile batch ${i} refused: ${parsed.message}`);
+    const events = extractEvents(parsed.value, { kind: 'batch' }, {
+      maxEventsPerBatch: config.maxEventsPerBatch,
+      maxEventBytes: config.maxEventBytes,
+      bodyBytes: bytes.byteLength,
+      batchElementBytes: parsed.arrayElementBytes.get('batch'),
+    });
+    if (events.kind !== 'ok') throw new Error(`profile batch ${i} refused: ${events.message}`);
+    const summary = await ingest(events, { site: 'bench', receivedAtMs, country: profile.batchCountries[i] });
+    if ('kind' in summary || summary.rejected.length > 0) throw new Error(`profile batch ${i}: events rejected`);
+    if (receivedAtMs >= nextFlush) {
+      onFlush(accumulator.drain(), receivedAtMs);
+      nextFlush += flushIntervalMs;
+    }
+  }
+  onFlush(accumulator.drain(), profile.startMs + profile.spanMs);
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+
+export async function benchInProcess(config: EdgeConfig, profile: Profile, runs: number): Promise<InProcessResult> {
+  const decoder = new TextDecoder();
+  const jsonParse = (): number => {
+    const t0 = performance.now();
+    let n = 0;
+    for (const bytes of profile.batches) n += (JSON.parse(decoder.decode(bytes)) as { batch: unknown[] }).batch.length;
+    if (n !== profile.events) throw new Error('profile size mismatch');
+    return profile.events / ((performance.now() - t0) / 1000);
+  };
+  const pipeline = async (state: IngestState): Promise<number> => {
+    const t0 = performance.now();
+    await pass(config, profile, state, config.flushIntervalMs, () => undefined);
+    return profile.events / ((performance.now() - t0) / 1000);
+  };
+
+  // Cold: fresh caches (user agents, paths, referrers, 5k pseudonyms computed by HMAC).
+  const warm = newState(config, profile);
+  const coldPipelineEventsPerS = await pipeline(warm);
+  jsonParse();
+  // Warm (steady state: an edge sees the same users and user agents all day). A fresh dedup
+  // set per run, or the repeated messageIds would all be dropped as retries.
+  const pipelineRuns: number[] = [];
+  const jsonParseRuns: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    jsonParseRuns.push(jsonParse());
+    pipelineRuns.push(await pipeline({ ...warm, dedup: createDeduplicator({ capacity: config.dedupCapacity }) }));
+  }
+  const pipelineEventsPerS = median(pipelineRuns);
+  const jsonParseEventsPerS = median(jsonParseRuns);
+  return { pipelineEventsPerS, jsonParseEventsPerS, ratio: pipelineEventsPerS / jsonParseEventsPerS, runs, pipelineRuns, jsonParseRuns, coldPipelineEventsPerS };
+}
+
+export async function benchCompaction(config: EdgeConfig, profile: Profile, flushIntervalMs: number): Promise<CompactionResult> {
+  let envelopeBytes = 0;
+  let envelopes = 0;
+  let rows = 0;
+  let sequence = 1;
+  await pass(config, profile, newState(config, profile), flushIntervalMs, (drained, nowMs) => {
+    // One envelope per flush, as the flusher sends it (split only past FLUSH_MAX_ROWS rows).
+    for (let i = 0; i < drained.length || i === 0; i += config.flushMaxRows) {
+      const chunk = drained.slice(i, i + config.flushMaxRows);
+      envelopeBytes += encodeEnvelope({ version: 1, sourceId: 'edge-bench-0001', sequence: sequence++, watermarkMs: nowMs - 1000, createdAtMs: nowMs, rows: chunk }).byteLength;
+      envelopes++;
+      rows += chunk.length;
+    }
+  });
+  const requestBytes = profile.batches.reduce((n, b) => n + b.byteLength, 0);
+  return { flushIntervalMs, requestBytes, envelopeBytes, envelopes, rows, ratio: envelopeBytes / requestBytes };
+}

@@ -1,0 +1,79 @@
+/**
+ * Deno entry of the edge collector: the same runtime-neutral app (createEdge) served with
+ * `Deno.serve`, flushing with the in-memory group-commit flusher to the gateway
+ * (core/gateway) over signed HTTPS, like the Workers shards do. Configuration is the edge's
+ * (docs/EDGE.md) plus `GATEWAY_URL`, `EDGE_ID` (default `deno`) and `GATEWAY_SIGNING_KEY`;
+ * `PORT` (default 8080, 0 = any free port) and `HOSTNAME` (default 0.0.0.0).
+ *
+ * Run (from the repository root, after `npm ci`):
+ *   npx deno run --allow-net --allow-env --allow-read edge/deno/main.ts
+ *
+ * On start it prints one JSON line `{"event":"edge_started","url":...,"source_id":...}`.
+ * Durability is the Node edge's: a 2xx means the gateway had the envelope in Kafka; rows of a
+ * process that dies before its flush are lost with it, and those requests were not answered 2xx.
+ */
+import { parseEdgeConfig } from '../config.ts';
+import { createEdge } from '../edge.ts';
+import { createGatewayClient, createGatewaySinks } from '../gateway-client.ts';
+import { parseGatewayClientConfig } from '../gateway-config.ts';
+import type { EdgeLog } from '../ports.ts';
+
+/** The slice of the `Deno` global this entry uses (typed here so the Node toolchain checks the file too). */
+interface DenoRuntime {
+  env: { toObject(): Record<string, string> };
+  serve(
+    options: { port: number; hostname: string; onListen?: (addr: { hostname: string; port: number }) => void },
+    handler: (request: Request) => Response | Promise<Response>,
+  ): { finished: Promise<void>; shutdown(): Promise<void> };
+  addSignalListener(signal: 'SIGINT' | 'SIGTERM', handler: () => void): void;
+  exit(code: number): never;
+}
+
+// Annotated: TypeScript only treats `Deno.exit` as ending control flow on an explicitly typed const.
+const Deno: DenoRuntime = (globalThis as unknown as { Deno: DenoRuntime }).Deno;
+const log: EdgeLog = (fields) => console.log(JSON.stringify({ time: new Date().toISOString(), component: 'edge-deno', ...fields }));
+
+function fail(errors: string[]): never {
+  console.error(`Configuration is not valid:\n  - ${errors.join('\n  - ')}`);
+  Deno.exit(2);
+}
+
+const env = Deno.env.toObject();
+const edgeConfig = parseEdgeConfig(env);
+if (!edgeConfig.ok) fail(edgeConfig.errors);
+const gatewayConfig = parseGatewayClientConfig(env, { defaultEdgeId: 'deno' });
+if (!gatewayConfig.ok) fail(gatewayConfig.errors);
+const port = env.PORT === undefined || env.PORT === '' ? 8080 : Number(env.PORT);
+if (!Number.isInteger(port) || port < 0 || port > 65535) fail([`PORT=${JSON.stringify(env.PORT)} is not a TCP port (0..65535)`]);
+
+// A fresh source per process, so sequences of two runs never collide (as on Node).
+const random = crypto.getRandomValues(new Uint8Array(4)).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '');
+const sourceId = `${gatewayConfig.config.edgeId}-${random}`;
+const sinks = createGatewaySinks(createGatewayClient(gatewayConfig.config));
+const edge = createEdge({ config: edgeConfig.config, sourceId, ...sinks, log });
+const timer = setInterval(() => {
+  edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: e instanceof Error ? e.message : String(e) }));
+}, edgeConfig.config.flushIntervalMs);
+
+const server = Deno.serve(
+  {
+    port,
+    hostname: env.HOSTNAME ?? '0.0.0.0',
+    onListen: (addr) => log({ event: 'edge_started', url: `http://${addr.hostname === '0.0.0.0' ? '127.0.0.1' : addr.hostname}:${addr.port}`, source_id: sourceId }),
+  },
+  (request) => edge.app.fetch(request),
+);
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  // Stop accepting, let waiting requests get their group commit, then flush what is left.
+  await server.shutdown();
+  clearInterval(timer);
+  const last = await edge.flusher.close();
+  if (!last.ok) log({ event: 'final_flush_failed', pending_envelopes: last.pendingEnvelopes, error: last.error });
+  Deno.exit(0);
+}
+Deno.addSignalListener('SIGINT', () => void stop());
+Deno.addSignalListener('SIGTERM', () => void stop());

@@ -1,0 +1,103 @@
+import { signGatewayRequest, type GatewayKind } from '../schemas/gateway-signature.ts';
+import type { PartialSink, RejectedRecord, RejectedSink } from './ports.ts';
+
+/** Where and as whom an edge posts to the gateway (see {@link parseGatewayClientConfig}). */
+export interface GatewayClientConfig {
+  /** Base URL, e.g. `https://gateway.example.com`; paths `/v1/partials` and `/v1/rejected` are appended. */
+  url: string;
+  /** This edge's id: selects its key at the gateway (`GATEWAY_SIGNING_KEYS`). */
+  edgeId: string;
+  /** HMAC secret shared with the gateway. Never log it. */
+  secret: string;
+}
+
+export interface GatewayClientOptions extends GatewayClientConfig {
+  /** Default: the global `fetch`, looked up per call (so a test can stub it). */
+  fetch?: (request: Request) => Promise<Response>;
+  now?: () => number;
+  /** Per attempt. Default 10 s. */
+  timeoutMs?: number;
+}
+
+/** The gateway's answer: `ok` only for 200 (the body is then in Kafka). */
+export type GatewayResult = { ok: true } | { ok: false; status: number | undefined; retryAfterS: number | undefined; error: string };
+
+export interface GatewayClient {
+  /** Signs (fresh timestamp and nonce) and POSTs one body. Never throws. */
+  post(kind: GatewayKind, body: Uint8Array): Promise<GatewayResult>;
+}
+
+const PATHS: Record<GatewayKind, string> = { partials: '/v1/partials', rejected: '/v1/rejected' };
+const CONTENT_TYPES: Record<GatewayKind, string> = { partials: 'application/octet-stream', rejected: 'application/json' };
+
+/**
+ * HTTP client of the gateway (core/gateway), web-standard only: used by the Workers Durable
+ * Objects and the Deno edge. Each call is signed anew, so a retry is never refused as a replayed
+ * nonce; a retried envelope keeps its (sourceId, sequence), which the gateway deduplicates.
+ *
+ * @example
+ * ```ts
+ * const gateway = createGatewayClient({ url: 'https://gw.example.com', edgeId: 'workers-prod', secret });
+ * const r = await gateway.post('partials', encodeEnvelope(envelope));
+ * if (!r.ok) console.log(r.status, r.error);
+ * ```
+ */
+export function createGatewayClient(o: GatewayClientOptions): GatewayClient {
+  const base = o.url.replace(/\/+$/, '');
+  const now = o.now ?? Date.now;
+  const doFetch = o.fetch ?? ((request: Request) => fetch(request));
+  const timeoutMs = o.timeoutMs ?? 10_000;
+  return {
+    async post(kind, body) {
+      try {
+        const headers = await signGatewayRequest({ kind, edgeId: o.edgeId, secret: o.secret, body, timestampMs: now() });
+        const request = new Request(`${base}${PATHS[kind]}`, {
+          method: 'POST',
+          headers: { ...headers, 'content-type': CONTENT_TYPES[kind] },
+          body: body as Uint8Array<ArrayBuffer>,
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        const res = await doFetch(request);
+        if (res.status === 200) {
+          await res.body?.cancel();
+          return { ok: true };
+        }
+        const text = (await res.text()).slice(0, 500);
+        const retryAfter = Number(res.headers.get('retry-after'));
+        return { ok: false, status: res.status, retryAfterS: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined, error: `gateway answered ${res.status}: ${text}` };
+      } catch (e) {
+        return { ok: false, status: undefined, retryAfterS: undefined, error: `gateway unreachable: ${e instanceof Error ? e.message : String(e)}` };
+      }
+    },
+  };
+}
+
+/** A gateway failure as an exception for the flusher's retry loop (`retriable` as kafkajs errors carry it). */
+export class GatewayError extends Error {
+  readonly retriable = true;
+  constructor(readonly result: Extract<GatewayResult, { ok: false }>) {
+    super(result.error);
+    this.name = 'GatewayError';
+  }
+}
+
+/**
+ * The edge's sinks on the gateway, for entries that run the in-memory flusher (Deno): partial
+ * envelopes to `/v1/partials`, rejected records as a JSON array to `/v1/rejected`.
+ * Every failure is retriable: a misconfigured key is fixed by the operator while rows wait.
+ */
+export function createGatewaySinks(client: GatewayClient): { partialSink: PartialSink; rejectedSink: RejectedSink } {
+  const encoder = new TextEncoder();
+  const post = async (kind: GatewayKind, body: Uint8Array): Promise<void> => {
+    const r = await client.post(kind, body);
+    if (!r.ok) throw new GatewayError(r);
+  };
+  return {
+    partialSink: { send: ({ value }) => post('partials', value) },
+    rejectedSink: {
+      async send(records: RejectedRecord[]) {
+        if (records.length > 0) await post('rejected', encoder.encode(JSON.stringify(records)));
+      },
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import { parseEdgeConfig, type EdgeConfig } from '../config.ts';
+import type { GatewayClientConfig } from '../gateway-client.ts';
+import { parseGatewayClientConfig } from '../gateway-config.ts';
+
+/** Everything the Worker and its Durable Object shards read from wrangler vars and secrets. */
+export interface WorkerEdgeConfig {
+  edge: EdgeConfig;
+  gateway: GatewayClientConfig;
+  /** Durable Object shards events are spread over (`DO_SHARDS`). */
+  shards: number;
+  /**
+   * How long a shard keeps sending heartbeats after its last event (`HEARTBEAT_TAIL_MS`), so the
+   * windows it contributed to close promptly; after that it sleeps (no alarms, no cost) and the
+   * aggregator treats it as idle.
+   */
+  heartbeatTailMs: number;
+}
+
+export type WorkerConfigResult = { ok: true; config: WorkerEdgeConfig } | { ok: false; errors: string[] };
+
+const cache = new WeakMap<object, WorkerConfigResult>();
+
+/**
+ * Parses the Worker's bindings (vars + secrets; other bindings are ignored) once per `env`
+ * object. Changing `DO_SHARDS` re-routes events to other shards: do it only with the gateway up
+ * (see docs/DEPLOY-WORKERS.md), since deduplication by messageId is per shard.
+ *
+ * @example
+ * ```ts
+ * const r = workerConfig(env);
+ * if (!r.ok) return new Response(r.errors.join('\n'), { status: 500 });
+ * ```
+ */
+export function workerConfig(env: object): WorkerConfigResult {
+  let result = cache.get(env);
+  if (result === undefined) {
+    result = parseWorkerConfig(stringBindings(env));
+    cache.set(env, result);
+  }
+  return result;
+}
+
+/** The pure parser behind {@link workerConfig}. */
+export function parseWorkerConfig(vars: Record<string, string | undefined>): WorkerConfigResult {
+  const edge = parseEdgeConfig(vars);
+  const gateway = parseGatewayClientConfig(vars, { defaultEdgeId: 'workers' });
+  const errors = [...(edge.ok ? [] : edge.errors), ...(gateway.ok ? [] : gateway.errors)];
+  const shards = wholeNumber(vars, 'DO_SHARDS', 8, 1, 256, errors);
+  const windowSizeMs = edge.ok ? edge.config.windowSizeMs : 60_000;
+  const heartbeatTailMs = wholeNumber(vars, 'HEARTBEAT_TAIL_MS', 2 * windowSizeMs, 0, 7 * 86_400_000, errors);
+  if (!edge.ok || !gateway.ok || errors.length > 0) return { ok: false, errors };
+  return { ok: true, config: { edge: edge.config, gateway: gateway.config, shards, heartbeatTailMs } };
+}
+
+function wholeNumber(vars: Record<string, string | undefined>, name: string, fallback: number, min: number, max: number, errors: string[]): number {
+  const raw = vars[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+    errors.push(`${name}=${JSON.stringify(raw)} is not valid: expected a whole number from ${min} to ${max} (default ${fallback})`);
+    return fallback;
+  }
+  return value;
+}
+
+function stringBindings(env: object): Record<string, string | undefined> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) if (typeof value === 'string') out[name] = value;
+  return out;
+}

@@ -1,0 +1,186 @@
+import { serve, type ServerType } from '@hono/node-server';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeEnvelope, hllToRegisters, mergePartialInto, sketchToBins, emptyPartial, type PartialAggregate, type PartialEnvelope } from '../../core/algebra/index.ts';
+import { createGatewayApp } from '../../core/gateway/app.ts';
+import type { GatewayProducer } from '../../core/gateway/ports.ts';
+import { silentLogger } from '../../core/log.ts';
+import { parseEdgeConfig } from '../../edge/config.ts';
+import { createEdge, type Edge } from '../../edge/edge.ts';
+import { createGatewayClient, createGatewaySinks } from '../../edge/gateway-client.ts';
+import { waitFor } from './setup/kafka-test-env.ts';
+
+// Runtime parity: the same requests against the Node edge (in this process) and the Deno edge
+// (edge/deno/main.ts under the npm-shipped deno binary) must give the same envelopes, once
+// sourceId, sequence and timestamps are set aside. Both send to a real gateway app.
+const SECRET = 'deno-smoke-gateway-secret-0123456789abcdef';
+const EDGE_ENV = {
+  TRIBUTARY_WRITE_KEYS: 'wk_smoke:smoke',
+  PSEUDONYM_SALT: 'deno-smoke-salt-0123456789',
+  FLUSH_INTERVAL_MS: '50',
+  HEARTBEAT_MS: '600000',
+  DIMENSIONS: 'path,country',
+};
+
+class CapturingProducer implements GatewayProducer {
+  envelopes: PartialEnvelope[] = [];
+  rejected: Array<Record<string, unknown>> = [];
+  async sendPartials(m: { key: string; value: Uint8Array }): Promise<void> {
+    const d = decodeEnvelope(m.value);
+    if (!d.ok) throw new Error(d.error.message);
+    this.envelopes.push(d.value);
+  }
+  async sendRejected(messages: Array<{ key: string; value: string }>): Promise<void> {
+    for (const m of messages) this.rejected.push(JSON.parse(m.value) as Record<string, unknown>);
+  }
+}
+
+function denoExecutable(): string {
+  // The npm package resolves its platform binary (@deno/<platform>) without network access.
+  const api = createRequire(import.meta.url)('deno/install_api.cjs') as { runInstall(): string };
+  return api.runInstall();
+}
+
+const producer = new CapturingProducer();
+let gatewayServer: ServerType;
+let gatewayUrl = '';
+let deno: ChildProcess;
+let denoUrl = '';
+let denoSourceId = '';
+let nodeEdge: Edge;
+let nodeTimer: ReturnType<typeof setInterval>;
+const denoDir = mkdtempSync(join(tmpdir(), 'tributary-deno-'));
+const denoOutput: string[] = [];
+
+beforeAll(async () => {
+  const app = createGatewayApp({ keys: new Map([['deno-smoke', SECRET], ['node-smoke', SECRET]]), producer, logger: silentLogger() });
+  gatewayServer = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise<void>((resolve) => gatewayServer.once('listening', () => resolve()));
+  gatewayUrl = `http://127.0.0.1:${(gatewayServer.address() as AddressInfo).port}`;
+
+  const config = parseEdgeConfig(EDGE_ENV);
+  if (!config.ok) throw new Error(config.errors.join('\n'));
+  const sinks = createGatewaySinks(createGatewayClient({ url: gatewayUrl, edgeId: 'node-smoke', secret: SECRET }));
+  nodeEdge = createEdge({ config: config.config, sourceId: 'node-smoke-1', ...sinks });
+  nodeTimer = setInterval(() => void nodeEdge.flusher.tick().catch(() => undefined), 50);
+
+  deno = spawn(denoExecutable(), ['run', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', 'edge/deno/main.ts'], {
+    cwd: join(import.meta.dirname, '../..'),
+    env: {
+      PATH: process.env.PATH ?? '',
+      DENO_NO_UPDATE_CHECK: '1',
+      DENO_DIR: denoDir,
+      NO_COLOR: '1',
+      ...EDGE_ENV,
+      GATEWAY_URL: gatewayUrl,
+      EDGE_ID: 'deno-smoke',
+      GATEWAY_SIGNING_KEY: SECRET,
+      PORT: '0',
+      HOSTNAME: '127.0.0.1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  deno.stderr?.on('data', (b: Buffer) => denoOutput.push(b.toString()));
+  for await (const line of createInterface({ input: deno.stdout! })) {
+    denoOutput.push(line);
+    const parsed = line.startsWith('{') ? (JSON.parse(line) as { event?: string; url?: string; source_id?: string }) : {};
+    if (parsed.event === 'edge_started') {
+      denoUrl = parsed.url ?? '';
+      denoSourceId = parsed.source_id ?? '';
+      break;
+    }
+  }
+  if (denoUrl === '') throw new Error(`the Deno edge did not start:\n${denoOutput.join('\n')}`);
+}, 60_000);
+
+afterAll(async () => {
+  clearInterval(nodeTimer);
+  if (deno && deno.exitCode === null) {
+    const exited = new Promise((resolve) => deno.once('exit', resolve));
+    deno.kill('SIGTERM');
+    await exited;
+  }
+  await new Promise<void>((resolve) => (gatewayServer ? gatewayServer.close(() => resolve()) : resolve()));
+  rmSync(denoDir, { recursive: true, force: true });
+});
+
+const BROWSER_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36';
+// Recent event times: pseudonyms (and so the HyperLogLog registers) exist only within salt retention.
+const T = Math.floor(Date.now() / 60_000) * 60_000 - 150_000;
+const at = (s: number): string => new Date(T + s * 1000).toISOString();
+const REQUESTS: Array<{ path: string; body: unknown; contentType?: string }> = [
+  {
+    path: '/v1/batch',
+    body: {
+      batch: [
+        ...Array.from({ length: 25 }, (_, i) => ({ type: 'track', event: 'signup', userId: `u${i % 6}`, messageId: `b-${i}`, timestamp: at(i), properties: { value: i * 1.5 }, context: { page: { path: i % 2 ? '/a' : '/b' } } })),
+        { type: 'page', name: 'Home', anonymousId: 'anon-1', messageId: 'p-1', timestamp: at(70), context: { page: { url: 'https://x.test/docs?q=secret' } } },
+        { type: 'screen', name: 'Settings', userId: 'u1', messageId: 's-1', timestamp: at(5) },
+        { type: 'identify', userId: 'u2', messageId: 'i-1', timestamp: at(6), traits: { email: 'u2@example.com' } },
+        { type: 'track', messageId: 'bad-1', userId: 'u9' },
+      ],
+    },
+  },
+  { path: '/v1/track', body: { event: 'purchase', userId: 'u3', messageId: 't-1', timestamp: at(8), properties: { revenue: 42 } } },
+  { path: '/v1/batch', body: { batch: [{ type: 'track', event: 'signup', userId: 'u0', messageId: 'b-0', timestamp: at(0) }] } },
+  { path: '/v1/collect', body: JSON.stringify({ writeKey: 'wk_smoke', batch: [{ type: 'track', event: 'beacon', anonymousId: 'a7', messageId: 'c-1', timestamp: at(9) }] }), contentType: 'text/plain' },
+  { path: '/v1/page', body: { name: 'Pricing', userId: 'u4', messageId: 'p-2', timestamp: at(11), context: { page: { path: '/pricing' } } } },
+];
+
+async function sendAll(send: (path: string, init: RequestInit) => Promise<Response>): Promise<Array<{ status: number; body: unknown }>> {
+  const out: Array<{ status: number; body: unknown }> = [];
+  for (const r of REQUESTS) {
+    // Same headers on both sides: fetch from Node would otherwise send `user-agent: node`, a bot.
+    const headers: Record<string, string> = { 'content-type': r.contentType ?? 'application/json', 'user-agent': BROWSER_UA };
+    if (r.path !== '/v1/collect') headers.authorization = `Basic ${Buffer.from('wk_smoke:').toString('base64')}`;
+    const res = await send(r.path, { method: 'POST', headers, body: typeof r.body === 'string' ? r.body : JSON.stringify(r.body) });
+    out.push({ status: res.status, body: await res.json() });
+  }
+  return out;
+}
+
+/** Rows of one source merged per key, with sketches in their stored layout. */
+function rowsOf(prefix: string): Record<string, unknown> {
+  const merged = new Map<string, PartialAggregate>();
+  for (const e of producer.envelopes.filter((x) => x.sourceId.startsWith(prefix))) {
+    for (const row of e.rows) {
+      const key = JSON.stringify([row.windowStartMs, row.windowSizeMs, row.site, row.event, row.dimensions]);
+      const p = merged.get(key) ?? emptyPartial();
+      mergePartialInto(p, row.partial);
+      merged.set(key, p);
+    }
+  }
+  return Object.fromEntries(
+    [...merged].sort(([a], [b]) => a.localeCompare(b)).map(([k, p]) => [k, { count: p.count, valueCount: p.valueCount, sum: p.sum, min: p.min, max: p.max, users: hllToRegisters(p.users), values: sketchToBins(p.values) }]),
+  );
+}
+
+describe('Deno edge', () => {
+  it('answers like the Node edge and sends the same envelopes through the gateway', async () => {
+    const nodeAnswers = await sendAll(async (path, init) => nodeEdge.app.request(path, init));
+    const denoAnswers = await sendAll((path, init) => fetch(`${denoUrl}${path}`, init));
+    expect(denoAnswers).toEqual(nodeAnswers);
+    expect(nodeAnswers.map((a) => a.status)).toEqual([200, 200, 200, 202, 200]);
+
+    // The last request committed a flush that carried the beacon's events too.
+    await waitFor(() => Object.keys(rowsOf(denoSourceId)).length > 0 && Object.keys(rowsOf('node-smoke-1')).length > 0, 'envelopes from both edges');
+    const nodeRows = rowsOf('node-smoke-1');
+    const denoRows = rowsOf(denoSourceId);
+    expect(Object.keys(nodeRows).length).toBeGreaterThanOrEqual(5);
+    expect(denoRows).toEqual(nodeRows);
+    const events = Object.values(nodeRows).reduce<number>((n, r) => n + (r as { count: number }).count, 0);
+    expect(events).toBe(25 + 3 + 1 + 1 + 1);
+    expect(Object.values(nodeRows).some((r) => (r as { users: { index: number[] } }).users.index.length >= 3)).toBe(true);
+
+    const strip = (r: Record<string, unknown>): Record<string, unknown> => ({ ...r, received_at: undefined });
+    const rejected = (site: string) => producer.rejected.filter((r) => r.site === site).map(strip);
+    expect(rejected('smoke')).toHaveLength(2);
+    expect(rejected('smoke')[0]).toEqual(rejected('smoke')[1]);
+  });
+});

@@ -1,0 +1,120 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CheckpointStore } from '../../core/aggregator/checkpoint.ts';
+import { startAggregator, type RunningAggregator } from '../../core/aggregator/kafka-runner.ts';
+import type { ClickHouse } from '../../core/clickhouse/client.ts';
+import { createClickHouseCheckpointStore } from '../../core/clickhouse/checkpoint-store.ts';
+import { createEmissionWriter, type EmissionWriter } from '../../core/clickhouse/emission-writer.ts';
+import { createKafka } from '../../core/kafka/client.ts';
+import { startLocalKafka, stopLocalKafka, type LocalKafkaOptions } from '../../core/kafka/local-broker.ts';
+import { resolveLocalKafkaConfig } from '../../core/kafka/local-kafka-config.ts';
+import { isPortFree } from '../../core/kafka/os-probes.ts';
+import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
+import { silentLogger } from '../../core/log.ts';
+import { countEvents, envelopeBytes, eventually, openTestClickHouse, testCoreConfig, testKafka } from './helpers/aggregator-harness.ts';
+
+// Kafka unavailable for 20 s and ClickHouse unavailable for 30 s in the middle of a run: after
+// recovery nothing is lost and nothing is counted twice. The broker is this file's own, so
+// stopping it does not disturb the shared one. ClickHouse stays the real engine; a switch in
+// front of it refuses every write while it is "down", as a crashed server would.
+const T = Date.UTC(2026, 0, 1, 10);
+let ch: ClickHouse;
+let broker: LocalKafkaOptions;
+
+async function freePortPair(): Promise<number> {
+  for (let port = 31000 + Math.floor(Math.random() * 2000) * 2; ; port += 2) {
+    if ((await isPortFree(port)) && (await isPortFree(port + 1))) return port;
+  }
+}
+
+interface Switch { down: boolean; refused: number }
+function unavailableWhenDown<T extends object>(target: T, sw: Switch): T {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const value = Reflect.get(obj, prop, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (sw.down) {
+          sw.refused++;
+          return Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:8123 (ClickHouse is down)'));
+        }
+        return (value as (...a: unknown[]) => unknown).apply(obj, args);
+      };
+    },
+  });
+}
+
+beforeAll(async () => {
+  ch = await openTestClickHouse('trib-outage');
+  broker = { cacheDir: resolveLocalKafkaConfig().cacheDir, dataDir: mkdtempSync(join(tmpdir(), 'trib-outage-kafka-')), port: await freePortPair() };
+  await startLocalKafka(broker);
+}, 120_000);
+
+afterAll(async () => {
+  await stopLocalKafka(broker).catch(() => undefined);
+  await ch?.close();
+});
+
+describe('outages in the middle of a run', () => {
+  it('loses nothing and counts nothing twice across a 30 s ClickHouse and a 20 s Kafka outage', { timeout: 240_000 }, async () => {
+    const brokers = [`127.0.0.1:${broker.port}`];
+    const config = testCoreConfig(brokers);
+    await ensurePipelineTopics(createKafka(brokers, 'outage-setup', silentLogger()), config);
+    const sw: Switch = { down: false, refused: 0 };
+    const aggregator: RunningAggregator = await startAggregator({
+      kafka: createKafka(brokers, 'outage-agg', silentLogger()),
+      topic: config.topics.partials,
+      groupId: config.aggregator.groupId,
+      deadLetterTopic: config.topics.deadLetter,
+      writer: unavailableWhenDown<EmissionWriter>(createEmissionWriter(ch.client), sw),
+      checkpoints: unavailableWhenDown<CheckpointStore>(createClickHouseCheckpointStore(ch.client), sw),
+      settings: config.aggregator,
+      emitIntervalMs: 100,
+      sessionTimeoutMs: 6000,
+      retryDelayMs: 200,
+      logger: silentLogger(),
+    });
+    const send = async (from: number, to: number): Promise<void> => {
+      const producer = testKafka(brokers).producer({ idempotent: true, maxInFlightRequests: 1 });
+      await producer.connect();
+      for (let seq = from; seq <= to; seq++) {
+        await producer.send({
+          topic: config.topics.partials,
+          acks: -1,
+          messages: [{ key: 'edge-1', value: envelopeBytes({ sourceId: 'edge-1', sequence: seq, watermarkMs: T + seq * 1000, windowStartMs: T, site: 'outage', events: 10 }) }],
+        });
+      }
+      await producer.disconnect();
+    };
+
+    try {
+      await send(1, 10);
+      await eventually(async () => (await countEvents(ch, 'outage')) === 100, 'the first 100 events');
+
+      // ClickHouse down for 30 s while input keeps arriving.
+      sw.down = true;
+      await send(11, 20);
+      await new Promise((r) => setTimeout(r, 30_000));
+      expect(sw.refused).toBeGreaterThan(0);
+      sw.down = false;
+      await eventually(async () => (await countEvents(ch, 'outage')) === 200, 'catch-up after the ClickHouse outage');
+
+      // Kafka down for 20 s.
+      await stopLocalKafka(broker);
+      await new Promise((r) => setTimeout(r, 20_000));
+      await startLocalKafka(broker);
+      await send(21, 30);
+      // An edge retry of an envelope that had landed: counted once.
+      await send(30, 30);
+      await eventually(async () => (await countEvents(ch, 'outage')) === 300, 'catch-up after the Kafka outage', 120_000);
+      await aggregator.flushAll();
+      expect(await countEvents(ch, 'outage')).toBe(300);
+      expect(aggregator.stats().duplicates).toBeGreaterThanOrEqual(1);
+      expect(aggregator.stats().writeFailures).toBeGreaterThan(0);
+    } finally {
+      await aggregator.stop();
+    }
+  });
+});
