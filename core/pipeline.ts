@@ -45,7 +45,7 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
   const kafka = createKafka(brokers, 'tributary', logger);
   await ensurePipelineTopics(kafka, config);
 
-  const aggregator = await startConfiguredAggregator(kafka, clickhouse, config, logger.child({ component: 'aggregator' }));
+  const aggregator = await startConfiguredAggregator(kafka, clickhouse, config, logger.child({ component: 'aggregator' }), metrics);
 
   const edge = await startNodeEdge({
     config: edgeConfig.config,

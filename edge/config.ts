@@ -17,6 +17,8 @@ export interface EdgeConfig {
   writeKeys: Record<string, string>;
   windowSizeMs: number;
   flushIntervalMs: number;
+  /** A request waiting for its acknowledgement triggers a flush this soon (0: wait for the timer). */
+  commitDelayMs: number;
   heartbeatMs: number;
   watermarkDelayMs: number;
   /** Rows that trigger an immediate flush. */
@@ -97,6 +99,7 @@ export function parseEdgeConfig(env: Env): EdgeConfigResult {
     writeKeys,
     windowSizeMs,
     flushIntervalMs: int('FLUSH_INTERVAL_MS', 1000, 10, 60_000),
+    commitDelayMs: int('COMMIT_DELAY_MS', 20, 0, 60_000),
     heartbeatMs: int('HEARTBEAT_MS', 5000, 100, 600_000),
     watermarkDelayMs: int('WATERMARK_DELAY_MS', 1000, 0, DAY_MS),
     flushMaxRows: int('FLUSH_MAX_ROWS', 2000, 1, 100_000),

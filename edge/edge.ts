@@ -50,6 +50,7 @@ export function createEdge(o: EdgeOptions): Edge {
     rejectedSink: o.rejectedSink,
     now,
     flushIntervalMs: o.config.flushIntervalMs,
+    commitDelayMs: o.config.commitDelayMs,
     heartbeatMs: o.config.heartbeatMs,
     watermarkDelayMs: o.config.watermarkDelayMs,
     flushMaxRows: o.config.flushMaxRows,

@@ -9,6 +9,11 @@ export interface FlusherOptions {
   rejectedSink: RejectedSink;
   now: () => number;
   flushIntervalMs: number;
+  /**
+   * Group commit without the wait: the first request that needs an acknowledgement schedules a
+   * flush this many ms later; requests arriving meanwhile share it. Unset: only the timer flushes.
+   */
+  commitDelayMs?: number;
   heartbeatMs: number;
   watermarkDelayMs: number;
   /** Rows that trigger a flush at once, and the most rows per envelope. */
@@ -106,6 +111,7 @@ export function createFlusher(o: FlusherOptions): Flusher {
   let rejectedBuffer: RejectedRecord[] = [];
   let waiters: Waiter[] = [];
   let running: Promise<FlushOutcome> | undefined;
+  let commitTimer: ReturnType<typeof setTimeout> | undefined;
   let queued: Promise<FlushOutcome> | undefined;
 
   const pendingRows = (): number => o.accumulator.rowCount + pending.reduce((n, e) => n + e.rows, 0);
@@ -231,7 +237,14 @@ export function createFlusher(o: FlusherOptions): Flusher {
       }
     },
     commit() {
-      return new Promise<CommitResult>((resolve) => waiters.push({ resolve }));
+      const result = new Promise<CommitResult>((resolve) => waiters.push({ resolve }));
+      if (o.commitDelayMs !== undefined && o.commitDelayMs > 0 && commitTimer === undefined) {
+        commitTimer = setTimeout(() => {
+          commitTimer = undefined;
+          flushNow().catch((e: unknown) => log({ event: 'flush_crashed', error: e instanceof Error ? e.message : String(e) }));
+        }, o.commitDelayMs);
+      }
+      return result;
     },
     overloaded() {
       return pendingRows() >= o.maxPendingRows || rejectedBuffer.length >= o.maxPendingRows;
@@ -244,6 +257,8 @@ export function createFlusher(o: FlusherOptions): Flusher {
       return undefined;
     },
     async close() {
+      if (commitTimer !== undefined) clearTimeout(commitTimer);
+      commitTimer = undefined;
       if (running !== undefined) await running.catch(() => undefined);
       return flushNow();
     },

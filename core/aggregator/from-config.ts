@@ -4,22 +4,31 @@ import { createClickHouseCheckpointStore } from '../clickhouse/checkpoint-store.
 import { createEmissionWriter } from '../clickhouse/emission-writer.ts';
 import type { CoreConfig } from '../config/core-config.ts';
 import type { Logger } from '../log.ts';
-import { startAggregator, type AggregatorHooks, type RunningAggregator } from './kafka-runner.ts';
+import type { Registry } from 'prom-client';
+import { withInsertMetrics } from '../clickhouse/instrumented-client.ts';
+import { createAggregatorMetrics } from '../metrics.ts';
+import { aggregatorMetricsHooks } from '../metrics-hooks.ts';
+import { startAggregator, type RunningAggregator } from './kafka-runner.ts';
 
-/** An aggregator wired from configuration: the one way the CLI, `start` and tests build it. */
-export function startConfiguredAggregator(kafka: Kafka, clickhouse: ClickHouse, config: CoreConfig, logger: Logger, hooks?: AggregatorHooks): Promise<RunningAggregator> {
+/**
+ * An aggregator wired from configuration: the one way the CLI, `start` and tests build it.
+ * With a registry, its Prometheus series (lag, watermark delay, insert latency...) are recorded.
+ */
+export function startConfiguredAggregator(kafka: Kafka, clickhouse: ClickHouse, config: CoreConfig, logger: Logger, registry?: Registry): Promise<RunningAggregator> {
+  const metrics = registry ? createAggregatorMetrics(registry) : undefined;
+  const client = metrics ? withInsertMetrics(clickhouse.client, metrics) : clickhouse.client;
   return startAggregator({
     kafka,
     topic: config.topics.partials,
     groupId: config.aggregator.groupId,
     deadLetterTopic: config.topics.deadLetter,
-    writer: createEmissionWriter(clickhouse.client),
-    checkpoints: createClickHouseCheckpointStore(clickhouse.client),
+    writer: createEmissionWriter(client),
+    checkpoints: createClickHouseCheckpointStore(client),
     settings: config.aggregator,
     emitIntervalMs: config.aggregator.emitIntervalMs,
     sessionTimeoutMs: config.aggregator.sessionTimeoutMs,
     maxBytesPerPartition: config.aggregator.maxBytesPerPartition,
     logger,
-    ...(hooks ? { hooks } : {}),
+    ...(metrics ? { hooks: aggregatorMetricsHooks(metrics) } : {}),
   });
 }

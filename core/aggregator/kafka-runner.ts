@@ -34,7 +34,7 @@ export interface AggregatorHooks {
   lateRows?(partition: number, count: number): void;
   emissionWritten?(partition: number, emission: Emission, writeMs: number): void;
   checkpointed?(partition: number, durationMs: number): void;
-  writeFailed?(partition: number, stage: 'checkpoint' | 'emission'): void;
+  writeFailed?(partition: number, stage: 'checkpoint' | 'emission' | 'offset_commit'): void;
   partitionState?(partition: number, state: { watermarkMs: number | undefined; openWindows: number; highWatermark?: string; nextOffset?: string }): void;
 }
 
@@ -236,6 +236,7 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
       await consumer.commitOffsets([{ topic: o.topic, partition: rt.partition, offset: nextOffset, metadata: checkpointMetadata(epoch, checkpointId) }]);
     } catch (err) {
       // Fenced by a rebalance or the coordinator moved: this epoch did not happen.
+      hooks.writeFailed?.(rt.partition, 'offset_commit');
       return abandon(rt, `offset_commit_failed: ${errorMessage(err)}`);
     }
     rt.epoch = epoch;

@@ -10,6 +10,7 @@ import { createKafka } from '../kafka/client.ts';
 import { ensurePipelineTopics } from '../kafka/topics.ts';
 import { startPipeline } from '../pipeline.ts';
 import { createMetricsRegistry } from '../metrics.ts';
+import { serveMetrics } from '../metrics-server.ts';
 import { createQueryApp } from '../query/api.ts';
 import { startGateway } from '../gateway/server.ts';
 import { parseEdgeConfig } from '../../edge/config.ts';
@@ -89,10 +90,13 @@ export async function runAggregator(config: CoreConfig, logger: Logger): Promise
   await migrate(clickhouse.client);
   const kafka = createKafka(brokers, 'tributary-aggregator', logger);
   await ensurePipelineTopics(kafka, config);
-  const aggregator = await startConfiguredAggregator(kafka, clickhouse, config, logger);
-  logger.info({ event: 'aggregator_started', clickhouse: clickhouse.description });
+  const registry = createMetricsRegistry();
+  const aggregator = await startConfiguredAggregator(kafka, clickhouse, config, logger, registry);
+  const metrics = await serveMetrics(registry, config.metricsPort);
+  logger.info({ event: 'aggregator_started', clickhouse: clickhouse.description, metrics: metrics.url });
   await waitForSignal();
   await aggregator.stop();
+  await metrics.close();
   await clickhouse.close();
   return 0;
 }

@@ -12,13 +12,22 @@ export interface EmissionWriter {
   write(emission: Emission, token: string, partition: number): Promise<{ rows: number }>;
 }
 
+// Rows go as JSON arrays with explicit column lists: about 2.5x faster to encode and for
+// ClickHouse to parse than JSON objects (docs/BENCHMARKS.md).
+const DELTA_COLUMNS = ['site', 'event', 'window_start', 'dims_key', 'dims', 'events', 'value_count', 'value_sum', 'value_min', 'value_max', 'users_hll', 'value_sketch'];
+const STATUS_COLUMNS = ['window_start', 'window_size_ms', 'partition', 'status', 'watermark', 'finalized_at', 'updated_at', 'version'];
+const LATE_COLUMNS = ['site', 'event', 'window_start', 'dims_key', 'events', 'reason', 'source_id', 'sequence', 'watermark', 'received_at'];
+
+const timeOrNull = (ms: number | undefined): string | null => (ms === undefined ? null : toClickHouseTime(ms));
+
 export function createEmissionWriter(client: ClickHouseClient): EmissionWriter {
-  async function insert(table: string, values: object[], token: string): Promise<void> {
+  async function insert(table: string, columns: string[], values: unknown[][], token: string): Promise<void> {
     if (values.length === 0) return;
     await client.insert({
       table,
+      columns: columns as [string, ...string[]],
       values,
-      format: 'JSONEachRow',
+      format: 'JSONCompactEachRow',
       clickhouse_settings: {
         insert_deduplication_token: `${token}:${table}`,
         deduplicate_blocks_in_dependent_materialized_views: 1,
@@ -31,51 +40,58 @@ export function createEmissionWriter(client: ClickHouseClient): EmissionWriter {
   return {
     async write(emission, token, partition) {
       const now = Date.now();
+      // Window starts repeat across the deltas of an epoch: format each once.
+      const times = new Map<number, string>();
+      const timeOf = (ms: number): string => {
+        let t = times.get(ms);
+        if (t === undefined) times.set(ms, (t = toClickHouseTime(ms)));
+        return t;
+      };
       const deltas = emission.deltas.map((d) => {
         const regs = hllToRegisters(d.partial.users);
         const bins = sketchToBins(d.partial.values);
         const hasValues = d.partial.valueCount > 0;
-        return {
-          site: d.site,
-          event: d.event,
-          window_start: toClickHouseTime(d.windowStartMs),
-          dims_key: d.dimsKey,
-          dims: Object.fromEntries(d.dims),
-          events: d.partial.count,
-          value_count: d.partial.valueCount,
-          value_sum: d.partial.sum,
-          value_min: hasValues ? d.partial.min : null,
-          value_max: hasValues ? d.partial.max : null,
-          users_hll: [regs.index, regs.rank],
-          value_sketch: [bins.key, bins.count],
-        };
+        return [
+          d.site,
+          d.event,
+          timeOf(d.windowStartMs),
+          d.dimsKey,
+          Object.fromEntries(d.dims),
+          d.partial.count,
+          d.partial.valueCount,
+          d.partial.sum,
+          hasValues ? d.partial.min : null,
+          hasValues ? d.partial.max : null,
+          [regs.index, regs.rank],
+          [bins.key, bins.count],
+        ];
       });
-      const statuses = emission.statuses.map((s) => ({
-        window_start: toClickHouseTime(s.windowStartMs),
-        window_size_ms: s.windowSizeMs,
+      const statuses = emission.statuses.map((s) => [
+        timeOf(s.windowStartMs),
+        s.windowSizeMs,
         partition,
-        status: s.status,
-        watermark: s.watermarkMs === undefined ? null : toClickHouseTime(s.watermarkMs),
-        finalized_at: s.finalizedAtMs === undefined ? null : toClickHouseTime(s.finalizedAtMs),
-        updated_at: toClickHouseTime(now),
-        version: now,
-      }));
-      const late = emission.late.map((l) => ({
-        site: l.site,
-        event: l.event,
-        window_start: toClickHouseTime(l.windowStartMs),
-        dims_key: l.dimsKey,
-        events: l.events,
-        reason: l.reason,
-        source_id: l.sourceId,
-        sequence: l.sequence,
-        watermark: l.watermarkMs === undefined ? null : toClickHouseTime(l.watermarkMs),
-        received_at: toClickHouseTime(l.receivedAtMs),
-      }));
+        s.status,
+        timeOrNull(s.watermarkMs),
+        timeOrNull(s.finalizedAtMs),
+        toClickHouseTime(now),
+        now,
+      ]);
+      const late = emission.late.map((l) => [
+        l.site,
+        l.event,
+        timeOf(l.windowStartMs),
+        l.dimsKey,
+        l.events,
+        l.reason,
+        l.sourceId,
+        l.sequence,
+        timeOrNull(l.watermarkMs),
+        toClickHouseTime(l.receivedAtMs),
+      ]);
       // Deltas first: a status never claims a window final before its numbers are written.
-      await insert('agg_minute', deltas, token);
-      await insert('late_partials', late, token);
-      await insert('window_status', statuses, token);
+      await insert('agg_minute', DELTA_COLUMNS, deltas, token);
+      await insert('late_partials', LATE_COLUMNS, late, token);
+      await insert('window_status', STATUS_COLUMNS, statuses, token);
       return { rows: deltas.length + late.length + statuses.length };
     },
   };

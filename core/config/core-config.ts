@@ -9,6 +9,8 @@ export interface CoreConfig {
   clickhouse: ClickHouseTarget;
   edgePort: number;
   queryPort: number;
+  /** Prometheus endpoint of `tributary aggregator` (the query API serves its own /metrics). */
+  metricsPort: number;
   /** `tributary gateway`: listening port and each edge's signing secret (never log these). */
   gateway: { port: number; signingKeys: Map<string, string> };
   topics: { partials: string; rejected: string; deadLetter: string };
@@ -76,6 +78,7 @@ export function parseCoreConfig(env: Env): ConfigResult {
     clickhouse,
     edgePort: readInt(env, 'PORT', 8080, errors, { min: 0, max: 65535 }),
     queryPort: readInt(env, 'QUERY_PORT', 8081, errors, { min: 0, max: 65535 }),
+    metricsPort: readInt(env, 'METRICS_PORT', 9464, errors, { min: 0, max: 65535 }),
     gateway: {
       port: readInt(env, 'GATEWAY_PORT', 8082, errors, { min: 0, max: 65535 }),
       signingKeys: parseGatewaySigningKeys(readString(env, 'GATEWAY_SIGNING_KEYS'), errors),

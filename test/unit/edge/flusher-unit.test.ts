@@ -12,6 +12,17 @@ async function untilWaiting(flusher: { stats(): { waitingRequests: number } }): 
 }
 
 describe('group commit', () => {
+  it('flushes on its own COMMIT_DELAY_MS after a request starts waiting, sharing one envelope', async () => {
+    const edge = makeEdge({ COMMIT_DELAY_MS: '20' });
+    const first = edge.app.request('/v1/batch', postInit({ batch: [track({ messageId: 'x1' })] }, { writeKey: 'wk_a' }));
+    const second = edge.app.request('/v1/batch', postInit({ batch: [track({ messageId: 'x2', userId: 'u2' })] }, { writeKey: 'wk_a' }));
+    // No flushNow(), no timer tick: the commit delay alone answers both.
+    const [a, b] = await Promise.all([first, second]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(edge.partials.messages).toHaveLength(1);
+    expect(totalCount(edge.partials)).toBe(2);
+  });
+
   it('answers a batch only after the flush carrying it is acknowledged', async () => {
     const edge = makeEdge();
     let answered = false;

@@ -12,6 +12,8 @@ export function testConfig(env: Record<string, string> = {}): EdgeConfig {
   const r = parseEdgeConfig({
     TRIBUTARY_WRITE_KEYS: 'wk_a:site-a,wk_b:site-b',
     PSEUDONYM_SALT: 'unit-test-salt-0123456789',
+    // Tests flush explicitly; a commit timer would race them.
+    COMMIT_DELAY_MS: '0',
     ...env,
   });
   if (!r.ok) throw new Error(r.errors.join('\n'));
