@@ -17,6 +17,8 @@ export interface AggregatorRunnerOptions {
   checkpoints: CheckpointStore;
   settings: AggregatorSettings;
   emitIntervalMs: number;
+  /** An epoch is cut early when this many cells are pending (default 20,000): bounds memory and insert size. */
+  emitMaxRows?: number;
   /** Kafka session timeout (default 30 s): a killed process holds its partitions this long. */
   sessionTimeoutMs?: number;
   /** Upper bound of one fetch per partition (default 1 MiB): smaller means smaller epochs. */
@@ -84,6 +86,7 @@ interface PartitionRuntime {
 export async function startAggregator(o: AggregatorRunnerOptions): Promise<RunningAggregator> {
   const now = o.now ?? Date.now;
   const retryDelayMs = o.retryDelayMs ?? 500;
+  const emitMaxRows = o.emitMaxRows ?? 20_000;
   const hooks = o.hooks ?? {};
   const stats: AggregatorStats = { messages: 0, duplicates: 0, deadLettered: 0, lateRows: 0, emissions: 0, rowsWritten: 0, writeFailures: 0, restores: 0 };
   const runtimes = new Map<number, PartitionRuntime>();
@@ -298,6 +301,7 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
           }
           rt.nextOffset = (BigInt(message.offset) + 1n).toString();
           resolveOffset(message.offset);
+          if (rt.aggregator.pendingCells() >= emitMaxRows) await flush(rt, heartbeat);
         }
         hooks.partitionState?.(batch.partition, { watermarkMs: rt.aggregator.watermark(now()), openWindows: rt.aggregator.openWindows(), highWatermark: batch.highWatermark, ...(rt.nextOffset ? { nextOffset: rt.nextOffset } : {}) });
         if (now() - rt.lastEmitMs >= o.emitIntervalMs) await flush(rt, heartbeat);

@@ -43,6 +43,8 @@ export interface PartitionAggregator {
   snapshot(): PartitionSnapshot;
   watermark(nowMs: number): number | undefined;
   openWindows(): number;
+  /** Cells with a pending delta: what the next emission writes, and what memory holds until then. */
+  pendingCells(): number;
 }
 
 /**
@@ -179,5 +181,6 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
 
     watermark: (nowMs) => tracker.current(nowMs),
     openWindows: () => [...windows.values()].filter((w) => !w.final).length,
+    pendingCells: () => pending.size + late.length,
   };
 }

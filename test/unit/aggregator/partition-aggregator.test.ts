@@ -30,6 +30,15 @@ describe('partition aggregator', () => {
     expect(agg.emit(T0 + 2).deltas).toHaveLength(0);
   });
 
+  it('counts pending cells until an emission drains them (the EMIT_MAX_ROWS bound)', () => {
+    const agg = createPartitionAggregator(settings);
+    agg.ingest(envelope('a', 1, T0, [row(T0, 1), row(T0, 1, [], [['country', 'FR']]), row(T0 + W, 1)]), T0);
+    agg.ingest(envelope('a', 2, T0, [row(T0, 5)]), T0);
+    expect(agg.pendingCells()).toBe(3);
+    agg.emit(T0);
+    expect(agg.pendingCells()).toBe(0);
+  });
+
   it('drops a replayed (source, sequence) and says why', () => {
     const agg = createPartitionAggregator(settings);
     expect(agg.ingest(envelope('a', 5, T0, [row(T0, 1)]), T0)).toEqual({ kind: 'ok', rows: 1, late: 0 });
