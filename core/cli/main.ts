@@ -1,7 +1,6 @@
 import { parseCoreConfig, type CoreConfig } from '../config/core-config.ts';
 import { createLogger } from '../log.ts';
 import { runKafkaCommand } from './kafka-command.ts';
-import { runAggregator, runEdge, runGateway, runMigrate, runQueryApi, runStart } from './commands.ts';
 
 const USAGE = `tributary <command>
 
@@ -35,6 +34,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const config: CoreConfig = parsed.config;
   const logger = createLogger('tributary', process.env.LOG_LEVEL ?? 'info');
+  // Loaded only for the commands that need them: `kafka ...` must work before anything else is built.
+  const { runAggregator, runEdge, runGateway, runMigrate, runQueryApi, runStart } = await import('./commands.ts');
   try {
     switch (command) {
       case 'start':
