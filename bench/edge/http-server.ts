@@ -20,7 +20,8 @@ process.once('SIGTERM', () => {
   void (async () => {
     const health = (await (await fetch(`${edge.url}/health`)).json()) as Record<string, unknown>;
     await edge.close();
-    process.stdout.write(`${JSON.stringify({ ...sinks.stats(), dropped: health.dropped })}\n`);
+    const cpu = process.cpuUsage();
+    process.stdout.write(`${JSON.stringify({ ...sinks.stats(), dropped: health.dropped, refused: health.refusedRequests, cpuMs: (cpu.user + cpu.system) / 1000 })}\n`);
     process.exit(0);
   })();
 });

@@ -20,10 +20,17 @@ export interface HttpRunResult {
   latencyP99Ms: number;
   non2xx: number;
   errors: number;
-  /** Events the sink received in rows (what the edge actually aggregated), over the whole server life. */
-  serverEvents: number;
-  serverDropped: Record<string, number>;
   requests: number;
+}
+
+/** What the server process reported when stopped, over its whole life (warm-up and all runs). */
+export interface ServerReport extends SinkStats {
+  /** `/health` dropped counters (bots, duplicates). */
+  dropped: Record<string, number>;
+  /** `/health` refused requests per error code. */
+  refused: Record<string, number>;
+  /** CPU time of the server process (all its threads). */
+  cpuMs: number;
 }
 
 export interface HttpBenchOptions {
@@ -33,28 +40,34 @@ export interface HttpBenchOptions {
   connections: number;
   /** Edge settings (environment of the server process). */
   env: Record<string, string>;
+  /** `baseline`: a trivial Hono app on the same server stack instead of the edge (beacons only). */
+  server?: 'edge' | 'baseline';
 }
 
-const SERVER = fileURLToPath(new URL('./http-server.ts', import.meta.url));
+const SERVERS = {
+  edge: fileURLToPath(new URL('./http-server.ts', import.meta.url)),
+  baseline: fileURLToPath(new URL('./http-baseline-server.ts', import.meta.url)),
+};
 const ID_PREFIX = '"messageId":"ajs-next-';
 
-async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number; lines: AsyncIterator<string> }> {
-  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter((s) => s !== ''), '--import', 'tsx', SERVER], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+async function startServer(script: string, env: Record<string, string>): Promise<{ child: ChildProcess; port: number; lines: AsyncIterator<string> }> {
+  // BENCH_SERVER_NODE_OPTIONS: e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the edge.
+  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter((s) => s !== ''), '--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout as NonNullable<ChildProcess['stdout']> })[Symbol.asyncIterator]();
   const first = await lines.next();
   if (first.done) throw new Error('the benchmark edge exited before listening');
   return { child, port: (JSON.parse(first.value) as { port: number }).port, lines };
 }
 
-async function stopServer(server: { child: ChildProcess; lines: AsyncIterator<string> }): Promise<SinkStats & { dropped: Record<string, number> }> {
+async function stopServer(server: { child: ChildProcess; lines: AsyncIterator<string> }): Promise<ServerReport> {
   server.child.kill('SIGTERM');
   const last = await server.lines.next();
   if (last.done) throw new Error('the benchmark edge exited without its stats');
-  return JSON.parse(last.value) as SinkStats & { dropped: Record<string, number> };
+  return JSON.parse(last.value) as ServerReport;
 }
 
 /** Runs autocannon once for `durationS` against a running edge. */
-function cannon(o: HttpBenchOptions, port: number, counter: { n: number }): Promise<autocannon.Result> {
+function cannon(o: HttpBenchOptions, port: number, counter: { n: number; bytes: number }): Promise<autocannon.Result> {
   const decoder = new TextDecoder();
   const bodies = (o.mode === 'batch' ? o.profile.batches : o.profile.beacons).map((b) => decoder.decode(b));
   const countries = o.mode === 'batch' ? o.profile.batchCountries : o.profile.beaconCountries;
@@ -74,6 +87,7 @@ function cannon(o: HttpBenchOptions, port: number, counter: { n: number }): Prom
           const i = counter.n++ % bodies.length;
           // A fresh messageId prefix per request: every event is new to the edge's dedup set.
           req.body = (bodies[i] as string).replaceAll(ID_PREFIX, `"messageId":"r${counter.n}-`);
+          counter.bytes += Buffer.byteLength(req.body);
           req.headers = { ...base, 'cf-ipcountry': countries[i] as string };
           return req;
         },
@@ -82,10 +96,13 @@ function cannon(o: HttpBenchOptions, port: number, counter: { n: number }): Prom
   });
 }
 
-/** Warm-up run, then `runs` measured runs against one server; results per run. */
-export async function benchHttp(o: HttpBenchOptions, runs: number): Promise<HttpRunResult[]> {
-  const server = await startServer(o.env);
-  const counter = { n: 0 };
+/**
+ * Warm-up run, then `runs` measured runs against one server; results per run, the server's
+ * report, and the request body bytes sent over the server's life (for the compaction it achieved).
+ */
+export async function benchHttp(o: HttpBenchOptions, runs: number): Promise<{ runs: HttpRunResult[]; server: ServerReport; requestBytes: number }> {
+  const server = await startServer(SERVERS[o.server ?? 'edge'], o.env);
+  const counter = { n: 0, bytes: 0 };
   const perRequest = o.mode === 'batch' ? o.profile.events / o.profile.batches.length : 1;
   const results: autocannon.Result[] = [];
   try {
@@ -96,15 +113,17 @@ export async function benchHttp(o: HttpBenchOptions, runs: number): Promise<Http
     throw e;
   }
   const stats = await stopServer(server);
-  return results.map((res) => ({
-    requestsPerS: res['2xx'] / res.duration,
-    eventsPerS: (res['2xx'] * perRequest) / res.duration,
-    latencyP50Ms: res.latency.p50,
-    latencyP99Ms: res.latency.p99,
-    non2xx: res.non2xx,
-    errors: res.errors,
-    serverEvents: stats.events,
-    serverDropped: stats.dropped,
-    requests: res['2xx'],
-  }));
+  return {
+    runs: results.map((res) => ({
+      requestsPerS: res['2xx'] / res.duration,
+      eventsPerS: (res['2xx'] * perRequest) / res.duration,
+      latencyP50Ms: res.latency.p50,
+      latencyP99Ms: res.latency.p99,
+      non2xx: res.non2xx,
+      errors: res.errors,
+      requests: res['2xx'],
+    })),
+    server: stats,
+    requestBytes: counter.bytes,
+  };
 }

@@ -7,27 +7,51 @@ export interface Deduplicator {
   readonly size: number;
 }
 
+const FIRST_SEEN = ok(null);
+const DUPLICATE = drop('duplicate_message_id');
+
 /**
  * Bounded by `capacity` with first-in-first-out eviction, so memory stays flat under any
  * traffic; a retry is recognized as long as its id is among the last `capacity` ids this edge
- * accepted. Events without a messageId cannot be deduplicated and always pass.
+ * accepted. Events without a messageId cannot be deduplicated and always pass. Eviction goes
+ * through a ring buffer, O(1) (see `createFifoOrder` in bounded-cache.ts: evicting through the
+ * Set's iterator made every event cost O(capacity) once the set was full).
  */
 export function createDeduplicator(o: { capacity: number }): Deduplicator {
-  const seen = new Set<string>();
+  // Per site, so the hot path builds no composite key; the ring remembers (site, id) in two
+  // parallel arrays so recording an id allocates nothing.
+  const bySite = new Map<string, Set<string>>();
+  const ringSites = new Array<string>(Math.max(0, o.capacity));
+  const ringIds = new Array<string>(Math.max(0, o.capacity));
+  let next = 0;
+  let size = 0;
   return {
     check(siteId, messageId) {
-      if (messageId === undefined || o.capacity === 0) return ok(null);
-      const key = `${siteId}\u0000${messageId}`;
-      if (seen.has(key)) return drop('duplicate_message_id');
-      seen.add(key);
-      if (seen.size > o.capacity) {
-        const oldest = seen.values().next();
-        if (!oldest.done) seen.delete(oldest.value);
+      if (messageId === undefined || o.capacity === 0) return FIRST_SEEN;
+      let seen = bySite.get(siteId);
+      if (seen === undefined) {
+        seen = new Set();
+        bySite.set(siteId, seen);
       }
-      return ok(null);
+      if (seen.has(messageId)) return DUPLICATE;
+      seen.add(messageId);
+      if (size < o.capacity) {
+        const at = (next + size++) % o.capacity;
+        ringSites[at] = siteId;
+        ringIds[at] = messageId;
+      } else {
+        const oldSite = ringSites[next] as string;
+        const oldSet = bySite.get(oldSite);
+        oldSet?.delete(ringIds[next] as string);
+        if (oldSet?.size === 0) bySite.delete(oldSite);
+        ringSites[next] = siteId;
+        ringIds[next] = messageId;
+        next = (next + 1) % o.capacity;
+      }
+      return FIRST_SEEN;
     },
     get size() {
-      return seen.size;
+      return size;
     },
   };
 }

@@ -117,8 +117,11 @@ export function createEnrichStep(o: EnrichOptions): EnrichStep {
 
 /** The event name rows are counted under: track's `event` (scrubbed), else `$page`, `$screen`, `$identify`. */
 export function eventName(e: SegmentEvent): string {
-  return e.type === 'track' ? scrubText(e.event) : `$${e.type}`;
+  return e.type === 'track' ? scrubText(e.event) : TYPE_EVENT_NAMES[e.type];
 }
+
+// Constants, not `$${type}` per event: one string object whose hash V8 computes once.
+const TYPE_EVENT_NAMES = { page: '$page', screen: '$screen', identify: '$identify' } as const;
 
 /**
  * The numeric value an event contributes to sum/min/max/quantiles: `properties.value`, else

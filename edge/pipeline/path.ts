@@ -61,7 +61,9 @@ export function createPathNormalizer(o: { allowlist: readonly string[]; cacheSiz
 
   return (loc) => {
     if (loc.path === undefined && loc.url === undefined) return UNKNOWN;
-    const key = `${loc.path ?? ''}\u0000${loc.path !== undefined ? (loc.search ?? '') : ''}\u0000${loc.path === undefined ? (loc.url ?? '') : ''}`;
+    // Most events have a path and no query: the path itself is the key (no concatenation).
+    const key =
+      loc.path !== undefined ? (loc.search === undefined || loc.search === '' ? loc.path : `${loc.path}\u0000${loc.search}`) : `\u0000\u0000${loc.url ?? ''}`;
     const hit = cache.get(key);
     if (hit !== undefined) return hit;
     const value = compute(loc);

@@ -62,7 +62,8 @@ const MAX_EPOCH_KEYS = 8;
  * ```
  */
 export function createPseudonymizer(o: PseudonymizerOptions): Pseudonymizer {
-  const cache = createBoundedCache<string, Pseudonym>(o.cacheSize ?? 50_000);
+  // Holds the `ok` results themselves, so a hit allocates nothing.
+  const cache = createBoundedCache<string, { kind: 'ok'; pseudonym: Pseudonym }>(o.cacheSize ?? 50_000);
   const mac = o.mac ?? webCryptoHmac;
   const keys = new Map<number, EpochKey>();
   const loading = new Map<number, Promise<EpochKey | Exclude<PseudonymResult, { kind: 'ok' }>>>();
@@ -75,9 +76,9 @@ export function createPseudonymizer(o: PseudonymizerOptions): Pseudonymizer {
 
   function finish(key: string, mac: Uint8Array): PseudonymResult {
     const hex = toHex(mac, 8);
-    const pseudonym: Pseudonym = { hex, hash: hash64FromHex(hex) };
-    cache.set(key, pseudonym);
-    return { kind: 'ok', pseudonym };
+    const result = { kind: 'ok' as const, pseudonym: { hex, hash: hash64FromHex(hex) } };
+    cache.set(key, result);
+    return result;
   }
 
   function loadKey(epoch: number): Promise<EpochKey | Exclude<PseudonymResult, { kind: 'ok' }>> {
@@ -107,7 +108,7 @@ export function createPseudonymizer(o: PseudonymizerOptions): Pseudonymizer {
       }
       const k = cacheKey(epoch, siteId, rawUserId);
       const hit = cache.get(k);
-      if (hit !== undefined) return { kind: 'ok', pseudonym: hit };
+      if (hit !== undefined) return hit;
       if (!key.signer.synchronous) return undefined;
       return finish(k, key.signer.sign(encoder.encode(`${siteId}:${rawUserId}`)) as Uint8Array);
     },

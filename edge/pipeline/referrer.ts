@@ -17,7 +17,8 @@ export const IP_REFERRER = '(ip)';
  * - `(ip)` for an IP-address host (raw IPs never leave the edge); `unknown` for a value
  *   without a usable host.
  *
- * Cached (bounded) by (referrer, page URL).
+ * The referrer's domain is cached (bounded) per referrer; the page's host is read from its URL
+ * without a full parse, so the cache key does not multiply by every page URL.
  *
  * @example
  * ```ts
@@ -29,25 +30,41 @@ export const IP_REFERRER = '(ip)';
 export function createReferrerStep(o: { cacheSize?: number } = {}): (referrer: string | undefined, pageUrl: string | undefined) => string {
   const cache = createBoundedCache<string, string>(o.cacheSize ?? 10_000);
   return (referrer, pageUrl) => {
-    if (referrer === undefined || referrer.trim() === '') return DIRECT;
-    const key = `${referrer}\u0000${pageUrl ?? ''}`;
-    const hit = cache.get(key);
-    if (hit !== undefined) return hit;
-    const value = referrerDomain(referrer, pageUrl);
-    cache.set(key, value);
-    return value;
+    if (referrer === undefined || referrer === '') return DIRECT;
+    let domain = cache.get(referrer);
+    if (domain === undefined) {
+      domain = referrerDomain(referrer);
+      cache.set(referrer, domain);
+    }
+    if (pageUrl !== undefined && domain.charCodeAt(0) !== 0x28 /* ( */ && domain === pageDomain(pageUrl)) return DIRECT;
+    return domain;
   };
 }
 
-export function referrerDomain(referrer: string, pageUrl: string | undefined): string {
-  const host = hostOf(referrer.trim());
+/** The domain of a referrer, before the own-site rule: `google.com`, `(ip)`, `(direct)` for blank, or `unknown`. */
+export function referrerDomain(referrer: string): string {
+  const trimmed = referrer.trim();
+  if (trimmed === '') return DIRECT;
+  const host = hostOf(trimmed);
   if (host === undefined) return UNKNOWN;
   if (isIpHost(host)) return IP_REFERRER;
   const domain = stripWww(host);
   if (domain === '') return UNKNOWN;
-  const own = pageUrl === undefined ? undefined : hostOf(pageUrl.trim());
-  if (own !== undefined && stripWww(own) === domain) return DIRECT;
   return scrubText(domain).slice(0, 253);
+}
+
+// scheme://[userinfo@]host[:port] — the authority of an absolute URL, read without a full parse.
+const AUTHORITY = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^/?#@]*@)?([^/?#:]*)/;
+const PLAIN_HOST = /^[a-z0-9.-]+$/;
+
+/** The page's own domain (`www.` removed), for the self-referral rule. */
+function pageDomain(pageUrl: string): string | undefined {
+  const m = AUTHORITY.exec(pageUrl);
+  if (m === null) return undefined;
+  const host = (m[1] as string).toLowerCase();
+  if (PLAIN_HOST.test(host)) return stripWww(host.endsWith('.') ? host.slice(0, -1) : host);
+  const parsed = hostOf(pageUrl); // non-ASCII hosts: let URL do the punycode
+  return parsed === undefined ? undefined : stripWww(parsed);
 }
 
 /** Lower-cased host of an absolute URL (`scheme://host`), or of a bare `host/path`. */

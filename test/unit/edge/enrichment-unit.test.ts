@@ -8,6 +8,7 @@ import { scrubText } from '../../../edge/pipeline/scrub.ts';
 import { drop, ok } from '../../../edge/pipeline/step-result.ts';
 import { createUserAgentParser } from '../../../edge/pipeline/user-agent.ts';
 import type { SegmentEvent } from '../../../schemas/validators.ts';
+import { json, makeEdge, send, sentRows, track as trackEvent } from './helpers.ts';
 
 const UA = {
   chromeWindows: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
@@ -68,6 +69,16 @@ describe('bounded cache', () => {
     const off = createBoundedCache<string, number>(0);
     off.set('a', 1);
     expect(off.get('a')).toBeUndefined();
+  });
+
+  it('keeps exactly the last `capacity` distinct keys however many pass through', () => {
+    const c = createBoundedCache<number, number>(10);
+    for (let i = 0; i < 1000; i++) {
+      c.set(i, i);
+      if (i % 7 === 0) c.set(i, -i); // updates do not take a new slot
+    }
+    expect(c.size).toBe(10);
+    expect(Array.from({ length: 1000 }, (_, i) => c.get(i) !== undefined).lastIndexOf(false)).toBe(989);
   });
 });
 
@@ -158,6 +169,8 @@ describe('referrer domain', () => {
     ['https://shop.example/cart', 'https://www.shop.example/checkout', '(direct)'],
     ['https://WWW.Shop.Example./a', 'https://shop.example/', '(direct)'],
     ['https://blog.shop.example/', 'https://shop.example/', 'blog.shop.example'],
+    ['https://shop.example/a', 'https://user:pw@WWW.Shop.Example:8443/b?x#y', '(direct)'],
+    ['https://xn--bcher-kva.example/', 'https://bücher.example/', '(direct)'],
     ['http://203.0.113.77:8080/admin', undefined, '(ip)'],
     ['http://[2001:db8::1]/', undefined, '(ip)'],
     ['about:blank', undefined, 'unknown'],
@@ -215,5 +228,46 @@ describe('country hook', () => {
     expect(createCountryHook(undefined)(withCf)).toBe('NL');
     expect(countryFromCf(new Request('https://edge.example/'))).toBeUndefined();
     expect(createCountryHook(undefined)(new Request('https://edge.example/', { headers: { 'cf-ipcountry': 'US' } }))).toBeUndefined();
+  });
+});
+
+describe('enrichment through the edge', () => {
+  it('drops a beacon whose User-Agent header is a bot, but never judges Segment endpoints by the header', async () => {
+    const edge = makeEdge({ DIMENSIONS: 'browser,is_bot' });
+    const beacon = (ua: string) =>
+      edge.app.request('/v1/collect', { method: 'POST', headers: { 'content-type': 'text/plain', 'user-agent': ua }, body: JSON.stringify({ ...trackEvent(), writeKey: 'wk_a' }) });
+    expect((await beacon(UA.googlebot)).status).toBe(202);
+    expect((await beacon(UA.firefoxLinux)).status).toBe(202);
+    // analytics-node's own User-Agent would look like a bot; only context.userAgent counts there.
+    const res = await send(edge, '/v1/batch', { batch: [trackEvent()] }, { writeKey: 'wk_a', headers: { 'user-agent': 'analytics-node-next/latest' } });
+    expect(await json(res)).toMatchObject({ accepted: 1 });
+    await edge.flusher.flushNow();
+    expect(sentRows(edge.partials).map((r) => r.dimensions.map(([, v]) => v).join(',')).sort()).toEqual(['Firefox,false', 'unknown,false']);
+    expect(await json(await edge.app.request('/health'))).toMatchObject({ dropped: { bot: 1, duplicate_message_id: 0 } });
+  });
+
+  it('aggregates bots with is_bot=true under BOT_POLICY=keep', async () => {
+    const edge = makeEdge({ DIMENSIONS: 'device,is_bot', BOT_POLICY: 'keep' });
+    await send(edge, '/v1/batch', { batch: [trackEvent({ context: { userAgent: UA.googlebot } }), trackEvent({ context: { userAgent: UA.safariIphone } })] }, { writeKey: 'wk_a' });
+    expect(sentRows(edge.partials).map((r) => r.dimensions).sort()).toEqual([
+      [
+        ['device', 'bot'],
+        ['is_bot', 'true'],
+      ],
+      [
+        ['device', 'mobile'],
+        ['is_bot', 'false'],
+      ],
+    ]);
+  });
+
+  it('keeps the allowlisted campaign parameters in the path and the referrer domain', async () => {
+    const edge = makeEdge({ DIMENSIONS: 'path,referrer_domain' });
+    const page = { path: '/landing/', search: '?utm_source=news&utm_medium=email&gclid=abc', url: 'https://shop.example/landing/?utm_source=news', referrer: 'https://www.google.com/search?q=x' };
+    await send(edge, '/v1/batch', { batch: [{ type: 'page', userId: 'u', messageId: 'p1', context: { page } }] }, { writeKey: 'wk_a' });
+    expect(sentRows(edge.partials)[0]?.dimensions).toEqual([
+      ['path', '/landing?utm_source=news&utm_medium=email'],
+      ['referrer_domain', 'google.com'],
+    ]);
   });
 });

@@ -51,6 +51,14 @@ describe('dedup step', () => {
     expect(d.check('s', undefined)).toEqual(ok(null));
     expect(d.check('s', undefined)).toEqual(ok(null));
   });
+
+  it('remembers exactly the last `capacity` ids, long after it first filled up', () => {
+    const d = createDeduplicator({ capacity: 100 });
+    for (let i = 0; i < 10_000; i++) d.check('s', `m${i}`);
+    expect(d.size).toBe(100);
+    expect(d.check('s', 'm9900')).toEqual(drop('duplicate_message_id'));
+    expect(d.check('s', 'm9899')).toEqual(ok(null));
+  });
 });
 
 describe('dimensions', () => {
