@@ -10,6 +10,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // A ceiling, not a target: property tests run thousands of cases and CI machines are shared.
+          testTimeout: 30_000,
         },
       },
       './test/workers/vitest.config.ts',

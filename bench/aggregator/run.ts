@@ -20,20 +20,12 @@ import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
 import { silentLogger } from '../../core/log.ts';
 import { writeBenchmarkSection } from '../write-section.ts';
 import { createMetricsRegistry } from '../../core/metrics.ts';
+import { rng } from '../../test/support/prng.ts';
 
 const WINDOW = 60_000;
 const COUNTRIES = ['DE', 'FR', 'US', 'BR', 'JP', 'IN', 'GB', 'ES'];
 const DEVICES = ['desktop', 'mobile', 'tablet'];
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function config(brokers: string, tag: string): CoreConfig {
   const parsed = parseCoreConfig({

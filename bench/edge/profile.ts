@@ -4,6 +4,7 @@
  * (context.page, userAgent, userAgentData, library, locale, timezone, campaign tags, messageId),
  * with a few percent of bot user agents. Deterministic (seeded), so runs compare.
  */
+import { rng } from '../../test/support/prng.ts';
 
 export interface ProfileOptions {
   /** Events in the profile. Default 100 000 (one minute of traffic). */
@@ -66,17 +67,6 @@ const REFERRERS: Array<[string, number]> = [
 ];
 const TRACK_EVENTS: Array<[string, number]> = [['Product Viewed', 30], ['Product Added', 10], ['Checkout Started', 4], ['Order Completed', 2], ['Signed Up', 1], ['Search', 15]];
 
-/** Mulberry32: small, fast, good enough to generate a workload. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function weighted<T>(items: Array<[T, number]>, random: () => number): () => T {
   const total = items.reduce((n, [, w]) => n + w, 0);

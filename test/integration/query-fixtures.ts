@@ -11,6 +11,8 @@ import { dimsKeyOf, type DeltaRow, type Emission, type WindowStatus, type Window
 import { openClickHouse, type ClickHouse } from '../../core/clickhouse/client.ts';
 import { createEmissionWriter } from '../../core/clickhouse/emission-writer.ts';
 import { migrate } from '../../core/clickhouse/migrate.ts';
+import { rng } from '../support/prng.ts';
+export { rng };
 
 export const MINUTE = 60_000;
 export const HOUR = 3_600_000;
@@ -45,16 +47,6 @@ export async function openMigratedClickHouse(prefix: string): Promise<ClickHouse
   };
 }
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Log-normal, integer milliseconds: a latency-like value with a long tail. */
 export function latency(u: () => number, mu = 5, sigma = 1): number {

@@ -17,6 +17,7 @@ import {
   sketchToBins,
   type PartialAggregate,
 } from '../../core/algebra/index.ts';
+import { rng } from '../support/prng.ts';
 
 // Proves ADR 0002: sketches built in JS stay mergeable inside ClickHouse. Partial rows built with
 // core/algebra go into an AggregatingMergeTree; the SQL functions over maxMap/sumMap of any row
@@ -40,16 +41,6 @@ interface Row {
   users: Set<string>;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // One partial per (site, country, minute, edge): the same key arrives from several edges, user
 // pools overlap across minutes and edges, and some users travel between countries.

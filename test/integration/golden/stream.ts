@@ -1,4 +1,5 @@
 import { addToPartial, emptyPartial, encodeEnvelope, hash64, windowStart, type PartialRow } from '../../../core/algebra/index.ts';
+import { rng } from '../../support/prng.ts';
 
 /** One raw event as the oracle sees it: what ClickHouse recounts from scratch. */
 export interface RawEvent {
@@ -18,17 +19,8 @@ export interface GoldenStream {
   windowSizeMs: number;
 }
 
-/** Small deterministic PRNG (mulberry32): the same seed always gives the same stream. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The suite's seeded PRNG: the same seed always gives the same stream. */
+export { rng as prng };
 
 const SITES = ['shop', 'blog', 'docs'];
 const EVENTS = ['$page', 'signup', 'purchase'];
@@ -40,7 +32,7 @@ const COUNTRIES = ['DE', 'FR', 'US', 'BR', 'JP'];
  * horizon (15+ minutes behind), ending with a heartbeat from every source that closes all windows.
  */
 export function generateGoldenStream(seed: number, o: { minutes: number; windowSizeMs: number; t0Ms: number }): GoldenStream {
-  const rand = prng(seed);
+  const rand = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const lags = [2_000, 5_000, 10_000, 30_000, 60_000, 90_000];
   const stepMs = 10_000;

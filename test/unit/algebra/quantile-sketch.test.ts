@@ -19,18 +19,8 @@ import {
   sketchToBins,
   type QuantileSketch,
 } from '../../../core/algebra/index.ts';
+import { rng } from '../../support/prng.ts';
 
-// Deterministic PRNG (mulberry32) so the distributions are the same on every run.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function logNormal(n: number, seed: number, mu: number, sigma: number): number[] {
   const u = rng(seed);
