@@ -13,25 +13,35 @@ export interface NonceCache {
  * through — it can only make an edge re-sign a retry, which it does on every attempt anyway.
  */
 export function createNonceCache(o: { capacity: number; ttlMs: number }): NonceCache {
-  // Insertion order = arrival order; entries carry the request's timestamp.
-  const seen = new Map<string, number>();
+  // Arrival order in two parallel arrays consumed from `head`: expiring and evicting the oldest
+  // is O(1). (Iterating a Map from the front on every call walks the holes its deletes leave,
+  // which cost the edge's dedup set ~50 µs per event once full.)
+  const seen = new Set<string>();
+  let keys: string[] = [];
+  let stamps: number[] = [];
+  let head = 0;
   let floorMs = Number.NEGATIVE_INFINITY;
+  const dropOldest = (): number => {
+    const ts = stamps[head] as number;
+    seen.delete(keys[head] as string);
+    head++;
+    if (head > 1024 && head * 2 > keys.length) {
+      keys = keys.slice(head);
+      stamps = stamps.slice(head);
+      head = 0;
+    }
+    return ts;
+  };
   return {
     remember(edgeId, nonce, timestampMs, nowMs) {
-      for (const [key, ts] of seen) {
-        // Older than the skew window: verification refuses that timestamp anyway.
-        if (ts >= nowMs - o.ttlMs) break;
-        seen.delete(key);
-      }
+      // Older than the skew window: verification refuses that timestamp anyway.
+      while (head < keys.length && (stamps[head] as number) < nowMs - o.ttlMs) dropOldest();
       const key = `${edgeId}\u0000${nonce}`;
       if (timestampMs <= floorMs || seen.has(key)) return false;
-      seen.set(key, timestampMs);
-      while (seen.size > o.capacity) {
-        const oldest = seen.entries().next();
-        if (oldest.done) break;
-        seen.delete(oldest.value[0]);
-        floorMs = Math.max(floorMs, oldest.value[1]);
-      }
+      seen.add(key);
+      keys.push(key);
+      stamps.push(timestampMs);
+      while (seen.size > o.capacity) floorMs = Math.max(floorMs, dropOldest());
       return true;
     },
     get size() {

@@ -20,6 +20,15 @@ describe('nonce cache', () => {
     expect(cache.remember('a', 'fresh', 1011, 1011)).toBe(true);
   });
 
+  it('keeps refusing replays across many evictions (its arrival queue is compacted as it goes)', () => {
+    const cache = createNonceCache({ capacity: 50, ttlMs: 60_000 });
+    for (let i = 0; i < 5000; i++) expect(cache.remember('a', `n${i}`, 1000 + i, 1000 + i)).toBe(true);
+    expect(cache.size).toBe(50);
+    expect(cache.remember('a', 'n4999', 5999, 6000)).toBe(false); // still remembered
+    expect(cache.remember('a', 'n10', 1010, 6000)).toBe(false); // evicted long ago, below the floor
+    expect(cache.remember('a', 'n5000', 6000, 6000)).toBe(true);
+  });
+
   it('forgets nonces once their timestamp is outside the skew window', () => {
     const cache = createNonceCache({ capacity: 100, ttlMs: 1000 });
     cache.remember('a', 'old', 0, 0);
