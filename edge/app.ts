@@ -161,6 +161,20 @@ export function createEdgeApp(deps: EdgeDeps): Hono {
   app.post('/v1/identify', (c) => handle(c, { kind: 'single', type: 'identify' }));
   app.post('/v1/collect', (c) => handle(c, { kind: 'collect' }));
   app.options('/v1/collect', () => new Response(null, { status: 204, headers: PREFLIGHT }));
+  // analytics.js (Segment's browser library) posts text/plain JSON with the writeKey in the body
+  // to these short paths, cross-origin: same semantics as the long ones, plus CORS so the
+  // library can read the answer instead of retrying blindly.
+  const SHORT_PATHS: Array<[string, IngestRoute]> = [
+    ['/v1/t', { kind: 'single', type: 'track' }],
+    ['/v1/p', { kind: 'single', type: 'page' }],
+    ['/v1/s', { kind: 'single', type: 'screen' }],
+    ['/v1/i', { kind: 'single', type: 'identify' }],
+    ['/v1/b', { kind: 'batch' }],
+  ];
+  for (const [path, route] of SHORT_PATHS) {
+    app.post(path, async (c) => withCors(await handle(c, route)));
+    app.options(path, () => new Response(null, { status: 204, headers: PREFLIGHT }));
+  }
   app.get('/health', (c) => {
     const overloaded = flusher.overloaded();
     const counters: IngestCounters = ingest.counters();
@@ -170,11 +184,17 @@ export function createEdgeApp(deps: EdgeDeps): Hono {
     );
   });
   app.notFound(() =>
-    rejectionResponse(rejection(404, 'not_found', 'no such endpoint: use POST /v1/batch, /v1/track, /v1/page, /v1/screen, /v1/identify, /v1/collect or GET /health')),
+    rejectionResponse(rejection(404, 'not_found', 'no such endpoint: use POST /v1/batch, /v1/track, /v1/page, /v1/screen, /v1/identify (or the analytics.js short forms /v1/b, /v1/t, /v1/p, /v1/s, /v1/i), /v1/collect or GET /health')),
   );
   app.onError((err) => {
     log({ event: 'request_failed', error: err instanceof Error ? err.message : String(err) });
     return rejectionResponse(rejection(500, 'internal_error', 'the edge failed to handle the request: retry it; if it keeps failing, report it with the time of the request'));
   });
   return app;
+}
+
+function withCors(res: Response): Response {
+  const headers = new Headers(res.headers);
+  for (const [k, v] of Object.entries(CORS)) headers.set(k, v);
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
 }
