@@ -3,7 +3,9 @@
  * The Worker parses, validates and pseudonymizes; Durable Object shards (`EdgeShard`) store the
  * events durably and send them to the gateway.
  */
+import { createIngestState, type IngestState } from '../ingest.ts';
 import type { EdgeLog } from '../ports.ts';
+import { createStaticSaltProvider } from '../salt-provider.ts';
 import { EdgeShard } from './edge-shard.ts';
 import type { OverloadMemo } from './shard-committer.ts';
 import { createWorkerRequestHandler, type ShardClient } from './worker-app.ts';
@@ -15,6 +17,9 @@ const log: EdgeLog = (fields) => console.log(JSON.stringify({ component: 'edge-w
 // Per isolate: a shard that said "overloaded" makes later requests fail fast until Retry-After.
 const overload: OverloadMemo = { untilMs: 0 };
 let reportedConfigErrors = false;
+// Per isolate, built inside the first request (the clock is frozen at global scope): UA, path and
+// pseudonym caches stay warm across requests instead of starting cold every time.
+let ingestState: IngestState | undefined;
 
 function shardClient(namespace: DurableObjectNamespace<EdgeShard>): ShardClient {
   return {
@@ -32,7 +37,12 @@ export default {
       // The messages name variables, never secret values.
       return Response.json({ error: { code: 'misconfigured', message: `the edge is not configured: ${config.errors.join('; ')}` } }, { status: 500 });
     }
-    const handler = createWorkerRequestHandler({ config: config.config, shards: shardClient(env.EDGE_SHARDS), overload, log });
+    const edge = config.config.edge;
+    ingestState ??= createIngestState(
+      edge,
+      createStaticSaltProvider({ secret: edge.pseudonymSalt, epochMs: edge.saltEpochMs, retentionEpochs: edge.saltRetentionEpochs, now: () => Date.now() }),
+    );
+    const handler = createWorkerRequestHandler({ config: config.config, shards: shardClient(env.EDGE_SHARDS), overload, log, ingestState });
     const response = await handler.handle(request);
     // Beacons (/v1/collect) are answered 202 at once; their events reach the shards after the response.
     ctx.waitUntil(handler.background());

@@ -1,4 +1,5 @@
 import { createEdgeApp } from '../app.ts';
+import type { IngestState } from '../ingest.ts';
 import type { EdgeLog } from '../ports.ts';
 import { createEventCapture } from './event-capture.ts';
 import { createShardCommitter, type OverloadMemo } from './shard-committer.ts';
@@ -26,7 +27,14 @@ export interface WorkerRequestHandler {
  * `GET /health` is answered here from the shards' own stats. Built per request on purpose:
  * Workers freeze the clock at global scope and share isolates between unrelated requests.
  */
-export function createWorkerRequestHandler(o: { config: WorkerEdgeConfig; shards: ShardClient; overload: OverloadMemo; log?: EdgeLog }): WorkerRequestHandler {
+export function createWorkerRequestHandler(o: {
+  config: WorkerEdgeConfig;
+  shards: ShardClient;
+  overload: OverloadMemo;
+  log?: EdgeLog;
+  /** Caches (UA, path, pseudonyms), dedup and counters kept per isolate; default: fresh per request. */
+  ingestState?: IngestState;
+}): WorkerRequestHandler {
   const { edge, gateway, shards } = o.config;
   const capture = createEventCapture({ windowSizeMs: edge.windowSizeMs, cardinalityCap: edge.cardinalityCap });
   const committer = createShardCommitter({
@@ -43,6 +51,7 @@ export function createWorkerRequestHandler(o: { config: WorkerEdgeConfig; shards
     config: edge,
     accumulator: capture,
     flusher: committer,
+    ...(o.ingestState ? { ingestState: o.ingestState } : {}),
     // Cloudflare sets request.cf.country itself; a configured COUNTRY_HEADER still wins.
     country: (req) => (edge.countryHeader !== undefined ? (req.headers.get(edge.countryHeader) ?? undefined) : cfCountry(req)),
     ...(o.log ? { log: o.log } : {}),

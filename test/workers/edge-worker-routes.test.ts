@@ -91,6 +91,14 @@ describe('Workers edge routes', () => {
     expect(await pendingTotal()).toBe(1);
   });
 
+  it('keeps its ingest state per isolate: a retry in a later request is reported as a duplicate', async () => {
+    const event = track();
+    const first = (await (await post('/v1/batch', { batch: [event] }, { writeKey: 'wk_demo' })).json()) as { accepted: number; duplicates: number };
+    const retry = (await (await post('/v1/batch', { batch: [event] }, { writeKey: 'wk_demo' })).json()) as { accepted: number; duplicates: number };
+    expect(first).toMatchObject({ accepted: 1, duplicates: 0 });
+    expect(retry).toMatchObject({ duplicates: 1 });
+  });
+
   it('answers 404 with a JSON error for an unknown path', async () => {
     const res = await post('/v1/nope', {}, { writeKey: 'wk_demo' });
     expect(res.status).toBe(404);
