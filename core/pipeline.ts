@@ -13,6 +13,7 @@ import type { Logger } from './log.ts';
 import { createMetricsRegistry } from './metrics.ts';
 import type { Registry } from 'prom-client';
 import { createQueryApp } from './query/api.ts';
+import { createClickHouseSaltProvider } from './salts/clickhouse-salt-provider.ts';
 import { parseEdgeConfig } from '../edge/config.ts';
 import { startNodeEdge } from '../edge/node/server.ts';
 
@@ -47,8 +48,13 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
 
   const aggregator = await startConfiguredAggregator(kafka, clickhouse, config, logger.child({ component: 'aggregator' }), metrics);
 
+  const saltProvider =
+    config.saltSource === 'clickhouse'
+      ? createClickHouseSaltProvider({ client: clickhouse.client, epochMs: edgeConfig.config.saltEpochMs, retentionEpochs: edgeConfig.config.saltRetentionEpochs, now: Date.now })
+      : undefined;
   const edge = await startNodeEdge({
     config: edgeConfig.config,
+    ...(saltProvider ? { saltProvider } : {}),
     brokers,
     port: config.edgePort,
     topics: { partials: config.topics.partials, rejected: config.topics.rejected },

@@ -9,6 +9,11 @@ export interface CoreConfig {
   clickhouse: ClickHouseTarget;
   edgePort: number;
   queryPort: number;
+  /**
+   * Where `tributary start` gets pseudonym salts: `clickhouse` (default; random salts in
+   * pseudonym_salts, deleted after retention) or `static` (derived from PSEUDONYM_SALT).
+   */
+  saltSource: 'clickhouse' | 'static';
   /** Prometheus endpoint of `tributary aggregator` (the query API serves its own /metrics). */
   metricsPort: number;
   /** `tributary gateway`: listening port and each edge's signing secret (never log these). */
@@ -80,6 +85,7 @@ export function parseCoreConfig(env: Env): ConfigResult {
     edgePort: readInt(env, 'PORT', 8080, errors, { min: 0, max: 65535 }),
     queryPort: readInt(env, 'QUERY_PORT', 8081, errors, { min: 0, max: 65535 }),
     metricsPort: readInt(env, 'METRICS_PORT', 9464, errors, { min: 0, max: 65535 }),
+    saltSource: readSaltSource(env, errors),
     gateway: {
       port: readInt(env, 'GATEWAY_PORT', 8082, errors, { min: 0, max: 65535 }),
       signingKeys: parseGatewaySigningKeys(readString(env, 'GATEWAY_SIGNING_KEYS'), errors),
@@ -119,4 +125,11 @@ export function parseCoreConfig(env: Env): ConfigResult {
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+function readSaltSource(env: Env, errors: ConfigErrors): 'clickhouse' | 'static' {
+  const value = readString(env, 'SALT_SOURCE') ?? 'clickhouse';
+  if (value === 'clickhouse' || value === 'static') return value;
+  errors.add(`SALT_SOURCE=${JSON.stringify(value)} is not valid: use "clickhouse" (random salts kept in ClickHouse) or "static" (derived from PSEUDONYM_SALT)`);
+  return 'clickhouse';
 }
