@@ -12,6 +12,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { addToPartial, emptyPartial, encodeEnvelope, hash64, windowStart, type PartialRow } from '../../core/algebra/index.ts';
 import { startConfiguredAggregator } from '../../core/aggregator/from-config.ts';
 import { openClickHouse, type ClickHouse } from '../../core/clickhouse/client.ts';
+import { toClickHouseTime } from '../../core/clickhouse/datetime.ts';
 import { migrate } from '../../core/clickhouse/migrate.ts';
 import { parseCoreConfig, type CoreConfig } from '../../core/config/core-config.ts';
 import { createKafka } from '../../core/kafka/client.ts';
@@ -208,10 +209,10 @@ async function rowsWritten(brokers: string, ch: ClickHouse, kafka: Kafka, produc
   await ch.client.command({ query: `CREATE MATERIALIZED VIEW IF NOT EXISTS ${raws}_mv TO ${raws}_minute AS SELECT site, event, toStartOfMinute(t) AS minute, country, device, path, countState() AS events, uniqState(user) AS users FROM ${raws} GROUP BY site, event, minute, country, device, path` });
   let naiveMv = 0;
   for (let second = 0; second < 600; second++) {
-    const batch = raw.filter((e) => Math.floor((e.t - t0) / 1000) === second).map((e) => ({ ...e, t: new Date(e.t).toISOString().replace('T', ' ').replace('Z', '') }));
-    if (batch.length === 0) continue;
-    await ch.client.insert({ table: raws, values: batch, format: 'JSONEachRow' });
-    naiveMv += new Set(batch.map((e) => `${e.site}|${e.event}|${Math.floor(Date.parse(`${e.t.replace(' ', 'T')}Z`) / 60_000)}|${e.country}|${e.device}|${e.path}`)).size;
+    const events = raw.filter((e) => Math.floor((e.t - t0) / 1000) === second);
+    if (events.length === 0) continue;
+    await ch.client.insert({ table: raws, values: events.map((e) => ({ ...e, t: toClickHouseTime(e.t) })), format: 'JSONEachRow' });
+    naiveMv += new Set(events.map((e) => `${e.site}|${e.event}|${Math.floor(e.t / 60_000)}|${e.country}|${e.device}|${e.path}`)).size;
   }
   return { raw: raw.length, tributary, naive: raw.length + naiveMv, naiveRaw: raw.length, naiveMv };
 }

@@ -5,8 +5,8 @@ import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { createKafka } from '../../core/kafka/client.ts';
 import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
 import { silentLogger } from '../../core/log.ts';
-import { countEvents, envelopeBytes, eventually, openTestClickHouse, testCoreConfig, testKafka, type RunningAggregator } from './helpers/aggregator-harness.ts';
-import { testKafkaBrokers, uniqueName } from './setup/kafka-test-env.ts';
+import { countEvents, envelopeBytes, openTestClickHouse, testCoreConfig, testKafka, type RunningAggregator } from './helpers/aggregator-harness.ts';
+import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
 
 let ch: ClickHouse;
 beforeAll(async () => {
@@ -40,7 +40,7 @@ describe('a poison message in partials', () => {
 
     const aggregator: RunningAggregator = await startConfiguredAggregator(createKafka(brokers, 'dlq-agg', silentLogger()), ch, config, silentLogger());
     try {
-      await eventually(async () => (await countEvents(ch, 'dlq-site')) === 12, 'both valid envelopes counted');
+      await waitFor(async () => (await countEvents(ch, 'dlq-site')) === 12, 'both valid envelopes counted', 60_000);
       expect(aggregator.stats().deadLettered).toBe(2);
     } finally {
       await aggregator.stop();
@@ -56,7 +56,7 @@ describe('a poison message in partials', () => {
         dead.push({ key: String(message.key), value: String(message.value), headers });
       },
     });
-    await eventually(async () => dead.length === 2, 'two dead letters');
+    await waitFor(async () => dead.length === 2, 'two dead letters', 60_000);
     await consumer.disconnect();
     expect(dead[0]).toMatchObject({
       key: `${config.topics.partials}:0:1`,

@@ -13,7 +13,8 @@ import { resolveLocalKafkaConfig } from '../../core/kafka/local-kafka-config.ts'
 import { isPortFree } from '../../core/kafka/os-probes.ts';
 import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
 import { silentLogger } from '../../core/log.ts';
-import { countEvents, envelopeBytes, eventually, openTestClickHouse, testCoreConfig, testKafka } from './helpers/aggregator-harness.ts';
+import { countEvents, envelopeBytes, openTestClickHouse, testCoreConfig, testKafka } from './helpers/aggregator-harness.ts';
+import { waitFor } from './setup/kafka-test-env.ts';
 
 // Kafka unavailable for 20 s and ClickHouse unavailable for 30 s in the middle of a run: after
 // recovery nothing is lost and nothing is counted twice. The broker is this file's own, so
@@ -91,7 +92,7 @@ describe('outages in the middle of a run', () => {
 
     try {
       await send(1, 10);
-      await eventually(async () => (await countEvents(ch, 'outage')) === 100, 'the first 100 events');
+      await waitFor(async () => (await countEvents(ch, 'outage')) === 100, 'the first 100 events', 60_000);
 
       // ClickHouse down for 30 s while input keeps arriving.
       sw.down = true;
@@ -99,7 +100,7 @@ describe('outages in the middle of a run', () => {
       await new Promise((r) => setTimeout(r, 30_000));
       expect(sw.refused).toBeGreaterThan(0);
       sw.down = false;
-      await eventually(async () => (await countEvents(ch, 'outage')) === 200, 'catch-up after the ClickHouse outage');
+      await waitFor(async () => (await countEvents(ch, 'outage')) === 200, 'catch-up after the ClickHouse outage', 60_000);
 
       // Kafka down for 20 s.
       await stopLocalKafka(broker);
@@ -108,7 +109,7 @@ describe('outages in the middle of a run', () => {
       await send(21, 30);
       // An edge retry of an envelope that had landed: counted once.
       await send(30, 30);
-      await eventually(async () => (await countEvents(ch, 'outage')) === 300, 'catch-up after the Kafka outage', 120_000);
+      await waitFor(async () => (await countEvents(ch, 'outage')) === 300, 'catch-up after the Kafka outage', 120_000);
       await aggregator.flushAll();
       expect(await countEvents(ch, 'outage')).toBe(300);
       expect(aggregator.stats().duplicates).toBeGreaterThanOrEqual(1);

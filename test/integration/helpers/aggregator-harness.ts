@@ -57,13 +57,4 @@ export async function countEvents(ch: ClickHouse, site: string): Promise<number>
   return Number(row?.n ?? 0);
 }
 
-/** Polls until `check` returns true; tests wait on conditions, not sleeps. */
-export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 export type { RunningAggregator };

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { basic, json, makeEdge, send, sentRows, track, type TestEdge } from './helpers.ts';
+import { answered, basic, json, makeEdge, send, sentRows, track, type TestEdge } from './helpers.ts';
 
 /** Status per error code, as docs/EDGE.md documents it. */
 const DOCUMENTED = new Map(
@@ -60,15 +60,8 @@ function requestOf(bad: BadRequest): Request {
 }
 
 /** Sends a request and flushes until it is answered (synchronous endpoints wait for the group commit). */
-async function answer(edge: TestEdge, request: Request): Promise<Response> {
-  const pending = Promise.resolve(edge.app.fetch(request));
-  let settled = false;
-  void pending.finally(() => (settled = true));
-  while (!settled) {
-    if (edge.flusher.stats().waitingRequests > 0) await edge.flusher.flushNow();
-    else await new Promise((r) => setTimeout(r, 0));
-  }
-  return pending;
+function answer(edge: TestEdge, request: Request): Promise<Response> {
+  return answered(edge, edge.app.fetch(request));
 }
 
 const counted = (edge: TestEdge) => sentRows(edge.partials).reduce((n, r) => n + r.partial.count, 0);

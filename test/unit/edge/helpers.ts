@@ -140,8 +140,13 @@ export function postInit(body: unknown, o: PostOptions = {}): RequestInit {
  * Sends a request and drives flushes until it is answered: synchronous endpoints wait for the
  * group commit, so a test must flush once the request is waiting.
  */
-export async function send(edge: Edge, path: string, body: unknown, o: PostOptions = {}): Promise<Response> {
-  const pending = Promise.resolve(edge.app.request(path, postInit(body, o)));
+export function send(edge: Edge, path: string, body: unknown, o: PostOptions = {}): Promise<Response> {
+  return answered(edge, edge.app.request(path, postInit(body, o)));
+}
+
+/** Drives flushes until `response` settles: synchronous endpoints wait for the group commit. */
+export async function answered(edge: Edge, response: Response | Promise<Response>): Promise<Response> {
+  const pending = Promise.resolve(response);
   let settled = false;
   void pending.finally(() => (settled = true));
   while (!settled) {
