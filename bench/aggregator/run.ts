@@ -24,6 +24,8 @@ import { createMetricsRegistry } from '../../core/metrics.ts';
 import { rng } from '../../test/support/prng.ts';
 
 const WINDOW = 60_000;
+/** Seconds of edge flushes in the throughput input: 8 edges × 500 rows each. */
+const TPUT_FLUSHES = Number(process.env.BENCH_TPUT_FLUSHES ?? 240);
 const COUNTRIES = ['DE', 'FR', 'US', 'BR', 'JP', 'IN', 'GB', 'ES'];
 const DEVICES = ['desktop', 'mobile', 'tablet'];
 
@@ -83,28 +85,50 @@ async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, stri
   return offsets;
 }
 
-async function throughput(brokers: string, ch: ClickHouse, kafka: Kafka, producer: Producer): Promise<{ rows: number; seconds: number; rowsPerS: number; envelopes: number }> {
+interface ThroughputRun {
+  rows: number;
+  envelopes: number;
+  /** From the first message ingested until every partition's offsets are committed. */
+  seconds: number;
+  rowsPerS: number;
+  /** Group join and partition restore: aggregator start until the first message is ingested. */
+  joinSeconds: number;
+  /** Delta, status and late rows written to ClickHouse (merge ratio = rows / deltaRowsWritten). */
+  rowsWritten: number;
+  epochs: number;
+  /** Sum of ClickHouse insert durations by table, seconds (chdb runs one statement at a time). */
+  insertSeconds: Record<string, number>;
+}
+
+async function throughput(brokers: string, ch: ClickHouse, kafka: Kafka, producer: Producer): Promise<ThroughputRun> {
   const cfg = config(brokers, 'tput');
   await ensurePipelineTopics(kafka, cfg);
-  const envelopes = edgeEnvelopes({ sources: 8, flushes: 120, rowsPerEnvelope: 500, t0: Date.UTC(2026, 0, 1), seed: 7 });
+  const envelopes = edgeEnvelopes({ sources: 8, flushes: TPUT_FLUSHES, rowsPerEnvelope: 500, t0: Date.UTC(2026, 0, 1), seed: 7 });
   await produce(producer, cfg.topics.partials, envelopes);
   const ends = await endOffsets(kafka, cfg.topics.partials);
   const rows = envelopes.reduce((s, e) => s + e.rows, 0);
   const started = performance.now();
   const registry = createMetricsRegistry();
   const agg = await startConfiguredAggregator(kafka, ch, cfg, silentLogger(), registry);
+  let firstAt: number | undefined;
   for (;;) {
+    if (firstAt === undefined && agg.stats().messages > 0) firstAt = performance.now();
     const parts = agg.partitions();
     if ([...ends].every(([p, end]) => end === '0' || parts.some((x) => x.partition === p && x.committedOffset === end))) break;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 20));
   }
-  const seconds = (performance.now() - started) / 1000;
-  if (process.env.BENCH_ONLY === 'throughput') {
-    const text = await registry.metrics();
-    console.error(text.split('\n').filter((l) => /_(sum|count)\b/.test(l) && /insert|checkpoint/.test(l)).join('\n'));
+  const done = performance.now();
+  const first = firstAt ?? started;
+  const stats = agg.stats();
+  const insertSeconds: Record<string, number> = {};
+  for (const metric of (await registry.getMetricsAsJSON()).filter((m) => m.name === 'tributary_clickhouse_insert_duration_seconds')) {
+    for (const v of metric.values as Array<{ metricName?: string; labels: Record<string, string | number>; value: number }>) {
+      if (v.metricName?.endsWith('_sum')) insertSeconds[String(v.labels.table)] = v.value;
+    }
   }
   await agg.stop();
-  return { rows, seconds, rowsPerS: rows / seconds, envelopes: envelopes.length };
+  const seconds = (done - first) / 1000;
+  return { rows, envelopes: envelopes.length, seconds, rowsPerS: rows / seconds, joinSeconds: (first - started) / 1000, rowsWritten: stats.rowsWritten, epochs: stats.emissions, insertSeconds };
 }
 
 async function latency(brokers: string, ch: ClickHouse, kafka: Kafka, producer: Producer): Promise<{ p50: number; p99: number; max: number; samples: number }> {
@@ -220,7 +244,7 @@ async function rowsWritten(brokers: string, ch: ClickHouse, kafka: Kafka, produc
 async function main(): Promise<void> {
   let brokers = process.env.KAFKA_BROKERS;
   const started = !brokers;
-  const brokerOpts = { dataDir: mkdtempSync(join(tmpdir(), 'trib-bench-kafka-')), port: 29492 };
+  const brokerOpts = { dataDir: mkdtempSync(join(tmpdir(), 'trib-bench-kafka-')), port: Number(process.env.BENCH_KAFKA_PORT ?? 29592) };
   if (!brokers) brokers = (await startLocalKafka(brokerOpts)).brokers;
   const ch = await openClickHouse({ kind: 'embedded', path: mkdtempSync(join(tmpdir(), 'trib-bench-ch-')) });
   await migrate(ch.client);
@@ -232,7 +256,7 @@ async function main(): Promise<void> {
     const tput = [];
     for (let i = 0; i < 3; i++) tput.push(await throughput(brokers, ch, kafka, producer));
     if (process.env.BENCH_ONLY === 'throughput') {
-      console.log(tput.map((t) => Math.round(t.rowsPerS)).join(' '));
+      for (const t of tput) console.log(JSON.stringify(t));
       return;
     }
     const medianTput = tput.map((t) => t.rowsPerS).sort((a, b) => a - b)[1]!;

@@ -19,6 +19,12 @@ export interface AggregatorRunnerOptions {
   emitIntervalMs: number;
   /** An epoch is cut early when this many cells are pending (default 20,000): bounds memory and insert size. */
   emitMaxRows?: number;
+  /**
+   * Longest epoch while a partition is behind (default 10 s). With input already waiting in
+   * Kafka the 1 s cadence would only write more, smaller deltas of the same cells: epochs grow
+   * until `emitMaxRows` cells or this age instead, and go back to `emitIntervalMs` once caught up.
+   */
+  catchUpEmitMaxMs?: number;
   /** Kafka session timeout (default 30 s): a killed process holds its partitions this long. */
   sessionTimeoutMs?: number;
   /** Upper bound of one fetch per partition (default 1 MiB): smaller means smaller epochs. */
@@ -70,6 +76,8 @@ interface PartitionRuntime {
   /** First offset not yet ingested. */
   nextOffset: string | undefined;
   lastEmitMs: number;
+  /** Input was already waiting in Kafka after the last batch: epochs may grow (catch-up). */
+  behind: boolean;
   stale: boolean;
 }
 
@@ -87,6 +95,9 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
   const now = o.now ?? Date.now;
   const retryDelayMs = o.retryDelayMs ?? 500;
   const emitMaxRows = o.emitMaxRows ?? 20_000;
+  const catchUpEmitMaxMs = Math.max(o.catchUpEmitMaxMs ?? 10_000, o.emitIntervalMs);
+  /** Is the partition's epoch old enough to be cut now? */
+  const epochDue = (rt: PartitionRuntime): boolean => now() - rt.lastEmitMs >= (rt.behind ? catchUpEmitMaxMs : o.emitIntervalMs);
   const hooks = o.hooks ?? {};
   const stats: AggregatorStats = { messages: 0, duplicates: 0, deadLettered: 0, lateRows: 0, emissions: 0, rowsWritten: 0, writeFailures: 0, restores: 0 };
   const runtimes = new Map<number, PartitionRuntime>();
@@ -174,6 +185,7 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
       committedOffset: entry && entry.offset !== '-1' ? entry.offset : undefined,
       nextOffset: undefined,
       lastEmitMs: now(),
+      behind: false,
       stale: false,
     };
     const pointer = parseCheckpointMetadata(entry?.metadata);
@@ -304,7 +316,8 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
           if (rt.aggregator.pendingCells() >= emitMaxRows) await flush(rt, heartbeat);
         }
         hooks.partitionState?.(batch.partition, { watermarkMs: rt.aggregator.watermark(now()), openWindows: rt.aggregator.openWindows(), highWatermark: batch.highWatermark, ...(rt.nextOffset ? { nextOffset: rt.nextOffset } : {}) });
-        if (now() - rt.lastEmitMs >= o.emitIntervalMs) await flush(rt, heartbeat);
+        rt.behind = rt.nextOffset !== undefined && BigInt(batch.highWatermark) > BigInt(rt.nextOffset);
+        if (epochDue(rt)) await flush(rt, heartbeat);
         await heartbeat();
       });
     },
@@ -314,7 +327,7 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
   const timer = setInterval(() => {
     for (const rt of runtimes.values()) {
       const lock = lockOf(rt.partition);
-      if (lock.locked || now() - rt.lastEmitMs < o.emitIntervalMs) continue;
+      if (lock.locked || !epochDue(rt)) continue;
       lock.run(() => flush(rt)).catch((err: unknown) => o.logger.error({ event: 'timed_emission_failed', partition: rt.partition, err: errorMessage(err) }));
     }
   }, Math.max(50, Math.floor(o.emitIntervalMs / 2)));
