@@ -33,7 +33,8 @@ export interface Pipeline {
  * edge, the aggregator and the query API, in one process.
  */
 export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: string[], logger: Logger): Promise<Pipeline> {
-  const edgeConfig = parseEdgeConfig(edgeEnv);
+  if (config.saltSource === 'gateway') throw new Error('SALT_SOURCE=gateway is for edges that reach a separate `tributary gateway`; `tributary start` reads salts from its own ClickHouse: use clickhouse (the default) or static');
+  const edgeConfig = parseEdgeConfig(edgeEnv, { pseudonymSaltRequired: config.saltSource === 'static' });
   if (!edgeConfig.ok) throw new Error(`edge configuration is not valid:\n  - ${edgeConfig.errors.join('\n  - ')}`);
 
   const clickhouse = await openClickHouse(config.clickhouse);

@@ -37,7 +37,10 @@ export interface EdgeConfig {
   dedupCapacity: number;
   /** Name of a header set by a trusted proxy carrying an ISO country code. */
   countryHeader: string | undefined;
-  /** Master secret the static salt provider derives per-epoch salts from. Never log it. */
+  /**
+   * Master secret the static salt provider derives per-epoch salts from. Never log it. Empty
+   * when the entry takes salts from elsewhere (`pseudonymSaltRequired: false`) and none is set.
+   */
   pseudonymSalt: string;
   /** Length of a salt epoch (pseudonyms change between epochs). A multiple of `windowSizeMs`. */
   saltEpochMs: number;
@@ -58,6 +61,14 @@ const KIB = 1024;
 
 type Env = Record<string, string | undefined>;
 
+export interface ParseEdgeConfigOptions {
+  /**
+   * Default true. False when the entry's salts come from a central store (SALT_SOURCE=gateway or
+   * clickhouse): PSEUDONYM_SALT is then optional (still checked when set).
+   */
+  pseudonymSaltRequired?: boolean;
+}
+
 /**
  * Parses and validates the edge settings. Pure: no defaults are read from anywhere but `env`.
  * Every bad value gets its own message naming the variable and the accepted form.
@@ -69,7 +80,7 @@ type Env = Record<string, string | undefined>;
  * r.config.writeKeys; // { wk_demo: 'demo' }
  * ```
  */
-export function parseEdgeConfig(env: Env): EdgeConfigResult {
+export function parseEdgeConfig(env: Env, o: ParseEdgeConfigOptions = {}): EdgeConfigResult {
   const errors: string[] = [];
   const int = (name: string, fallback: number, min: number, max: number): number => {
     const raw = read(env, name);
@@ -112,7 +123,7 @@ export function parseEdgeConfig(env: Env): EdgeConfigResult {
     maxFutureSkewMs: int('MAX_FUTURE_SKEW_MS', 5 * 60_000, 0, DAY_MS),
     dedupCapacity: int('DEDUP_CAPACITY', 100_000, 0, 10_000_000),
     countryHeader: parseHeaderName(read(env, 'COUNTRY_HEADER'), errors),
-    pseudonymSalt: parseSalt(env, mode, errors),
+    pseudonymSalt: parseSalt(env, mode, o.pseudonymSaltRequired ?? true, errors),
     saltEpochMs: int('SALT_EPOCH_MS', DAY_MS, 60_000, 366 * DAY_MS),
     saltRetentionEpochs: int('SALT_RETENTION_EPOCHS', 2, 1, 366),
     botPolicy: parseBotPolicy(read(env, 'BOT_POLICY'), errors),
@@ -204,11 +215,12 @@ function parseHeaderName(raw: string | undefined, errors: string[]): string | un
   return raw.toLowerCase();
 }
 
-function parseSalt(env: Env, mode: EdgeConfig['env'], errors: string[]): string {
+function parseSalt(env: Env, mode: EdgeConfig['env'], required: boolean, errors: string[]): string {
   // The value itself never appears in a message: it is the key that makes pseudonyms private.
   const raw = env.PSEUDONYM_SALT;
   if (raw === undefined || raw === '') {
     if (mode === 'dev') return DEV_PSEUDONYM_SALT;
+    if (!required) return '';
     errors.push('PSEUDONYM_SALT is required outside dev: set it to a random secret of at least 16 characters shared by all edges of this salt epoch (e.g. `openssl rand -hex 32`)');
     return '';
   }

@@ -22,13 +22,16 @@ export interface GatewayClientOptions extends GatewayClientConfig {
 /** The gateway's answer: `ok` only for 200 (the body is then in Kafka). */
 export type GatewayResult = { ok: true } | { ok: false; status: number | undefined; retryAfterS: number | undefined; error: string };
 
+/** The gateway calls that POST a body (salts are fetched by edge/gateway-salt-provider.ts). */
+export type GatewayPostKind = Exclude<GatewayKind, 'salts'>;
+
 export interface GatewayClient {
   /** Signs (fresh timestamp and nonce) and POSTs one body. Never throws. */
-  post(kind: GatewayKind, body: Uint8Array): Promise<GatewayResult>;
+  post(kind: GatewayPostKind, body: Uint8Array): Promise<GatewayResult>;
 }
 
-const PATHS: Record<GatewayKind, string> = { partials: '/v1/partials', rejected: '/v1/rejected' };
-const CONTENT_TYPES: Record<GatewayKind, string> = { partials: 'application/octet-stream', rejected: 'application/json' };
+const PATHS: Record<GatewayPostKind, string> = { partials: '/v1/partials', rejected: '/v1/rejected' };
+const CONTENT_TYPES: Record<GatewayPostKind, string> = { partials: 'application/octet-stream', rejected: 'application/json' };
 
 /**
  * HTTP client of the gateway (core/gateway), web-standard only: used by the Workers Durable
@@ -88,7 +91,7 @@ export class GatewayError extends Error {
  */
 export function createGatewaySinks(client: GatewayClient): { partialSink: PartialSink; rejectedSink: RejectedSink } {
   const encoder = new TextEncoder();
-  const post = async (kind: GatewayKind, body: Uint8Array): Promise<void> => {
+  const post = async (kind: GatewayPostKind, body: Uint8Array): Promise<void> => {
     const r = await client.post(kind, body);
     if (!r.ok) throw new GatewayError(r);
   };

@@ -81,6 +81,8 @@ export interface StaticSaltProviderOptions {
  * ```
  */
 export function createStaticSaltProvider(o: StaticSaltProviderOptions): SaltProvider {
+  // An empty key would make every pseudonym computable by anyone: a wiring error, not a setting.
+  if (o.secret === '') throw new RangeError('the static salt provider needs PSEUDONYM_SALT: set it, or pass the salt provider of SALT_SOURCE (gateway, clickhouse) to the edge');
   let master: Promise<CryptoKey> | undefined;
   return {
     epochMs: o.epochMs,

@@ -1,6 +1,6 @@
 /**
  * Wire contract of the edge -> gateway hop (Workers and Deno edges reach Kafka through the
- * gateway): every POST carries an HMAC-SHA-256 signature over (kind, edge id, timestamp, nonce,
+ * gateway): every call carries an HMAC-SHA-256 signature over (kind, edge id, timestamp, nonce,
  * body) made with the edge's own key. Pure and web-standard (crypto.subtle only), so the Durable
  * Object, the Deno edge, the Node gateway and the tests all import this one file.
  *
@@ -8,10 +8,14 @@
  *
  *   tributary-gateway-v1\n<kind>\n<edge id>\n<timestamp ms>\n<nonce>\n<body bytes>
  *
- * `kind` names the endpoint (`partials` | `rejected`), so a body signed for one endpoint cannot
- * be replayed to the other. Every attempt, retries included, gets a fresh timestamp and nonce:
- * the gateway refuses a nonce it has seen, and deduplicates retried envelopes by
+ * `kind` names the endpoint (`partials` | `rejected` | `salts`), so a body signed for one endpoint
+ * cannot be replayed to another. Every attempt, retries included, gets a fresh timestamp and
+ * nonce: the gateway refuses a nonce it has seen, and deduplicates retried envelopes by
  * (sourceId, sequence) instead.
+ *
+ * `GET /v1/salts/<epoch>?epochMs=<SALT_EPOCH_MS>` has no body: it signs the canonical string of
+ * {@link saltRequestBody} (`<epoch>\n<epochMs>`) in its place, so neither number can be altered
+ * in transit without breaking the signature.
  */
 
 /** Request headers of a signed gateway call (lower case, as `Headers` reports them). */
@@ -23,7 +27,7 @@ export const GATEWAY_HEADERS = {
 } as const;
 
 /** What a signed body is for; part of the signed message. */
-export type GatewayKind = 'partials' | 'rejected';
+export type GatewayKind = 'partials' | 'rejected' | 'salts';
 
 /** Freshness window of a signature: the gateway refuses timestamps further than this from its clock. */
 export const GATEWAY_MAX_SKEW_MS = 5 * 60_000;
@@ -74,6 +78,20 @@ function signedMessage(kind: GatewayKind, edgeId: string, timestampMs: number, n
   out.set(head, 0);
   out.set(body, head.byteLength);
   return out;
+}
+
+/**
+ * What a `salts` request signs as its body: the epoch and the edge's epoch length, canonical
+ * decimal, one per line. Both sides build it from numbers, never from the raw request text.
+ *
+ * @example
+ * ```ts
+ * const headers = await signGatewayRequest({ kind: 'salts', edgeId, secret, body: saltRequestBody(20_400, 86_400_000), timestampMs: Date.now() });
+ * await fetch(`${gatewayUrl}/v1/salts/20400?epochMs=86400000`, { headers });
+ * ```
+ */
+export function saltRequestBody(epoch: number, epochMs: number): Uint8Array {
+  return encoder.encode(`${epoch}\n${epochMs}`);
 }
 
 /** A fresh random nonce (128 bits, hex). */

@@ -13,8 +13,12 @@ import { createMetricsRegistry } from '../metrics.ts';
 import { serveMetrics } from '../metrics-server.ts';
 import { createQueryApp } from '../query/api.ts';
 import { startGateway } from '../gateway/server.ts';
-import { parseEdgeConfig } from '../../edge/config.ts';
+import { createClickHouseSaltProvider, probeSaltStore } from '../salts/clickhouse-salt-provider.ts';
+import { parseEdgeConfig, type EdgeConfig } from '../../edge/config.ts';
+import { parseGatewayClientConfig } from '../../edge/gateway-config.ts';
+import { createGatewaySaltProvider } from '../../edge/gateway-salt-provider.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
+import type { SaltProvider } from '../../edge/salt-provider.ts';
 
 function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
@@ -63,13 +67,73 @@ Press Ctrl-C to stop.`);
 
 export async function runEdge(config: CoreConfig, logger: Logger): Promise<number> {
   const brokers = requireBrokers(config);
-  const edgeConfig = parseEdgeConfig(process.env);
+  const edgeConfig = parseEdgeConfig(process.env, { pseudonymSaltRequired: config.saltSource === 'static' });
   if (!edgeConfig.ok) throw new Error(`edge configuration is not valid:\n  - ${edgeConfig.errors.join('\n  - ')}`);
-  const edge = await startNodeEdge({ config: edgeConfig.config, brokers, port: config.edgePort, topics: { partials: config.topics.partials, rejected: config.topics.rejected } });
-  logger.info({ event: 'edge_listening', url: edge.url });
+  const salts = await edgeSalts(config, edgeConfig.config, logger);
+  const edge = await startNodeEdge({ config: edgeConfig.config, brokers, port: config.edgePort, topics: { partials: config.topics.partials, rejected: config.topics.rejected }, ...(salts.provider ? { saltProvider: salts.provider } : {}) });
+  logger.info({ event: 'edge_listening', url: edge.url, salt_source: config.saltSource });
   await waitForSignal();
   await edge.close();
+  await salts.close();
   return 0;
+}
+
+/**
+ * The salts of `tributary edge`, by SALT_SOURCE: `clickhouse` (default) reads and creates them in
+ * the ClickHouse store every edge and the gateway share (CLICKHOUSE_URL; an embedded store is
+ * private to this process, so only one edge can use it); `gateway` fetches them from `tributary
+ * gateway`, like Workers and Deno edges; `static` derives them from PSEUDONYM_SALT.
+ */
+async function edgeSalts(config: CoreConfig, edge: EdgeConfig, logger: Logger): Promise<{ provider: SaltProvider | undefined; close(): Promise<void> }> {
+  if (config.saltSource === 'static') return { provider: undefined, close: async () => {} };
+  if (config.saltSource === 'gateway') {
+    const gateway = parseGatewayClientConfig(process.env, { defaultEdgeId: 'node' });
+    if (!gateway.ok) throw new Error(`SALT_SOURCE=gateway needs the gateway's address and this edge's key:\n  - ${gateway.errors.join('\n  - ')}`);
+    const provider = createGatewaySaltProvider({
+      gateway: gateway.config,
+      epochMs: edge.saltEpochMs,
+      retentionEpochs: edge.saltRetentionEpochs,
+      log: (fields) => logger.info({ component: 'edge', ...fields }),
+    });
+    const prefetch = setInterval(() => void provider.prefetch(), 1000);
+    return { provider, close: async () => clearInterval(prefetch) };
+  }
+  const store = await openSaltStore(config, edge.saltEpochMs, edge.saltRetentionEpochs, logger, 'or choose SALT_SOURCE=gateway or static', { migrateEmbedded: true });
+  return { provider: store.salts, close: store.close };
+}
+
+/** The ClickHouse salt store (ADR 0006): a missing table stops the start, an unreachable store only delays salts (503 until it is back). */
+async function openSaltStore(
+  config: CoreConfig,
+  epochMs: number,
+  retentionEpochs: number,
+  logger: Logger,
+  alternative: string,
+  o: { migrateEmbedded?: boolean } = {},
+): Promise<{ salts: SaltProvider; close(): Promise<void> }> {
+  const clickhouse = await openClickHouse(config.clickhouse);
+  // An embedded store belongs to this process alone: it is set up here; a server is migrated by `tributary migrate`.
+  if (o.migrateEmbedded && config.clickhouse.kind === 'embedded') await migrate(clickhouse.client);
+  const probe = await probeSaltStore(clickhouse.client);
+  if (probe.kind === 'missing_table') {
+    await clickhouse.close();
+    throw new Error(`ClickHouse (${clickhouse.description}) has no table pseudonym_salts: run \`tributary migrate\` against it first, ${alternative}`);
+  }
+  if (probe.kind === 'unreachable') logger.warn({ event: 'salt_store_unreachable', clickhouse: clickhouse.description, reason: probe.reason });
+  logger.info({ event: 'salt_store', clickhouse: clickhouse.description, epoch_ms: epochMs, retention_epochs: retentionEpochs });
+  const salts = createClickHouseSaltProvider({ client: clickhouse.client, epochMs, retentionEpochs, now: Date.now });
+  return { salts, close: () => clickhouse.close() };
+}
+
+/**
+ * The salts `tributary gateway` serves: the ClickHouse store's (SALT_SOURCE=clickhouse, the
+ * default), or none (static). A store that is down at start-up only delays salts (503 until it is
+ * back); a store without the table is a deployment error and stops the start.
+ */
+async function gatewaySalts(config: CoreConfig, logger: Logger): Promise<{ salts: SaltProvider | undefined; close(): Promise<void> }> {
+  if (config.saltSource === 'static') return { salts: undefined, close: async () => {} };
+  if (config.saltSource === 'gateway') throw new Error('SALT_SOURCE=gateway is for edges; the gateway serves the salts it reads from ClickHouse: unset SALT_SOURCE (clickhouse), or set it to static to serve none');
+  return openSaltStore(config, config.salts.epochMs, config.salts.retentionEpochs, logger, 'or set SALT_SOURCE=static to serve no salts');
 }
 
 /** `tributary gateway`: signed HTTPS in, idempotent Kafka producer out (docs/DEPLOY-WORKERS.md). */
@@ -77,10 +141,12 @@ export async function runGateway(config: CoreConfig, logger: Logger): Promise<nu
   const brokers = requireBrokers(config);
   if (config.gateway.signingKeys.size === 0) throw new Error('GATEWAY_SIGNING_KEYS is not set: list each edge as edgeId:secret (the edge has the same secret as GATEWAY_SIGNING_KEY)');
   await ensurePipelineTopics(createKafka(brokers, 'tributary-gateway-admin', logger), config);
-  const gateway = await startGateway({ brokers, keys: config.gateway.signingKeys, port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected }, logger });
+  const store = await gatewaySalts(config, logger);
+  const gateway = await startGateway({ brokers, keys: config.gateway.signingKeys, port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected }, logger, ...(store.salts ? { salts: store.salts } : {}) });
   logger.info({ event: 'gateway_listening', url: gateway.url });
   await waitForSignal();
   await gateway.close();
+  await store.close();
   return 0;
 }
 

@@ -10,10 +10,14 @@ export interface CoreConfig {
   edgePort: number;
   queryPort: number;
   /**
-   * Where `tributary start` gets pseudonym salts: `clickhouse` (default; random salts in
-   * pseudonym_salts, deleted after retention) or `static` (derived from PSEUDONYM_SALT).
+   * Where pseudonym salts come from: `clickhouse` (default; random salts in pseudonym_salts,
+   * deleted after retention; `tributary gateway` then serves them to Workers and Deno edges),
+   * `static` (derived from PSEUDONYM_SALT; the gateway serves none) or `gateway` (`tributary
+   * edge` only: fetched from the gateway at GATEWAY_URL).
    */
-  saltSource: 'clickhouse' | 'static';
+  saltSource: CoreSaltSource;
+  /** Salt epochs as the edges have them (`SALT_EPOCH_MS`, `SALT_RETENTION_EPOCHS`): the gateway serves salts under these. */
+  salts: { epochMs: number; retentionEpochs: number };
   /** Prometheus endpoint of `tributary aggregator` (the query API serves its own /metrics). */
   metricsPort: number;
   /** `tributary gateway`: listening port and each edge's signing secret (never log these). */
@@ -36,6 +40,8 @@ export interface CoreConfig {
   /** Days each table keeps rows (0 = forever), applied by `tributary migrate` as table TTLs (ADR 0005). */
   retention: RetentionDays;
 }
+
+export type CoreSaltSource = 'clickhouse' | 'static' | 'gateway';
 
 export interface RetentionDays {
   minuteDays: number;
@@ -88,6 +94,11 @@ export function parseCoreConfig(env: Env): ConfigResult {
     queryPort: readInt(env, 'QUERY_PORT', 8081, errors, { min: 0, max: 65535 }),
     metricsPort: readInt(env, 'METRICS_PORT', 9464, errors, { min: 0, max: 65535 }),
     saltSource: readSaltSource(env, errors),
+    // Same names, defaults and bounds as the edge's (edge/config.ts): both must agree.
+    salts: {
+      epochMs: readInt(env, 'SALT_EPOCH_MS', 24 * HOUR, errors, { min: 60_000, max: 366 * 24 * HOUR }),
+      retentionEpochs: readInt(env, 'SALT_RETENTION_EPOCHS', 2, errors, { min: 1, max: 366 }),
+    },
     gateway: {
       port: readInt(env, 'GATEWAY_PORT', 8082, errors, { min: 0, max: 65535 }),
       signingKeys: parseGatewaySigningKeys(readString(env, 'GATEWAY_SIGNING_KEYS'), errors),
@@ -116,6 +127,9 @@ export function parseCoreConfig(env: Env): ConfigResult {
       lateDays: readInt(env, 'RETENTION_LATE_DAYS', 30, errors, { min: 0, max: MAX_RETENTION_DAYS }),
     },
   };
+  if (windowSizeMs > 0 && (24 * HOUR) % windowSizeMs === 0 && config.salts.epochMs % windowSizeMs !== 0) {
+    errors.add(`SALT_EPOCH_MS=${config.salts.epochMs} must be a multiple of WINDOW_SIZE_MS=${windowSizeMs}: a window must not span two salt epochs`);
+  }
   // A correction delta for a window older than its table's TTL would be deleted at the next merge.
   const horizonMs = config.aggregator.correctionHorizonMs;
   for (const [name, days] of [['RETENTION_MINUTE_DAYS', config.retention.minuteDays], ['RETENTION_HOUR_DAYS', config.retention.hourDays], ['RETENTION_DAY_DAYS', config.retention.dayDays]] as const) {
@@ -130,9 +144,9 @@ function optional<K extends string>(key: K, value: string | undefined): Partial<
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }
 
-function readSaltSource(env: Env, errors: ConfigErrors): 'clickhouse' | 'static' {
+function readSaltSource(env: Env, errors: ConfigErrors): CoreSaltSource {
   const value = readString(env, 'SALT_SOURCE') ?? 'clickhouse';
-  if (value === 'clickhouse' || value === 'static') return value;
-  errors.add(`SALT_SOURCE=${JSON.stringify(value)} is not valid: use "clickhouse" (random salts kept in ClickHouse) or "static" (derived from PSEUDONYM_SALT)`);
+  if (value === 'clickhouse' || value === 'static' || value === 'gateway') return value;
+  errors.add(`SALT_SOURCE=${JSON.stringify(value)} is not valid: use "clickhouse" (random salts kept in ClickHouse), "static" (derived from PSEUDONYM_SALT) or, for \`tributary edge\`, "gateway" (fetched from GATEWAY_URL)`);
   return 'clickhouse';
 }

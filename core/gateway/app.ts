@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { decodeEnvelope } from '../algebra/index.ts';
-import { GATEWAY_MAX_SKEW_MS, verifyGatewayRequest, type GatewayKind } from '../../schemas/gateway-signature.ts';
+import { GATEWAY_MAX_SKEW_MS, saltRequestBody, verifyGatewayRequest, type GatewayKind } from '../../schemas/gateway-signature.ts';
+import type { SaltProvider } from '../../edge/salt-provider.ts';
 import type { Logger } from '../log.ts';
 import { createNonceCache, type NonceCache } from './nonce-cache.ts';
 import type { GatewayProducer } from './ports.ts';
@@ -17,8 +18,13 @@ export interface GatewayAppOptions {
   maxBodyBytes?: number;
   nonces?: NonceCache;
   dedup?: SequenceDedup;
-  /** Retry-After (seconds) when Kafka is unavailable. Default 5. */
+  /** Retry-After (seconds) when Kafka or the salt store is unavailable. Default 5. */
   retryAfterS?: number;
+  /**
+   * Epoch salts served at `GET /v1/salts/{epoch}` to edges that cannot reach the central store
+   * (`tributary gateway` passes the ClickHouse provider). Unset: that endpoint answers 404.
+   */
+  salts?: SaltProvider;
 }
 
 export type GatewayErrorCode =
@@ -31,12 +37,17 @@ export type GatewayErrorCode =
   | 'invalid_rejected_records'
   | 'payload_too_large'
   | 'kafka_unavailable'
+  | 'invalid_salt_request'
+  | 'salts_not_served'
+  | 'epoch_ms_mismatch'
+  | 'salt_expired'
+  | 'salt_store_unavailable'
   | 'not_found'
   | 'internal_error';
 
 const MAX_REJECTED_PER_REQUEST = 1000;
 
-function fail(c: Context, status: 400 | 401 | 404 | 413 | 500 | 503, code: GatewayErrorCode, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
+function fail(c: Context, status: 400 | 401 | 404 | 409 | 410 | 413 | 500 | 503, code: GatewayErrorCode, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
   return c.json({ error: { code, message, ...extra } }, status, headers);
 }
 
@@ -49,6 +60,10 @@ function fail(c: Context, status: 400 | 401 | 404 | 413 | 500 | 503, code: Gatew
  * with key = sourceId, and answered 200 **only after Kafka acknowledged** it (503 + Retry-After
  * when Kafka is unavailable; the edge keeps the envelope and retries the same sequence).
  * `POST /v1/rejected` (body: JSON array of redacted rejected records) goes to topic `rejected`.
+ * `GET /v1/salts/{epoch}?epochMs=<edge SALT_EPOCH_MS>` (signed over {@link saltRequestBody})
+ * answers `200 { epoch, epochMs, salt: base64, usableUntilMs }`, `410` once the epoch is past
+ * retention, `409` when the edge's epoch length differs from the gateway's, `503` + Retry-After
+ * when the salt store is unreachable (docs/EDGE.md "Salt epochs").
  *
  * @example
  * ```ts
@@ -68,6 +83,11 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
   async function authenticated(c: Context, kind: GatewayKind): Promise<{ body: Uint8Array; edgeId: string } | Response> {
     const body = await readLimitedBody(c.req.raw, maxBodyBytes);
     if (body === 'too_large') return fail(c, 413, 'payload_too_large', `the body is over ${maxBodyBytes} bytes: send smaller envelopes`);
+    return verify(c, kind, body);
+  }
+
+  /** Signature (with `body` as the signed bytes), then replay protection. */
+  async function verify(c: Context, kind: GatewayKind, body: Uint8Array): Promise<{ body: Uint8Array; edgeId: string } | Response> {
     const verified = await verifyGatewayRequest({ kind, headers: c.req.raw.headers, body, keys: o.keys, nowMs: now() });
     if (!verified.ok) {
       o.logger.warn({ event: 'gateway_auth_failed', code: verified.code, edge_id: c.req.header('x-tributary-edge') ?? null });
@@ -137,13 +157,47 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
     return c.json({ ok: true, records: records.length }, 200);
   });
 
-  app.get('/health', (c) => c.json({ ok: true, edges: o.keys.size, dedupSources: dedup.sources }));
-  app.notFound((c) => fail(c, 404, 'not_found', 'no such endpoint: POST /v1/partials, POST /v1/rejected or GET /health'));
+  app.get('/v1/salts/:epoch', async (c) => {
+    const epochText = c.req.param('epoch');
+    const epochMsText = c.req.query('epochMs') ?? '';
+    if (!/^\d{1,15}$/.test(epochText) || !/^\d{1,15}$/.test(epochMsText)) {
+      return fail(c, 400, 'invalid_salt_request', 'expected GET /v1/salts/<epoch>?epochMs=<SALT_EPOCH_MS>, both whole numbers (edge/gateway-salt-provider.ts sends them)');
+    }
+    const epoch = Number(epochText);
+    const epochMs = Number(epochMsText);
+    const auth = await verify(c, 'salts', saltRequestBody(epoch, epochMs));
+    if (auth instanceof Response) return auth;
+    if (o.salts === undefined) {
+      return fail(c, 404, 'salts_not_served', 'this gateway does not serve pseudonym salts: start it with SALT_SOURCE=clickhouse (the default), or set SALT_SOURCE=static on the edge');
+    }
+    if (epochMs !== o.salts.epochMs) {
+      o.logger.warn({ event: 'salt_epoch_ms_mismatch', edge_id: auth.edgeId, edge_epoch_ms: epochMs, gateway_epoch_ms: o.salts.epochMs });
+      return fail(c, 409, 'epoch_ms_mismatch', `the edge's SALT_EPOCH_MS=${epochMs} differs from the gateway's SALT_EPOCH_MS=${o.salts.epochMs}: set the same value on every edge and the gateway, or the same user gets different pseudonyms on different edges`, { gatewayEpochMs: o.salts.epochMs });
+    }
+    const lookup = await o.salts.saltFor(epoch);
+    if (lookup.kind === 'expired') {
+      return fail(c, 410, 'salt_expired', `the salt of epoch ${epoch} is past retention (or more than one epoch ahead): count such events without their user`);
+    }
+    if (lookup.kind === 'unavailable') {
+      o.logger.error({ event: 'salt_store_unavailable', edge_id: auth.edgeId, epoch, reason: lookup.reason });
+      return fail(c, 503, 'salt_store_unavailable', 'the salt store cannot be reached: retry after Retry-After', {}, { 'retry-after': String(retryAfterS) });
+    }
+    // Logged for audit (who obtained which epoch's salt); the salt itself never is.
+    o.logger.info({ event: 'salt_served', edge_id: auth.edgeId, epoch });
+    return c.json({ epoch, epochMs, salt: toBase64(lookup.salt), usableUntilMs: lookup.usableUntilMs }, 200, { 'cache-control': 'no-store' });
+  });
+
+  app.get('/health', (c) => c.json({ ok: true, edges: o.keys.size, dedupSources: dedup.sources, servesSalts: o.salts !== undefined }));
+  app.notFound((c) => fail(c, 404, 'not_found', 'no such endpoint: POST /v1/partials, POST /v1/rejected, GET /v1/salts/{epoch} or GET /health'));
   app.onError((err, c) => {
     o.logger.error({ event: 'gateway_request_failed', error: err.message });
     return fail(c, 500, 'internal_error', 'the gateway failed to handle the request: retry it');
   });
   return app;
+}
+
+function toBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }
 
 function parseRejected(body: Uint8Array): Array<{ site: string }> | undefined {

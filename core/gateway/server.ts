@@ -1,6 +1,7 @@
 import { serve } from '@hono/node-server';
 import { Kafka, logLevel } from 'kafkajs';
 import type { AddressInfo } from 'node:net';
+import type { SaltProvider } from '../../edge/salt-provider.ts';
 import type { Logger } from '../log.ts';
 import { createGatewayApp } from './app.ts';
 import { createKafkaGatewayProducer } from './kafka-producer.ts';
@@ -14,6 +15,8 @@ export interface GatewayServerOptions {
   hostname?: string;
   topics: { partials: string; rejected: string };
   logger: Logger;
+  /** Epoch salts to serve at `GET /v1/salts/{epoch}` (the ClickHouse provider); unset: not served. */
+  salts?: SaltProvider;
 }
 
 export interface RunningGateway {
@@ -44,7 +47,7 @@ export async function startGateway(o: GatewayServerOptions): Promise<RunningGate
   });
   const producer = createKafkaGatewayProducer({ kafka, topics: o.topics });
   await producer.connect();
-  const app = createGatewayApp({ keys: o.keys, producer, logger: o.logger });
+  const app = createGatewayApp({ keys: o.keys, producer, logger: o.logger, ...(o.salts ? { salts: o.salts } : {}) });
   const server = serve({ fetch: app.fetch, port: o.port, ...(o.hostname ? { hostname: o.hostname } : {}) });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
@@ -52,7 +55,7 @@ export async function startGateway(o: GatewayServerOptions): Promise<RunningGate
   });
   const { port } = server.address() as AddressInfo;
   const host = o.hostname && o.hostname !== '0.0.0.0' && o.hostname !== '::' ? o.hostname : '127.0.0.1';
-  o.logger.info({ event: 'gateway_started', port, edges: [...o.keys.keys()] });
+  o.logger.info({ event: 'gateway_started', port, edges: [...o.keys.keys()], serves_salts: o.salts !== undefined });
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${port}`,

@@ -62,3 +62,17 @@ export function createClickHouseSaltProvider(o: ClickHouseSaltProviderOptions): 
     },
   };
 }
+
+/** Whether the salt store can serve: `pseudonym_salts` exists (migration 004), or why not. */
+export type SaltStoreProbe = { kind: 'ready' } | { kind: 'missing_table' } | { kind: 'unreachable'; reason: string };
+
+/** Checks the store once at start-up, so a missing migration fails loudly instead of per request. */
+export async function probeSaltStore(client: ClickHouseClient): Promise<SaltStoreProbe> {
+  try {
+    const rs = await client.query({ query: 'EXISTS TABLE pseudonym_salts', format: 'JSONEachRow' });
+    const [row] = await rs.json<{ result: number | string }>();
+    return Number(row?.result ?? 0) === 1 ? { kind: 'ready' } : { kind: 'missing_table' };
+  } catch (err) {
+    return { kind: 'unreachable', reason: err instanceof Error ? err.message : String(err) };
+  }
+}

@@ -3,7 +3,9 @@
  * `Deno.serve`, flushing with the in-memory group-commit flusher to the gateway
  * (core/gateway) over signed HTTPS, like the Workers shards do. Configuration is the edge's
  * (docs/EDGE.md) plus `GATEWAY_URL`, `EDGE_ID` (default `deno`) and `GATEWAY_SIGNING_KEY`;
- * `PORT` (default 8080, 0 = any free port) and `HOSTNAME` (default 0.0.0.0).
+ * `SALT_SOURCE` (`gateway`, the default: epoch salts from the gateway's central store, or
+ * `static`: derived from `PSEUDONYM_SALT`); `PORT` (default 8080, 0 = any free port) and
+ * `HOSTNAME` (default 0.0.0.0).
  *
  * Run (from the repository root, after `npm ci`):
  *   npx deno run --allow-net --allow-env --allow-read edge/deno/main.ts
@@ -16,7 +18,9 @@ import { parseEdgeConfig } from '../config.ts';
 import { createEdge } from '../edge.ts';
 import { createGatewayClient, createGatewaySinks } from '../gateway-client.ts';
 import { parseGatewayClientConfig } from '../gateway-config.ts';
+import { createGatewaySaltProvider } from '../gateway-salt-provider.ts';
 import type { EdgeLog } from '../ports.ts';
+import { parseSaltSource } from '../salt-source.ts';
 
 /** The slice of the `Deno` global this entry uses (typed here so the Node toolchain checks the file too). */
 interface DenoRuntime {
@@ -39,7 +43,9 @@ function fail(errors: string[]): never {
 }
 
 const env = Deno.env.toObject();
-const edgeConfig = parseEdgeConfig(env);
+const saltSource = parseSaltSource(env, { supported: ['gateway', 'static'], fallback: 'gateway' });
+if (!saltSource.ok) fail([saltSource.error]);
+const edgeConfig = parseEdgeConfig(env, { pseudonymSaltRequired: saltSource.source === 'static' });
 if (!edgeConfig.ok) fail(edgeConfig.errors);
 const gatewayConfig = parseGatewayClientConfig(env, { defaultEdgeId: 'deno' });
 if (!gatewayConfig.ok) fail(gatewayConfig.errors);
@@ -50,16 +56,22 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) fail([`PORT=${JSON.stri
 const random = crypto.getRandomValues(new Uint8Array(4)).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '');
 const sourceId = `${gatewayConfig.config.edgeId}-${random}`;
 const sinks = createGatewaySinks(createGatewayClient(gatewayConfig.config));
-const edge = createEdge({ config: edgeConfig.config, sourceId, ...sinks, log });
+const salts =
+  saltSource.source === 'gateway'
+    ? createGatewaySaltProvider({ gateway: gatewayConfig.config, epochMs: edgeConfig.config.saltEpochMs, retentionEpochs: edgeConfig.config.saltRetentionEpochs, log })
+    : undefined;
+const edge = createEdge({ config: edgeConfig.config, sourceId, ...sinks, log, ...(salts ? { saltProvider: salts } : {}) });
 const timer = setInterval(() => {
   edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: e instanceof Error ? e.message : String(e) }));
+  // Fetches the next epoch's salt shortly before the rollover (a no-op the rest of the time).
+  void salts?.prefetch();
 }, edgeConfig.config.flushIntervalMs);
 
 const server = Deno.serve(
   {
     port,
     hostname: env.HOSTNAME ?? '0.0.0.0',
-    onListen: (addr) => log({ event: 'edge_started', url: `http://${addr.hostname === '0.0.0.0' ? '127.0.0.1' : addr.hostname}:${addr.port}`, source_id: sourceId }),
+    onListen: (addr) => log({ event: 'edge_started', url: `http://${addr.hostname === '0.0.0.0' ? '127.0.0.1' : addr.hostname}:${addr.port}`, source_id: sourceId, salt_source: saltSource.source }),
   },
   (request) => edge.app.fetch(request),
 );

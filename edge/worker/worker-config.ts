@@ -1,11 +1,17 @@
 import { parseEdgeConfig, type EdgeConfig } from '../config.ts';
 import type { GatewayClientConfig } from '../gateway-client.ts';
 import { parseGatewayClientConfig } from '../gateway-config.ts';
+import { parseSaltSource } from '../salt-source.ts';
 
 /** Everything the Worker and its Durable Object shards read from wrangler vars and secrets. */
 export interface WorkerEdgeConfig {
   edge: EdgeConfig;
   gateway: GatewayClientConfig;
+  /**
+   * `SALT_SOURCE`: `gateway` (default: the Worker always has a gateway, and its salts are the
+   * central store's, the same as the Node edges') or `static` (derived from `PSEUDONYM_SALT`).
+   */
+  saltSource: 'gateway' | 'static';
   /** Durable Object shards events are spread over (`DO_SHARDS`). */
   shards: number;
   /**
@@ -42,14 +48,16 @@ export function workerConfig(env: object): WorkerConfigResult {
 
 /** The pure parser behind {@link workerConfig}. */
 export function parseWorkerConfig(vars: Record<string, string | undefined>): WorkerConfigResult {
-  const edge = parseEdgeConfig(vars);
+  const salts = parseSaltSource(vars, { supported: ['gateway', 'static'], fallback: 'gateway' });
+  const saltSource = salts.ok && salts.source === 'static' ? 'static' : 'gateway';
+  const edge = parseEdgeConfig(vars, { pseudonymSaltRequired: saltSource === 'static' });
   const gateway = parseGatewayClientConfig(vars, { defaultEdgeId: 'workers' });
-  const errors = [...(edge.ok ? [] : edge.errors), ...(gateway.ok ? [] : gateway.errors)];
+  const errors = [...(salts.ok ? [] : [salts.error]), ...(edge.ok ? [] : edge.errors), ...(gateway.ok ? [] : gateway.errors)];
   const shards = wholeNumber(vars, 'DO_SHARDS', 8, 1, 256, errors);
   const windowSizeMs = edge.ok ? edge.config.windowSizeMs : 60_000;
   const heartbeatTailMs = wholeNumber(vars, 'HEARTBEAT_TAIL_MS', 2 * windowSizeMs, 0, 7 * 86_400_000, errors);
   if (!edge.ok || !gateway.ok || errors.length > 0) return { ok: false, errors };
-  return { ok: true, config: { edge: edge.config, gateway: gateway.config, shards, heartbeatTailMs } };
+  return { ok: true, config: { edge: edge.config, gateway: gateway.config, saltSource, shards, heartbeatTailMs } };
 }
 
 function wholeNumber(vars: Record<string, string | undefined>, name: string, fallback: number, min: number, max: number, errors: string[]): number {

@@ -14,11 +14,14 @@ import { silentLogger } from '../../core/log.ts';
 import { parseEdgeConfig } from '../../edge/config.ts';
 import { createEdge, type Edge } from '../../edge/edge.ts';
 import { createGatewayClient, createGatewaySinks } from '../../edge/gateway-client.ts';
+import { createStaticSaltProvider, type SaltProvider } from '../../edge/salt-provider.ts';
 import { waitFor } from './setup/kafka-test-env.ts';
 
 // Runtime parity: the same requests against the Node edge (in this process) and the Deno edge
 // (edge/deno/main.ts under the npm-shipped deno binary) must give the same envelopes, once
-// sourceId, sequence and timestamps are set aside. Both send to a real gateway app.
+// sourceId, sequence and timestamps are set aside. Both send to a real gateway app. The Deno edge
+// takes its salts from that gateway (SALT_SOURCE=gateway, without PSEUDONYM_SALT), which serves
+// the salts the Node edge derives itself: equal envelopes mean equal pseudonyms.
 const SECRET = 'deno-smoke-gateway-secret-0123456789abcdef';
 const EDGE_ENV = {
   TRIBUTARY_WRITE_KEYS: 'wk_smoke:smoke',
@@ -48,6 +51,15 @@ function denoExecutable(): string {
 }
 
 const producer = new CapturingProducer();
+const saltsServed: number[] = [];
+const derived = createStaticSaltProvider({ secret: EDGE_ENV.PSEUDONYM_SALT, epochMs: 86_400_000, retentionEpochs: 2, now: Date.now });
+const gatewaySalts: SaltProvider = {
+  epochMs: derived.epochMs,
+  saltFor: (epoch) => {
+    saltsServed.push(epoch);
+    return derived.saltFor(epoch);
+  },
+};
 let gatewayServer: ServerType;
 let gatewayUrl = '';
 let deno: ChildProcess;
@@ -59,7 +71,7 @@ const denoDir = mkdtempSync(join(tmpdir(), 'tributary-deno-'));
 const denoOutput: string[] = [];
 
 beforeAll(async () => {
-  const app = createGatewayApp({ keys: new Map([['deno-smoke', SECRET], ['node-smoke', SECRET]]), producer, logger: silentLogger() });
+  const app = createGatewayApp({ keys: new Map([['deno-smoke', SECRET], ['node-smoke', SECRET]]), producer, logger: silentLogger(), salts: gatewaySalts });
   gatewayServer = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => gatewayServer.once('listening', () => resolve()));
   gatewayUrl = `http://127.0.0.1:${(gatewayServer.address() as AddressInfo).port}`;
@@ -81,6 +93,8 @@ beforeAll(async () => {
       GATEWAY_URL: gatewayUrl,
       EDGE_ID: 'deno-smoke',
       GATEWAY_SIGNING_KEY: SECRET,
+      SALT_SOURCE: 'gateway',
+      PSEUDONYM_SALT: '',
       PORT: '0',
       HOSTNAME: '127.0.0.1',
     },
@@ -177,6 +191,9 @@ describe('Deno edge', () => {
     const events = Object.values(nodeRows).reduce<number>((n, r) => n + (r as { count: number }).count, 0);
     expect(events).toBe(25 + 3 + 1 + 1 + 1);
     expect(Object.values(nodeRows).some((r) => (r as { users: { index: number[] } }).users.index.length >= 3)).toBe(true);
+    // The Deno edge asked the gateway (the Node edge derives its own): once per epoch it used.
+    expect(saltsServed.length).toBeGreaterThan(0);
+    expect(new Set(saltsServed).size).toBe(saltsServed.length);
 
     const strip = (r: Record<string, unknown>): Record<string, unknown> => ({ ...r, received_at: undefined });
     const rejected = (site: string) => producer.rejected.filter((r) => r.site === site).map(strip);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEV_PSEUDONYM_SALT, parseEdgeConfig } from '../../../edge/config.ts';
+import { createStaticSaltProvider } from '../../../edge/salt-provider.ts';
 
 const PROD = { TRIBUTARY_WRITE_KEYS: 'wk_demo:demo-site,wk_x:site-x', PSEUDONYM_SALT: 'a-very-secret-salt-value' };
 
@@ -50,6 +51,16 @@ describe('parseEdgeConfig', () => {
     const short = errorsOf({ ...PROD, PSEUDONYM_SALT: 'hunter2' });
     expect(short).toEqual([expect.stringMatching(/^PSEUDONYM_SALT is too short \(7 characters\)/)]);
     expect(short.join()).not.toContain('hunter2');
+  });
+
+  it('does not require PSEUDONYM_SALT when the salts come from a central store', () => {
+    const r = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: 'wk_a:a' }, { pseudonymSaltRequired: false });
+    expect(r.ok && r.config.pseudonymSalt).toBe('');
+    // A value that is set is still checked.
+    const short = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: 'wk_a:a', PSEUDONYM_SALT: 'hunter2' }, { pseudonymSaltRequired: false });
+    expect(short.ok ? [] : short.errors).toEqual([expect.stringMatching(/^PSEUDONYM_SALT is too short/)]);
+      // An entry that forgets to pass its provider fails at once instead of using an empty key.
+    expect(() => createStaticSaltProvider({ secret: '', epochMs: 86_400_000, retentionEpochs: 2, now: Date.now })).toThrow(/PSEUDONYM_SALT/);
   });
 
   it('reads every setting', () => {

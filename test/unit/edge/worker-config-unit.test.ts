@@ -16,12 +16,27 @@ describe('Workers edge configuration', () => {
   });
 
   it('reports every bad value, never the secret', () => {
-    const r = parseWorkerConfig({ TRIBUTARY_ENV: 'production', GATEWAY_URL: 'http://gw.example.com', GATEWAY_SIGNING_KEY: 'too-short-secret', DO_SHARDS: '0', EDGE_ID: 'bad id' });
+    const r = parseWorkerConfig({ TRIBUTARY_ENV: 'production', SALT_SOURCE: 'static', GATEWAY_URL: 'http://gw.example.com', GATEWAY_SIGNING_KEY: 'too-short-secret', DO_SHARDS: '0', EDGE_ID: 'bad id' });
     expect(r.ok).toBe(false);
     if (r.ok) return;
     const text = r.errors.join('\n');
     for (const name of ['TRIBUTARY_WRITE_KEYS', 'PSEUDONYM_SALT', 'GATEWAY_URL', 'GATEWAY_SIGNING_KEY', 'DO_SHARDS', 'EDGE_ID']) expect(text).toContain(name);
     expect(text).not.toContain('too-short-secret');
+  });
+
+  it('takes salts from the gateway by default, without PSEUDONYM_SALT; static still needs it', () => {
+    const production = { TRIBUTARY_ENV: 'production', TRIBUTARY_WRITE_KEYS: 'wk_a:a', GATEWAY_URL: 'https://gw.example.com', GATEWAY_SIGNING_KEY: KEY };
+    const byDefault = parseWorkerConfig(production);
+    expect(byDefault.ok && byDefault.config.saltSource).toBe('gateway');
+    const explicit = parseWorkerConfig({ ...production, SALT_SOURCE: 'gateway' });
+    expect(explicit.ok && explicit.config.saltSource).toBe('gateway');
+    const staticWithout = parseWorkerConfig({ ...production, SALT_SOURCE: 'static' });
+    expect(staticWithout.ok ? [] : staticWithout.errors).toEqual([expect.stringContaining('PSEUDONYM_SALT is required')]);
+    const staticWith = parseWorkerConfig({ ...production, SALT_SOURCE: 'static', PSEUDONYM_SALT: 'p'.repeat(32) });
+    expect(staticWith.ok && staticWith.config.saltSource).toBe('static');
+    // clickhouse is for Node processes only: the Worker cannot reach the store.
+    const clickhouse = parseWorkerConfig({ ...production, SALT_SOURCE: 'clickhouse' });
+    expect(clickhouse.ok ? [] : clickhouse.errors).toEqual([expect.stringMatching(/^SALT_SOURCE="clickhouse" is not valid here: use "gateway" .* or "static"/)]);
   });
 
   it('allows plain http to the gateway only in dev or on loopback', () => {

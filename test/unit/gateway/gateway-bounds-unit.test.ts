@@ -81,4 +81,16 @@ describe('gateway configuration', () => {
     expect(r.errors.join('\n')).toContain('invalid edge id');
     expect(r.errors.join('\n')).not.toContain('short-secret');
   });
+
+  it('reads the salt source and the salt epochs the gateway serves under, with the edge defaults', () => {
+    const d = parseCoreConfig({});
+    expect(d.ok && { source: d.config.saltSource, salts: d.config.salts }).toEqual({ source: 'clickhouse', salts: { epochMs: 86_400_000, retentionEpochs: 2 } });
+    const r = parseCoreConfig({ SALT_SOURCE: 'gateway', SALT_EPOCH_MS: '3600000', SALT_RETENTION_EPOCHS: '48' });
+    expect(r.ok && { source: r.config.saltSource, salts: r.config.salts }).toEqual({ source: 'gateway', salts: { epochMs: 3_600_000, retentionEpochs: 48 } });
+    const bad = parseCoreConfig({ SALT_SOURCE: 'vault', SALT_EPOCH_MS: '90000' });
+    expect(bad.ok ? [] : bad.errors).toEqual([
+      expect.stringMatching(/^SALT_SOURCE="vault" is not valid: use "clickhouse" .* "static" .* "gateway"/),
+      expect.stringMatching(/^SALT_EPOCH_MS=90000 must be a multiple of WINDOW_SIZE_MS=60000/),
+    ]);
+  });
 });
