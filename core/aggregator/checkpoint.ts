@@ -50,6 +50,7 @@ export function encodeEmission(e: Emission): { deltas: Uint8Array; rest: string 
     statuses: e.statuses.map((s) => ({ ...s, watermarkMs: s.watermarkMs ?? null, finalizedAtMs: s.finalizedAtMs ?? null })),
     late: e.late.map((l) => ({ ...l, watermarkMs: l.watermarkMs ?? null })),
     watermarkMs: e.watermarkMs ?? null,
+    progressMs: e.progressMs ?? null,
   });
   return { deltas, rest };
 }
@@ -63,6 +64,8 @@ export function decodeEmission(deltas: Uint8Array, rest: string): Emission {
     statuses: Array<Nullable<WindowStatusRow, 'watermarkMs' | 'finalizedAtMs'>>;
     late: Array<Nullable<LateRow, 'watermarkMs'>>;
     watermarkMs: number | null;
+    /** Absent in checkpoints written before partition progress existed. */
+    progressMs?: number | null;
   };
   return {
     deltas: envelope.value.rows.map((r) => ({
@@ -77,5 +80,6 @@ export function decodeEmission(deltas: Uint8Array, rest: string): Emission {
     statuses: parsed.statuses.map((s) => ({ ...s, watermarkMs: s.watermarkMs ?? undefined, finalizedAtMs: s.finalizedAtMs ?? undefined })),
     late: parsed.late.map((l) => ({ ...l, watermarkMs: l.watermarkMs ?? undefined })),
     watermarkMs: parsed.watermarkMs ?? undefined,
+    ...(parsed.progressMs != null ? { progressMs: parsed.progressMs } : {}),
   };
 }

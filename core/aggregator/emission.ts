@@ -43,10 +43,16 @@ export interface Emission {
   statuses: WindowStatusRow[];
   late: LateRow[];
   watermarkMs: number | undefined;
+  /**
+   * The partition's watermark to record in `partition_progress`, set when it entered a new
+   * minute since the last record: how hour and day buckets become final while the partition
+   * writes no window rows (docs/QUERIES.md "Provisional or final").
+   */
+  progressMs?: number;
 }
 
 export function isEmptyEmission(e: Emission): boolean {
-  return e.deltas.length === 0 && e.statuses.length === 0 && e.late.length === 0;
+  return e.deltas.length === 0 && e.statuses.length === 0 && e.late.length === 0 && e.progressMs === undefined;
 }
 
 /** Canonical form of sorted dimension pairs; the unit separator cannot appear in normalized values. */

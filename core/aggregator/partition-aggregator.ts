@@ -8,6 +8,9 @@ import {
 } from '../algebra/index.ts';
 import { dimsKeyOf, type DeltaRow, type Emission, type LateRow, type WindowStatusRow } from './emission.ts';
 
+/** Partition progress (the watermark without window rows) is recorded at most once per this much watermark advance. */
+const PROGRESS_EVERY_MS = 60_000;
+
 export interface AggregatorSettings {
   allowedLatenessMs: number;
   correctionHorizonMs: number;
@@ -70,6 +73,8 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
   }
   let pending = new Map<string, DeltaRow>();
   let late: LateRow[] = [];
+  /** Minute (of watermark) last recorded as partition progress; in memory only: after a restore it is recorded again, harmlessly. */
+  let progressMinute: number | undefined;
 
   // 'late' depends on the watermark alone (a function of the partition's input order), never on
   // when emissions happened to run, so a replay after a crash classifies every row the same way.
@@ -166,6 +171,10 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
         if (state.final && wm !== undefined && wm > end + settings.correctionHorizonMs) windows.delete(start);
       }
       const emission: Emission = { deltas: [...pending.values()], statuses, late, watermarkMs: wm };
+      if (wm !== undefined && (progressMinute === undefined || Math.floor(wm / PROGRESS_EVERY_MS) > progressMinute)) {
+        progressMinute = Math.floor(wm / PROGRESS_EVERY_MS);
+        emission.progressMs = wm;
+      }
       pending = new Map();
       late = [];
       return emission;

@@ -16,6 +16,7 @@ export interface EmissionWriter {
 // ClickHouse to parse than JSON objects (docs/BENCHMARKS.md).
 const DELTA_COLUMNS = ['site', 'event', 'window_start', 'dims_key', 'dims', 'events', 'value_count', 'value_sum', 'value_min', 'value_max', 'users_hll', 'value_sketch'];
 const STATUS_COLUMNS = ['window_start', 'window_size_ms', 'partition', 'status', 'watermark', 'finalized_at', 'updated_at', 'version'];
+const PROGRESS_COLUMNS = ['partition', 'watermark', 'updated_at', 'version'];
 const LATE_COLUMNS = ['site', 'event', 'window_start', 'dims_key', 'events', 'reason', 'source_id', 'sequence', 'watermark', 'received_at'];
 
 const timeOrNull = (ms: number | undefined): string | null => (ms === undefined ? null : toClickHouseTime(ms));
@@ -92,7 +93,9 @@ export function createEmissionWriter(client: ClickHouseClient): EmissionWriter {
       await insert('agg_minute', DELTA_COLUMNS, deltas, token);
       await insert('late_partials', LATE_COLUMNS, late, token);
       await insert('window_status', STATUS_COLUMNS, statuses, token);
-      return { rows: deltas.length + late.length + statuses.length };
+      const progress = emission.progressMs === undefined ? [] : [[partition, toClickHouseTime(emission.progressMs), toClickHouseTime(now), now]];
+      await insert('partition_progress', PROGRESS_COLUMNS, progress, token);
+      return { rows: deltas.length + late.length + statuses.length + progress.length };
     },
   };
 }

@@ -108,7 +108,8 @@ const STATUS_BUCKET: Record<Granularity | 'range', { start: string; end: string 
  * aggregator partition that saw data in it); a bucket is final when
  *   1. it has status rows and the newest version of each is final or corrected, and
  *   2. every partition with a row in the bucket has reported a watermark at or past
- *      bucket end + allowed lateness (the largest watermark of its status rows), so none of
+ *      bucket end + allowed lateness (the largest watermark of its status rows and of its
+ *      partition_progress rows, written while it has no window rows to write), so none of
  *      its windows in the bucket, including those that had no data yet, can still change
  *      other than by a correction.
  * For minute buckets (2) follows from (1); for hour, day and whole-range buckets it is what
@@ -136,9 +137,13 @@ export async function queryBucketStatus(
       ) AS r
       LEFT JOIN (
         -- Watermarks only grow, so the maximum over all versions is the newest; no FINAL needed.
+        -- partition_progress carries them on while a partition writes no window rows.
         SELECT partition, max(watermark) AS watermark
-        FROM window_status
-        WHERE window_start >= fromUnixTimestamp64Milli({from_ms:Int64})
+        FROM (
+          SELECT partition, watermark FROM window_status WHERE window_start >= fromUnixTimestamp64Milli({from_ms:Int64})
+          UNION ALL
+          SELECT partition, watermark FROM partition_progress
+        )
         GROUP BY partition
       ) AS w ON w.partition = r.partition
       GROUP BY r.bucket_ms`,

@@ -15,7 +15,7 @@ afterAll(async () => {
   await ch?.close();
 });
 
-const ENVELOPES = 300;
+const ENVELOPES = 2000;
 const EMIT_INTERVAL_MS = 50;
 
 describe('an aggregator behind its input (catch-up)', () => {
@@ -28,17 +28,18 @@ describe('an aggregator behind its input (catch-up)', () => {
       AGGREGATOR_MAX_BYTES_PER_PARTITION: '1024',
     });
     await ensurePipelineTopics(createKafka(brokers, 'catch-up-test', silentLogger()), config);
-    const producer = testKafka(brokers).producer({ idempotent: true, maxInFlightRequests: 1 });
+    const producer = testKafka(brokers).producer();
     await producer.connect();
     const T = Date.UTC(2026, 0, 1);
-    // One send per envelope: one record batch each, so no fetch can take more than one.
-    for (let seq = 1; seq <= ENVELOPES; seq++) {
-      await producer.send({
+    // One send per envelope, so one record batch each and no fetch can take more than one; one
+    // source per envelope, so the order in which concurrent sends land does not matter.
+    const send = (i: number): Promise<unknown> =>
+      producer.send({
         topic: config.topics.partials,
         acks: -1,
-        messages: [{ partition: 0, key: 's1', value: envelopeBytes({ sourceId: 's1', sequence: seq, watermarkMs: T + seq, windowStartMs: T, site: 'catch-up', events: 1 }) }],
+        messages: [{ partition: 0, key: `s${i}`, value: envelopeBytes({ sourceId: `s${i}`, sequence: 1, watermarkMs: T + 1, windowStartMs: T, site: 'catch-up', events: 1 }) }],
       });
-    }
+    for (let i = 0; i < ENVELOPES; i += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => send(i + k)));
 
     const aggregator = await startConfiguredAggregator(createKafka(brokers, 'catch-up-agg', silentLogger()), ch, config, silentLogger());
     try {
@@ -57,7 +58,7 @@ describe('an aggregator behind its input (catch-up)', () => {
       await producer.send({
         topic: config.topics.partials,
         acks: -1,
-        messages: [{ partition: 0, key: 's1', value: envelopeBytes({ sourceId: 's1', sequence: ENVELOPES + 1, watermarkMs: T + ENVELOPES + 1, windowStartMs: T, site: 'catch-up', events: 1 }) }],
+        messages: [{ partition: 0, key: 'fresh', value: envelopeBytes({ sourceId: 'fresh', sequence: 1, watermarkMs: T + 1, windowStartMs: T, site: 'catch-up', events: 1 }) }],
       });
       await waitFor(async () => (await countEvents(ch, 'catch-up')) === ENVELOPES + 1, 'fresh envelope written within 30 s (catch-up epochs may last 120 s)', 30_000);
       expect(aggregator.stats().emissions).toBeGreaterThan(epochsForBacklog);

@@ -433,3 +433,15 @@ describe('provisional -> final', () => {
     expectMeasures(after[0] as Row, expectedOf(select({ site: 'a.example', from: at(10, 0), to: at(11, 0) })));
   });
 });
+
+describe('a partition that went quiet', () => {
+  it('makes the last hour it wrote data into final through its recorded progress, without window rows', async () => {
+    const hour8 = async (): Promise<unknown[]> =>
+      ((await get(`/api/v1/timeseries?site=a.example&from=${at(8, 0)}&to=${at(9, 0)}&granularity=hour`)).body.points as Row[]).map((p) => p.status);
+    // Partition 2 wrote only 08:10, and its last status carried a watermark 2 s past 09:00.
+    expect(await hour8()).toEqual(['provisional']);
+    // Its edges only send heartbeats now: the aggregator records progress, no window rows.
+    await createSeeder(ch)({ deltas: [], statuses: [], late: [], watermarkMs: at(9, 0, 6), progressMs: at(9, 0, 6) }, 2);
+    expect(await hour8()).toEqual(['final']);
+  });
+});

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { addToPartial, emptyPartial, hash64, type PartialEnvelope, type PartialRow } from '../../../core/algebra/index.ts';
 import { createPartitionAggregator } from '../../../core/aggregator/partition-aggregator.ts';
+import { decodeEmission, encodeEmission } from '../../../core/aggregator/checkpoint.ts';
+import { isEmptyEmission } from '../../../core/aggregator/emission.ts';
 
 const W = 60_000;
 const T0 = 1_800_000_000_000; // window-aligned
@@ -37,6 +39,33 @@ describe('partition aggregator', () => {
     expect(agg.pendingCells()).toBe(3);
     agg.emit(T0);
     expect(agg.pendingCells()).toBe(0);
+  });
+
+  it('records the partition watermark once per minute it enters, also when no window row is written', () => {
+    const agg = createPartitionAggregator(settings);
+    agg.ingest(envelope('a', 1, T0 + 10_000, [row(T0, 1)]), T0);
+    expect(agg.emit(T0).progressMs).toBe(T0 + 10_000);
+    // Heartbeats only (edges gone quiet): no deltas, no statuses once the window is final...
+    agg.ingest(envelope('a', 2, T0 + W + 30_000, []), T0);
+    const first = agg.emit(T0);
+    expect(first.statuses.map((s) => s.status)).toEqual(['final']);
+    expect(first.progressMs).toBe(T0 + W + 30_000);
+    agg.ingest(envelope('a', 3, T0 + W + 50_000, []), T0);
+    const sameMinute = agg.emit(T0);
+    expect(sameMinute.progressMs).toBeUndefined();
+    expect(isEmptyEmission(sameMinute)).toBe(true);
+    // ...yet each new minute of watermark is still reported, and makes the emission worth writing.
+    agg.ingest(envelope('a', 4, T0 + 3 * W + 1, []), T0);
+    const later = agg.emit(T0);
+    expect(later.deltas).toEqual([]);
+    expect(later.statuses).toEqual([]);
+    expect(later.progressMs).toBe(T0 + 3 * W + 1);
+    expect(isEmptyEmission(later)).toBe(false);
+    // It survives the checkpoint codec, and checkpoints written before it existed still decode.
+    const { deltas, rest } = encodeEmission(later);
+    expect(decodeEmission(deltas, rest).progressMs).toBe(T0 + 3 * W + 1);
+    const legacy = JSON.stringify({ statuses: [], late: [], watermarkMs: T0 });
+    expect(decodeEmission(deltas, legacy).progressMs).toBeUndefined();
   });
 
   it('drops a replayed (source, sequence) and says why', () => {
