@@ -152,6 +152,19 @@ export function createAggregatorMetrics(registry: Registry, options: { now?: () 
   };
 }
 
+/**
+ * `tributary_rejected_events_total{site}`: events the edges refused (schema or field errors),
+ * counted when the rejected-events sink has recorded them in ClickHouse.
+ */
+export function createRejectedMetrics(registry: Registry): { rejectedEvents(site: string, count: number): void } {
+  const rejected = new Counter({ name: 'tributary_rejected_events_total', help: 'Events refused by the edges (schema or field errors), recorded in rejected_events, by site.', labelNames: ['site'], registers: [registry] });
+  return {
+    rejectedEvents(site, count) {
+      if (Number.isFinite(count) && count >= 0) rejected.inc({ site }, count);
+    },
+  };
+}
+
 /** Request counts and latencies of one HTTP service (query API, gateway, Node edge). */
 export interface HttpMetrics {
   observe(request: { method: string; route: string; status: number; seconds: number }): void;

@@ -2,6 +2,7 @@ import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { RunningAggregator } from './aggregator/kafka-runner.ts';
 import { startConfiguredAggregator } from './aggregator/from-config.ts';
+import { startConfiguredRejectedSink } from './rejected/rejected-sink.ts';
 import { createKafka } from './kafka/client.ts';
 import { openClickHouse, type ClickHouse } from './clickhouse/client.ts';
 import { migrate } from './clickhouse/migrate.ts';
@@ -48,6 +49,7 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
   await ensurePipelineTopics(kafka, config);
 
   const aggregator = await startConfiguredAggregator(kafka, clickhouse, config, logger.child({ component: 'aggregator' }), metrics);
+  const rejectedSink = await startConfiguredRejectedSink(kafka, clickhouse, config, logger.child({ component: 'rejected_sink' }), metrics);
 
   const saltProvider =
     config.saltSource === 'clickhouse'
@@ -76,6 +78,7 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
     async stop() {
       await edge.close();
       await aggregator.stop();
+      await rejectedSink.stop();
       await new Promise<void>((resolve) => queryServer.close(() => resolve()));
       await clickhouse.close();
     },

@@ -8,6 +8,7 @@ export const RETENTION_TABLES = {
   agg_day: 'window_start',
   // The audit of too-late partials ages from when it was recorded, like its partitioning.
   late_partials: 'received_at',
+  rejected_events: 'received_at',
 } as const;
 
 export type RetentionTable = keyof typeof RETENTION_TABLES;
@@ -28,6 +29,7 @@ const DAYS_OF: Record<RetentionTable, keyof RetentionDays> = {
   agg_hour: 'hourDays',
   agg_day: 'dayDays',
   late_partials: 'lateDays',
+  rejected_events: 'rejectedDays',
 };
 
 /**

@@ -48,6 +48,7 @@ export interface RetentionDays {
   hourDays: number;
   dayDays: number;
   lateDays: number;
+  rejectedDays: number;
 }
 
 export type ConfigResult = { ok: true; config: CoreConfig } | { ok: false; errors: string[] };
@@ -125,6 +126,7 @@ export function parseCoreConfig(env: Env): ConfigResult {
       hourDays: readInt(env, 'RETENTION_HOUR_DAYS', 400, errors, { min: 0, max: MAX_RETENTION_DAYS }),
       dayDays: readInt(env, 'RETENTION_DAY_DAYS', 0, errors, { min: 0, max: MAX_RETENTION_DAYS }),
       lateDays: readInt(env, 'RETENTION_LATE_DAYS', 30, errors, { min: 0, max: MAX_RETENTION_DAYS }),
+      rejectedDays: readInt(env, 'RETENTION_REJECTED_DAYS', 30, errors, { min: 0, max: MAX_RETENTION_DAYS }),
     },
   };
   if (windowSizeMs > 0 && (24 * HOUR) % windowSizeMs === 0 && config.salts.epochMs % windowSizeMs !== 0) {

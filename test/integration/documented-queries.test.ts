@@ -109,6 +109,21 @@ beforeAll(async () => {
     sourceId: 'edge-1', sequence: i + 1, watermarkMs: NOV(21), receivedAtMs: NOV(21, 8),
   }));
   await seed(emission, 0);
+  // Refused events as the rejected-events sink writes them; the first record is written twice
+  // (a replay after a crash), which FINAL collapses.
+  const rejected = [
+    ['demo', '2026-11-20 10:00:01.000', 1, 'm-1', [{ path: '/event', message: 'is required' }], '{}', 0, 10, '2026-11-20 10:00:02.000'],
+    ['demo', '2026-11-20 10:00:01.000', 1, 'm-1', [{ path: '/event', message: 'is required' }], '{}', 0, 10, '2026-11-20 10:00:09.000'],
+    ['demo', '2026-11-20 10:05:00.000', 0, 'm-2', [{ path: '/timestamp', message: 'must be an RFC 3339 date-time' }], '{}', 0, 11, '2026-11-20 10:05:01.000'],
+    ['demo', '2026-11-20 10:06:00.000', 3, 'm-3', [{ path: '/event', message: 'is required' }, { path: '/properties/value', message: 'must be a number' }], '{}', 0, 12, '2026-11-20 10:06:01.000'],
+    ['other', '2026-11-20 10:07:00.000', 0, 'm-4', [{ path: '/event', message: 'is required' }], '{}', 0, 13, '2026-11-20 10:07:01.000'],
+  ];
+  await ch.client.insert({
+    table: 'rejected_events',
+    columns: ['site', 'received_at', 'batch_index', 'message_id', 'errors', 'event', 'kafka_partition', 'kafka_offset', 'recorded_at'],
+    values: rejected,
+    format: 'JSONCompactEachRow',
+  });
 });
 
 afterAll(async () => {
@@ -178,6 +193,14 @@ const CHECKS: Record<string, (rows: Row[]) => void> = {
     expect(rows.map((r) => [r.hour, Number(r.events), r.status])).toEqual([
       [dt64(NOV(20, 9)), demo(NOV(20, 9), NOV(20, 10)).length, 'final'],
       [dt64(NOV(20, 10)), demo(NOV(20, 10), NOV(20, 11)).length, 'provisional'],
+    ]);
+  },
+  'Rejected events by field error': (rows) => {
+    // demo: m-1 (once, despite the replayed row), m-3 on /event; m-2 and m-3 on the others.
+    expect(rows.map((r) => [r.path, Number(r.events), r.example])).toEqual([
+      ['/event', 2, 'is required'],
+      ['/properties/value', 1, 'must be a number'],
+      ['/timestamp', 1, 'must be an RFC 3339 date-time'],
     ]);
   },
   'Too-late partials by reason': (rows) => {

@@ -19,7 +19,7 @@ afterAll(async () => {
 
 async function ttls(): Promise<Record<string, string | undefined>> {
   const rs = await ch.client.query({
-    query: "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase() AND name IN ('agg_minute', 'agg_hour', 'agg_day', 'late_partials')",
+    query: "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase() AND name IN ('agg_minute', 'agg_hour', 'agg_day', 'late_partials', 'rejected_events')",
     format: 'JSONEachRow',
   });
   return Object.fromEntries((await rs.json<{ name: string; engine_full: string }>()).map((r) => [r.name, ttlOf(r.engine_full)]));
@@ -34,22 +34,24 @@ async function count(table: string): Promise<number> {
 
 describe('applyRetention', () => {
   it('sets the TTLs, reports what changed, and is a no-op the second time', async () => {
-    const first = await applyRetention(ch.client, { minuteDays: 30, hourDays: 400, dayDays: 0, lateDays: 30 });
+    const first = await applyRetention(ch.client, { minuteDays: 30, hourDays: 400, dayDays: 0, lateDays: 30, rejectedDays: 14 });
     expect(first.map((c) => [c.table, c.action])).toEqual([
       ['agg_minute', 'set'],
       ['agg_hour', 'set'],
       ['agg_day', 'unchanged'],
       ['late_partials', 'set'],
+      ['rejected_events', 'set'],
     ]);
     expect(await ttls()).toEqual({
       agg_minute: 'toDateTime(window_start) + toIntervalDay(30)',
       agg_hour: 'toDateTime(window_start) + toIntervalDay(400)',
       agg_day: undefined,
       late_partials: 'toDateTime(received_at) + toIntervalDay(30)',
+      rejected_events: 'toDateTime(received_at) + toIntervalDay(14)',
     });
-    const second = await applyRetention(ch.client, { minuteDays: 30, hourDays: 400, dayDays: 0, lateDays: 30 });
+    const second = await applyRetention(ch.client, { minuteDays: 30, hourDays: 400, dayDays: 0, lateDays: 30, rejectedDays: 14 });
     expect(second.every((c) => c.action === 'unchanged')).toBe(true);
-    expect(describeRetention(second)).toBe('agg_minute: 30 days, agg_hour: 400 days, agg_day: forever, late_partials: 30 days');
+    expect(describeRetention(second)).toBe('agg_minute: 30 days, agg_hour: 400 days, agg_day: forever, late_partials: 30 days, rejected_events: 14 days');
     // Migrations stay untouched by retention: re-running them still checks out.
     expect((await migrate(ch.client)).applied).toEqual([]);
   });
@@ -77,12 +79,12 @@ describe('applyRetention', () => {
     expect(await count('late_partials')).toBe(1); // received a day ago
 
     // Keep everything forever from now on: TTLs removed, nothing else changes.
-    const changes = await applyRetention(ch.client, { minuteDays: 0, hourDays: 0, dayDays: 0, lateDays: 0 });
-    expect(changes.filter((c) => c.action === 'removed').map((c) => c.table)).toEqual(['agg_minute', 'agg_hour', 'late_partials']);
+    const changes = await applyRetention(ch.client, { minuteDays: 0, hourDays: 0, dayDays: 0, lateDays: 0, rejectedDays: 0 });
+    expect(changes.filter((c) => c.action === 'removed').map((c) => c.table)).toEqual(['agg_minute', 'agg_hour', 'late_partials', 'rejected_events']);
     expect(Object.values(await ttls()).every((t) => t === undefined)).toBe(true);
 
     // A shorter retention set later also reaches rows already stored.
-    await applyRetention(ch.client, { minuteDays: 0, hourDays: 0, dayDays: 100, lateDays: 0 });
+    await applyRetention(ch.client, { minuteDays: 0, hourDays: 0, dayDays: 100, lateDays: 0, rejectedDays: 0 });
     await ch.client.command({ query: 'OPTIMIZE TABLE agg_day FINAL' });
     expect(await count('agg_day')).toBe(2);
   });

@@ -1,0 +1,154 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Consumer, Kafka } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import type { ClickHouse } from '../clickhouse/client.ts';
+import { toClickHouseTime } from '../clickhouse/datetime.ts';
+import type { CoreConfig } from '../config/core-config.ts';
+import type { Logger } from '../log.ts';
+import { createRejectedMetrics } from '../metrics.ts';
+
+export interface RejectedSinkOptions {
+  kafka: Kafka;
+  client: ClickHouseClient;
+  /** The `rejected` topic the edges and the gateway write (docs/CONTRACTS.md). */
+  topic: string;
+  groupId: string;
+  logger: Logger;
+  /** Called after each batch is durable in ClickHouse, with the rows per site. */
+  recorded?(site: string, count: number): void;
+  /** First retry delay while ClickHouse refuses the insert (doubles up to 10 s). Default 500 ms. */
+  retryDelayMs?: number;
+}
+
+export interface RunningRejectedSink {
+  /** Records written so far by this process. */
+  written(): number;
+  stop(): Promise<void>;
+}
+
+const COLUMNS = ['site', 'received_at', 'batch_index', 'message_id', 'errors', 'event', 'kafka_partition', 'kafka_offset', 'recorded_at'];
+
+/**
+ * Copies the `rejected` topic into the `rejected_events` table, so refused events can be
+ * inspected and counted with SQL next to the aggregates (docs/QUERIES.md "Rejected events").
+ * At least once into a ReplacingMergeTree keyed by the Kafka coordinates: the offsets are
+ * committed after the insert, and a batch inserted again after a crash collapses to one row per
+ * record (identical retries are dropped at once by the insert deduplication token). A record
+ * that is not what the edges write is kept too, with an error saying so: nothing is dropped.
+ */
+export async function startRejectedSink(o: RejectedSinkOptions): Promise<RunningRejectedSink> {
+  const retryDelayMs = o.retryDelayMs ?? 500;
+  let written = 0;
+  let running = true;
+  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false });
+  await consumer.connect();
+  await consumer.subscribe({ topic: o.topic, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      if (batch.messages.length === 0) return;
+      const now = Date.now();
+      const perSite = new Map<string, number>();
+      const rows = batch.messages.map((m) => {
+        const r = parseRejectedRecord(m.value, m.timestamp);
+        perSite.set(r.site, (perSite.get(r.site) ?? 0) + 1);
+        return [r.site, r.receivedAt, r.index, r.messageId, r.errors, r.event, batch.partition, m.offset, toClickHouseTime(now)];
+      });
+      const first = batch.messages[0]!.offset;
+      const last = batch.lastOffset();
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await o.client.insert({
+            table: 'rejected_events',
+            columns: COLUMNS as [string, ...string[]],
+            values: rows,
+            format: 'JSONCompactEachRow',
+            clickhouse_settings: { insert_deduplication_token: `rejected:${o.topic}:${batch.partition}:${first}-${last}` },
+          });
+          break;
+        } catch (err) {
+          o.logger.warn({ event: 'rejected_insert_failed', partition: batch.partition, attempt, err: err instanceof Error ? err.message : String(err) });
+          if (!running || !isRunning() || isStale()) return; // not committed: the next owner reads the batch again
+          await new Promise((r) => setTimeout(r, Math.min(retryDelayMs * 2 ** Math.min(attempt - 1, 5), 10_000)));
+          await heartbeat().catch(() => undefined);
+        }
+      }
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      resolveOffset(last);
+      written += rows.length;
+      for (const [site, count] of perSite) o.recorded?.(site, count);
+      await heartbeat();
+    },
+  });
+  return {
+    written: () => written,
+    async stop() {
+      running = false;
+      await consumer.disconnect();
+    },
+  };
+}
+
+interface RejectedRow {
+  site: string;
+  receivedAt: string;
+  index: number;
+  messageId: string | null;
+  errors: Array<{ path: string; message: string }>;
+  event: string;
+}
+
+/** One record of the `rejected` topic as a row; anything else becomes a row that says what it was. */
+export function parseRejectedRecord(value: Buffer | null, kafkaTimestampMs: string): RejectedRow {
+  const fallbackTime = toClickHouseTime(Number(kafkaTimestampMs) || Date.now());
+  const text = value ? value.toString('utf8') : '';
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch {
+    record = undefined;
+  }
+  if (!isRecord(record) || typeof record.site !== 'string') {
+    return {
+      site: '',
+      receivedAt: fallbackTime,
+      index: 0,
+      messageId: null,
+      errors: [{ path: '', message: 'not a rejected-event record (docs/CONTRACTS.md, topic rejected); the raw value is in event' }],
+      event: text.slice(0, 4096),
+    };
+  }
+  const receivedMs = typeof record.received_at === 'string' ? Date.parse(record.received_at) : NaN;
+  const errors = Array.isArray(record.errors)
+    ? record.errors.filter(isRecord).map((e) => ({ path: String(e.path ?? ''), message: String(e.message ?? '') }))
+    : [];
+  return {
+    site: record.site,
+    receivedAt: Number.isFinite(receivedMs) ? toClickHouseTime(receivedMs) : fallbackTime,
+    index: typeof record.index === 'number' && Number.isInteger(record.index) && record.index >= 0 ? record.index : 0,
+    messageId: typeof record.message_id === 'string' ? record.message_id : null,
+    errors,
+    event: JSON.stringify(record.event ?? null),
+  };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The sink wired from configuration, as `tributary aggregator` and `tributary start` run it:
+ * consumer group `<AGGREGATOR_GROUP>.rejected` on `REJECTED_TOPIC`.
+ */
+export function startConfiguredRejectedSink(kafka: Kafka, clickhouse: ClickHouse, config: CoreConfig, logger: Logger, registry?: Registry): Promise<RunningRejectedSink> {
+  const metrics = registry ? createRejectedMetrics(registry) : undefined;
+  return startRejectedSink({
+    kafka,
+    client: clickhouse.client,
+    topic: config.topics.rejected,
+    groupId: `${config.aggregator.groupId}.rejected`,
+    logger,
+    ...(metrics ? { recorded: (site: string, count: number) => metrics.rejectedEvents(site, count) } : {}),
+  });
+}
