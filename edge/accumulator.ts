@@ -50,7 +50,13 @@ export interface AccumulatorOptions {
  */
 export function createAccumulator(o: AccumulatorOptions): Accumulator {
   const maxTrackedWindows = o.maxTrackedWindows ?? 16;
-  let rows = new Map<string, PartialRow>();
+  // Rows in a tree: window start -> site -> event -> one level per dimension value. Lookups use
+  // the (interned) value strings themselves, so the hot path builds and hashes no composite key.
+  let rows: PartialRow[] = [];
+  let tree = new Map<number, Map<string, Map<string, RowNode>>>();
+  // Rows whose dimension names differ from their tree path's (never from the enrich step, whose
+  // names are the same for every event): keyed by a composite string instead.
+  let irregular = new Map<string, PartialRow>();
   // window start -> site -> dimension -> values seen. Nested maps, so the hot path builds no
   // composite key strings for the cap (one lookup per level, short interned keys).
   const seen = new Map<number, Map<string, Map<string, Set<string>>>>();
@@ -82,6 +88,16 @@ export function createAccumulator(o: AccumulatorOptions): Accumulator {
     return value;
   }
 
+  function eventNode(ws: number, site: string, event: string): RowNode {
+    let perWindow = tree.get(ws);
+    if (perWindow === undefined) tree.set(ws, (perWindow = new Map()));
+    let perSite = perWindow.get(site);
+    if (perSite === undefined) perWindow.set(site, (perSite = new Map()));
+    let node = perSite.get(event);
+    if (node === undefined) perSite.set(event, (node = newNode()));
+    return node;
+  }
+
   return {
     add(e) {
       const ws = windowStart(e.eventTimeMs, o.windowSizeMs);
@@ -89,7 +105,7 @@ export function createAccumulator(o: AccumulatorOptions): Accumulator {
       const event = capped(perSite, '$event', e.event);
       // Copy the dimensions only when the cap changes a value: the caller's array is its own.
       let dimensions = e.dimensions;
-      let key = `${ws}\u0000${e.site}\u0000${event}`;
+      let node: RowNode | undefined = eventNode(ws, e.site, event);
       for (let i = 0; i < dimensions.length; i++) {
         const [name, value] = dimensions[i] as [string, string];
         const kept = capped(perSite, name, value);
@@ -97,24 +113,59 @@ export function createAccumulator(o: AccumulatorOptions): Accumulator {
           if (dimensions === e.dimensions) dimensions = dimensions.map(([n, v]): [string, string] => [n, v]);
           dimensions[i] = [name, kept];
         }
-        key += `\u0000${name}\u0001${kept}`;
+        if (node !== undefined) node = child(node, name, kept);
       }
-      let row = rows.get(key);
-      if (row === undefined) {
-        row = { windowStartMs: ws, windowSizeMs: o.windowSizeMs, site: e.site, event, dimensions, partial: emptyPartial() };
-        rows.set(key, row);
+      let row: PartialRow | undefined;
+      if (node !== undefined) {
+        row = node.row;
+        if (row === undefined) {
+          row = node.row = { windowStartMs: ws, windowSizeMs: o.windowSizeMs, site: e.site, event, dimensions, partial: emptyPartial() };
+          rows.push(row);
+        }
+      } else {
+        let key = `${ws}\u0000${e.site}\u0000${event}`;
+        for (const [name, value] of dimensions) key += `\u0000${name}\u0001${value}`;
+        row = irregular.get(key);
+        if (row === undefined) {
+          row = { windowStartMs: ws, windowSizeMs: o.windowSizeMs, site: e.site, event, dimensions, partial: emptyPartial() };
+          irregular.set(key, row);
+          rows.push(row);
+        }
       }
       addToPartial(row.partial, { user: e.user, value: e.value });
     },
     drain() {
-      const out = [...rows.values()];
-      rows = new Map();
+      const out = rows;
+      rows = [];
+      tree = new Map();
+      irregular = new Map();
       return out;
     },
     get rowCount() {
-      return rows.size;
+      return rows.length;
     },
   };
+}
+
+/** A tree level: the row ending here, and the next dimension (one name per level) by value. */
+interface RowNode {
+  row: PartialRow | undefined;
+  name: string | undefined;
+  next: Map<string, RowNode> | undefined;
+}
+
+const newNode = (): RowNode => ({ row: undefined, name: undefined, next: undefined });
+
+/** The child of `node` for dimension `name` = `value`; undefined when this level holds another dimension. */
+function child(node: RowNode, name: string, value: string): RowNode | undefined {
+  if (node.name === undefined) {
+    node.name = name;
+    node.next = new Map();
+  } else if (node.name !== name) return undefined;
+  const next = node.next as Map<string, RowNode>;
+  let c = next.get(value);
+  if (c === undefined) next.set(value, (c = newNode()));
+  return c;
 }
 
 function oldestKey(m: Map<number, unknown>): number {

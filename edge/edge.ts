@@ -2,6 +2,7 @@ import { createAccumulator, type Accumulator } from './accumulator.ts';
 import { createEdgeApp } from './app.ts';
 import type { EdgeConfig } from './config.ts';
 import { createFlusher, type Flusher, type FlusherOptions } from './flusher.ts';
+import { createIngestHttp, type IngestHttp } from './http-ingest.ts';
 import type { EdgeLog, PartialSink, RejectedSink } from './ports.ts';
 import type { MacFactory, SaltProvider } from './salt-provider.ts';
 import type { Hono } from 'hono';
@@ -26,6 +27,8 @@ export interface EdgeOptions {
 /** An assembled edge: the Hono app plus the flusher the entry drives with a timer. */
 export interface Edge {
   app: Hono;
+  /** The HTTP semantics `app` serves, for adapters that skip Hono on hot paths (edge/node/http-listener.ts); same state. */
+  http: IngestHttp;
   flusher: Flusher;
   accumulator: Accumulator;
 }
@@ -57,15 +60,15 @@ export function createEdge(o: EdgeOptions): Edge {
     maxPendingRows: o.config.maxPendingRows,
     ...(o.log ? { log: o.log } : {}),
   });
-  const app = createEdgeApp({
+  const http = createIngestHttp({
     config: o.config,
     accumulator,
     flusher,
     now,
-    ...(o.country ? { country: o.country } : {}),
     ...(o.saltProvider ? { saltProvider: o.saltProvider } : {}),
     ...(o.pseudonymMac ? { pseudonymMac: o.pseudonymMac } : {}),
     ...(o.log ? { log: o.log } : {}),
   });
-  return { app, flusher, accumulator };
+  const app = createEdgeApp({ config: o.config, accumulator, flusher, http, ...(o.country ? { country: o.country } : {}) });
+  return { app, http, flusher, accumulator };
 }

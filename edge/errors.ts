@@ -1,3 +1,5 @@
+import { toResponse, type EdgeAnswer } from './answer.ts';
+
 /**
  * Errors the edge answers with. Every error body is `{ error: { code, message } }`; the
  * message says what to change. Codes are stable (documented in docs/EDGE.md); messages are not.
@@ -42,13 +44,18 @@ export function rejection(
   return { kind: 'reject', status, code, message, ...extra };
 }
 
-/** Renders a rejection as the JSON error response (with Retry-After when set). */
-export function rejectionResponse(r: RequestRejection, headers: Record<string, string> = {}): Response {
+/** A rejection as the JSON error answer (with Retry-After when set), for any runtime's adapter. */
+export function rejectionAnswer(r: RequestRejection, headers: Readonly<Record<string, string>> = {}): EdgeAnswer {
   const body: { error: { code: string; message: string; errors?: RequestRejection['errors'] } } = {
     error: { code: r.code, message: r.message },
   };
   if (r.errors !== undefined) body.error.errors = r.errors;
   const h: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', ...headers };
   if (r.retryAfterS !== undefined) h['retry-after'] = String(r.retryAfterS);
-  return new Response(JSON.stringify(body), { status: r.status, headers: h });
+  return { status: r.status, headers: h, body: JSON.stringify(body) };
+}
+
+/** Renders a rejection as the JSON error response (with Retry-After when set). */
+export function rejectionResponse(r: RequestRejection, headers: Record<string, string> = {}): Response {
+  return toResponse(rejectionAnswer(r, headers));
 }

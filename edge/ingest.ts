@@ -116,12 +116,13 @@ export function createIngest(o: { config: EdgeConfig; accumulator: Accumulator; 
     const valid: ValidEvent[] = [];
     let misses = 0;
     const enrichContext = { batchContext: req.batchContext, country: ctx.country, headerUserAgent: ctx.headerUserAgent };
+    const timeContext = { receivedAtMs: ctx.receivedAtMs, batchSentAt: req.batchSentAt };
 
     for (const item of req.events) {
       const r = item.result;
       if (r.kind === 'ok') {
         const event = r.value;
-        const { eventTimeMs } = eventTime(event, { receivedAtMs: ctx.receivedAtMs, batchSentAt: req.batchSentAt }).value;
+        const { eventTimeMs } = eventTime(event, timeContext).value;
         const enriched = enrich(event, enrichContext);
         if (enriched.kind !== 'ok') {
           valid.push({ event, eventTimeMs, dimensions: undefined, dropReason: enriched.kind === 'drop' ? enriched.reason : undefined, pseudonym: undefined });

@@ -1,7 +1,8 @@
 /**
- * The ceiling the HTTP benchmark is read against: a trivial Hono app on @hono/node-server (the
- * same stack as the edge) that reads the body, JSON.parses it and answers 202. Same protocol as
- * http-server.ts: prints `{"port":N}`, and on SIGTERM one JSON line with its CPU time.
+ * A reference the HTTP benchmark is read against: a trivial Hono app on @hono/node-server (the
+ * stack the Node edge served every request with before its node:http fast path) that reads the
+ * body, JSON.parses it and answers 202. Same protocol as http-server.ts: prints `{"port":N}`,
+ * and on SIGTERM one JSON line with its CPU time.
  */
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';

@@ -70,8 +70,20 @@ export async function runEdge(config: CoreConfig, logger: Logger): Promise<numbe
   const brokers = requireBrokers(config);
   const edgeConfig = parseEdgeConfig(process.env, { pseudonymSaltRequired: config.saltSource === 'static' });
   if (!edgeConfig.ok) throw new Error(`edge configuration is not valid:\n  - ${edgeConfig.errors.join('\n  - ')}`);
-  const salts = await edgeSalts(config, edgeConfig.config, logger);
-  const edge = await startNodeEdge({ config: edgeConfig.config, brokers, port: config.edgePort, topics: { partials: config.topics.partials, rejected: config.topics.rejected }, ...(salts.provider ? { saltProvider: salts.provider } : {}) });
+  // EDGE_PROCESSES > 1: every worker process builds its own salt provider (edge-worker.ts).
+  const multi = config.edgeProcesses > 1;
+  if (multi && config.saltSource === 'clickhouse' && config.clickhouse.kind === 'embedded') {
+    throw new Error(`EDGE_PROCESSES=${config.edgeProcesses} with SALT_SOURCE=clickhouse needs a ClickHouse server (CLICKHOUSE_URL) that all edge processes share: an embedded store belongs to one process. Or set SALT_SOURCE=gateway or static`);
+  }
+  const salts = multi ? { provider: undefined, close: async () => {} } : await edgeSalts(config, edgeConfig.config, logger);
+  const edge = await startNodeEdge({
+    config: edgeConfig.config,
+    brokers,
+    port: config.edgePort,
+    topics: { partials: config.topics.partials, rejected: config.topics.rejected },
+    ...(salts.provider ? { saltProvider: salts.provider } : {}),
+    ...(multi ? { processes: config.edgeProcesses, workerSetup: new URL('./edge-worker.ts', import.meta.url).href } : {}),
+  });
   logger.info({ event: 'edge_listening', url: edge.url, salt_source: config.saltSource });
   await waitForSignal();
   await edge.close();
@@ -85,7 +97,7 @@ export async function runEdge(config: CoreConfig, logger: Logger): Promise<numbe
  * private to this process, so only one edge can use it); `gateway` fetches them from `tributary
  * gateway`, like Workers and Deno edges; `static` derives them from PSEUDONYM_SALT.
  */
-async function edgeSalts(config: CoreConfig, edge: EdgeConfig, logger: Logger): Promise<{ provider: SaltProvider | undefined; close(): Promise<void> }> {
+export async function edgeSalts(config: CoreConfig, edge: EdgeConfig, logger: Logger): Promise<{ provider: SaltProvider | undefined; close(): Promise<void> }> {
   if (config.saltSource === 'static') return { provider: undefined, close: async () => {} };
   if (config.saltSource === 'gateway') {
     const gateway = parseGatewayClientConfig(process.env, { defaultEdgeId: 'node' });

@@ -8,6 +8,8 @@ export interface CoreConfig {
   kafkaBrokers: string[] | undefined;
   clickhouse: ClickHouseTarget;
   edgePort: number;
+  /** `tributary edge`: edge processes on `edgePort` (node:cluster), 1 = a single process. */
+  edgeProcesses: number;
   queryPort: number;
   /**
    * Where pseudonym salts come from: `clickhouse` (default; random salts in pseudonym_salts,
@@ -92,6 +94,7 @@ export function parseCoreConfig(env: Env): ConfigResult {
     kafkaBrokers,
     clickhouse,
     edgePort: readInt(env, 'PORT', 8080, errors, { min: 0, max: 65535 }),
+    edgeProcesses: readInt(env, 'EDGE_PROCESSES', 1, errors, { min: 1, max: 256 }),
     queryPort: readInt(env, 'QUERY_PORT', 8081, errors, { min: 0, max: 65535 }),
     metricsPort: readInt(env, 'METRICS_PORT', 9464, errors, { min: 0, max: 65535 }),
     saltSource: readSaltSource(env, errors),

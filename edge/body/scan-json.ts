@@ -3,13 +3,26 @@
  * - refuses nesting deeper than `maxDepth` early (JSON.parse would recurse, and a 512 KiB
  *   `[[[[...` must cost a loop, not a stack);
  * - measures the byte size of each element of each array directly under the top-level object
- *   (the events of `{ batch: [...] }`), so the per-event byte limit needs no re-serialization.
+ *   (the events of `{ batch: [...] }`), so the per-event byte limit needs no re-serialization;
+ * - finds the strings holding non-ASCII bytes, so decoding can take the decoder's ASCII fast
+ *   path for everything else (see parse-json.ts);
+ * - flags a string spelled exactly `__proto__`, `prototype` or `constructor`, or holding a `\u`
+ *   escape (the only way to spell those names otherwise): only then can a forbidden key exist.
  *
  * Works on UTF-8 bytes because every JSON structural character is ASCII and every byte of a
  * multi-byte sequence is >= 0x80. Malformed JSON is not reported here: JSON.parse does that.
  */
 export type JsonScan =
-  | { kind: 'ok'; topLevelArrays: Map<string, number[]> }
+  | {
+      kind: 'ok';
+      topLevelArrays: Map<string, number[]>;
+      /** `[start, end)` byte offsets of the contents of each string holding a byte >= 0x80, flat. */
+      nonAsciiStrings: number[];
+      /** A byte >= 0x80 outside any string (a BOM, or JSON that will not parse). */
+      nonAsciiOutside: boolean;
+      /** A string that is, or may spell through escapes, a forbidden key name. */
+      suspiciousKeys: boolean;
+    }
   | { kind: 'too_deep'; offset: number };
 
 const QUOTE = 0x22;
@@ -20,10 +33,29 @@ const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 
+const LOWER_U = 0x75;
+
 const keyDecoder = new TextDecoder();
+
+// __proto__, prototype, constructor as bytes: compared only against strings of their length.
+const FORBIDDEN_NAMES = ['__proto__', 'prototype', 'constructor'].map((n) => new TextEncoder().encode(n));
+
+function isForbiddenName(bytes: Uint8Array, from: number, to: number): boolean {
+  const length = to - from;
+  if (length !== 9 && length !== 11) return false;
+  outer: for (const name of FORBIDDEN_NAMES) {
+    if (name.length !== length) continue;
+    for (let k = 0; k < length; k++) if (bytes[from + k] !== name[k]) continue outer;
+    return true;
+  }
+  return false;
+}
 
 export function scanJson(bytes: Uint8Array, maxDepth: number): JsonScan {
   const topLevelArrays = new Map<string, number[]>();
+  const nonAsciiStrings: number[] = [];
+  let nonAsciiOutside = false;
+  let suspiciousKeys = false;
   let depth = 0;
   let topIsObject = false;
   let keyStart = -1;
@@ -39,12 +71,21 @@ export function scanJson(bytes: Uint8Array, maxDepth: number): JsonScan {
         // Strings are most of the bytes: skip to the closing quote in a tight loop (escapes
         // skip one byte) rather than dispatching every byte through the switch.
         let end = i + 1;
+        let high = 0;
         for (;;) {
           const c = bytes[end];
           if (c === QUOTE) break;
-          if (c === undefined) return { kind: 'ok', topLevelArrays };
-          end += c === BACKSLASH ? 2 : 1;
+          if (c === undefined) return { kind: 'ok', topLevelArrays, nonAsciiStrings, nonAsciiOutside, suspiciousKeys };
+          if (c === BACKSLASH) {
+            if (bytes[end + 1] === LOWER_U) suspiciousKeys = true;
+            end += 2;
+          } else {
+            high |= c;
+            end++;
+          }
         }
+        if (high >= 0x80) nonAsciiStrings.push(i + 1, end);
+        if (!suspiciousKeys && isForbiddenName(bytes, i + 1, end)) suspiciousKeys = true;
         if (depth === 1) {
           // The last string read at depth 1 before a `[` is that array's key.
           keyStart = i + 1;
@@ -79,10 +120,11 @@ export function scanJson(bytes: Uint8Array, maxDepth: number): JsonScan {
         depth--;
         break;
       default:
+        if (b >= 0x80) nonAsciiOutside = true;
         break;
     }
   }
-  return { kind: 'ok', topLevelArrays };
+  return { kind: 'ok', topLevelArrays, nonAsciiStrings, nonAsciiOutside, suspiciousKeys };
 }
 
 function hasContent(bytes: Uint8Array, from: number, to: number): boolean {

@@ -1,13 +1,15 @@
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { Kafka, logLevel } from 'kafkajs';
-import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hostname as osHostname } from 'node:os';
 import type { EdgeConfig } from '../config.ts';
 import { createEdge } from '../edge.ts';
 import type { EdgeLog, PartialSink, RejectedSink } from '../ports.ts';
 import type { SaltProvider } from '../salt-provider.ts';
+import { startNodeEdgeCluster, type NodeEdgeHealth } from './cluster.ts';
+import { defaultLog, defaultSourceId } from './defaults.ts';
 import { nodeHmac } from './hmac.ts';
+import { createNodeEdgeListener } from './http-listener.ts';
 import { createKafkaSinks } from './kafka-sink.ts';
 
 export interface NodeEdgeOptions {
@@ -31,18 +33,48 @@ export interface NodeEdgeOptions {
    * for benchmarks of the edge alone and for tests.
    */
   sinks?: { partialSink: PartialSink; rejectedSink: RejectedSink };
+  /**
+   * Edge processes serving `port` (node:cluster; `EDGE_PROCESSES`). Default 1: this process is
+   * the edge. With N > 1 this process only supervises N worker processes, each a complete edge
+   * with its own source id (`<sourceId>-<n>`), Kafka producer, flush timer, messageId dedup set,
+   * caches and `/health` (see `startNodeEdgeCluster`). `sinks` and `saltProvider` cannot cross
+   * a process boundary: pass `workerSetup` instead.
+   */
+  processes?: number;
+  /**
+   * With `processes > 1`: a module (path or file URL) each worker process imports; its
+   * `nodeEdgeWorker` export ({@link NodeEdgeWorkerSetup}) returns that worker's `sinks`,
+   * `saltProvider` and `log`. Used by the benchmark (in-memory sinks per worker).
+   */
+  workerSetup?: string;
 }
+
+/** What a `workerSetup` module gives one worker process: options that cannot be sent to it. */
+export interface NodeEdgeWorkerExtras {
+  sinks?: { partialSink: PartialSink; rejectedSink: RejectedSink };
+  saltProvider?: SaltProvider;
+  log?: EdgeLog;
+  /** Runs after the worker's edge has closed (final flush done), before the process exits. */
+  afterClose?: () => Promise<void> | void;
+}
+
+/** The `nodeEdgeWorker` export of a `workerSetup` module. */
+export type NodeEdgeWorkerSetup = (worker: { index: number; sourceId: string }) => NodeEdgeWorkerExtras | Promise<NodeEdgeWorkerExtras>;
 
 export interface RunningNodeEdge {
   url: string;
+  /** The source id of this process; with `processes > 1`, the workers' ids are `<sourceId>-<n>`. */
   sourceId: string;
+  /** `GET /health` of every edge process: one entry, or one per worker with `processes > 1`. */
+  health(): Promise<NodeEdgeHealth[]>;
   /** Stops accepting requests, lets in-flight ones finish, flushes what is left, disconnects. */
   close(): Promise<void>;
 }
 
 /**
- * Runs the edge collector on Node: the runtime-neutral app from `createEdge` served by
- * @hono/node-server, with Kafka sinks and a flush timer.
+ * Runs the edge collector on Node: the runtime-neutral edge from `createEdge` on node:http
+ * (ingest paths and /health served directly, see `createNodeEdgeListener`; anything else
+ * through the Hono app and @hono/node-server), with Kafka sinks and a flush timer.
  *
  * @example
  * ```ts
@@ -52,7 +84,8 @@ export interface RunningNodeEdge {
  * ```
  */
 export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge> {
-  const sourceId = o.sourceId ?? `edge-${osHostname()}-${randomBytes(4).toString('hex')}`;
+  if ((o.processes ?? 1) > 1) return startNodeEdgeCluster(o);
+  const sourceId = o.sourceId ?? defaultSourceId();
   const log: EdgeLog = o.log ?? defaultLog;
   const sinks = o.sinks !== undefined ? { ...o.sinks, connect: async () => undefined, disconnect: async () => undefined } : kafkaSinks(o, sourceId);
   await sinks.connect();
@@ -70,10 +103,12 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
     edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: e instanceof Error ? e.message : String(e) }));
   }, o.config.flushIntervalMs);
 
-  const server = serve({ fetch: edge.app.fetch, port: o.port, ...(o.hostname ? { hostname: o.hostname } : {}) });
+  // Hot paths straight from node:http into the edge's HTTP semantics; the rest through Hono.
+  const server = createServer(createNodeEdgeListener({ http: edge.http, fallback: getRequestListener(edge.app.fetch), countryHeader: o.config.countryHeader }));
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
     server.once('error', reject);
+    server.listen(o.port, o.hostname);
   });
   const { port } = server.address() as AddressInfo;
   const host = o.hostname && o.hostname !== '0.0.0.0' && o.hostname !== '::' ? o.hostname : '127.0.0.1';
@@ -83,6 +118,10 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
   return {
     url: `http://${host}:${port}`,
     sourceId,
+    async health() {
+      const answer = edge.http.health();
+      return [{ sourceId, status: answer.status, body: JSON.parse(answer.body ?? '{}') as Record<string, unknown> }];
+    },
     close() {
       closing ??= (async () => {
         // The timer keeps flushing while in-flight requests wait for their group commit.
@@ -113,8 +152,3 @@ function kafkaSinks(o: NodeEdgeOptions, sourceId: string) {
     topics: { partials: o.topics?.partials ?? 'partials', rejected: o.topics?.rejected ?? 'rejected' },
   });
 }
-
-const defaultLog: EdgeLog = (fields) => {
-  if (fields.event === 'flushed') return;
-  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), component: 'edge', ...fields })}\n`);
-};

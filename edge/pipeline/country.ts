@@ -21,9 +21,14 @@ export function countryFromCf(request: Request): string | undefined {
  */
 export function createCountryHook(countryHeader: string | undefined): (request: Request) => string | undefined {
   return (request) => {
-    if (countryHeader !== undefined) return request.headers.get(countryHeader) ?? undefined;
+    if (countryHeader !== undefined) return countryFromHeader(request.headers, countryHeader);
     return countryFromCf(request);
   };
+}
+
+/** The `COUNTRY_HEADER` value from any header lookup (a `Headers`, or the Node fast path's). */
+export function countryFromHeader(headers: { get(name: string): string | null }, countryHeader: string): string | undefined {
+  return headers.get(countryHeader) ?? undefined;
 }
 
 /** ISO 3166-1 alpha-2 codes (plus platform codes such as Cloudflare's XX/T1), upper-cased. */

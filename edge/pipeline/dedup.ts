@@ -33,8 +33,10 @@ export function createDeduplicator(o: { capacity: number }): Deduplicator {
         seen = new Set();
         bySite.set(siteId, seen);
       }
-      if (seen.has(messageId)) return DUPLICATE;
+      // One hash lookup instead of has() then add(): an id that was there leaves the size unchanged.
+      const before = seen.size;
       seen.add(messageId);
+      if (seen.size === before) return DUPLICATE;
       if (size < o.capacity) {
         const at = (next + size++) % o.capacity;
         ringSites[at] = siteId;
