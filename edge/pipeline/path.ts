@@ -62,8 +62,13 @@ export function createPathNormalizer(o: { allowlist: readonly string[]; cacheSiz
   return (loc) => {
     if (loc.path === undefined && loc.url === undefined) return UNKNOWN;
     // Most events have a path and no query: the path itself is the key (no concatenation).
+    // Without an allowlist the query never reaches the result, so it stays out of the key too.
     const key =
-      loc.path !== undefined ? (loc.search === undefined || loc.search === '' ? loc.path : `${loc.path}\u0000${loc.search}`) : `\u0000\u0000${loc.url ?? ''}`;
+      loc.path !== undefined
+        ? loc.search === undefined || loc.search === '' || allow.length === 0
+          ? loc.path
+          : `${loc.path}\u0000${loc.search}`
+        : `\u0000\u0000${loc.url ?? ''}`;
     const hit = cache.get(key);
     if (hit !== undefined) return hit;
     const value = compute(loc);

@@ -63,7 +63,7 @@ const MAX_EPOCH_KEYS = 8;
  */
 export function createPseudonymizer(o: PseudonymizerOptions): Pseudonymizer {
   // Holds the `ok` results themselves, so a hit allocates nothing.
-  const cache = createBoundedCache<string, { kind: 'ok'; pseudonym: Pseudonym }>(o.cacheSize ?? 50_000);
+  const cache = createPseudonymCache(o.cacheSize ?? 50_000);
   const mac = o.mac ?? webCryptoHmac;
   const keys = new Map<number, EpochKey>();
   const loading = new Map<number, Promise<EpochKey | Exclude<PseudonymResult, { kind: 'ok' }>>>();
@@ -72,12 +72,13 @@ export function createPseudonymizer(o: PseudonymizerOptions): Pseudonymizer {
   const expired = createBoundedCache<number, true>(64);
   const EXPIRED: PseudonymResult = Object.freeze({ kind: 'expired' });
 
-  const cacheKey = (epoch: number, siteId: string, rawUserId: string): string => `${epoch}\u0000${siteId}\u0000${rawUserId}`;
+  // Only for sharing concurrent misses (rare); the hot path looks up the cache without it.
+  const inflightKey = (epoch: number, siteId: string, rawUserId: string): string => `${epoch}\u0000${siteId}\u0000${rawUserId}`;
 
-  function finish(key: string, mac: Uint8Array): PseudonymResult {
+  function finish(epoch: number, siteId: string, rawUserId: string, mac: Uint8Array): PseudonymResult {
     const hex = toHex(mac, 8);
     const result = { kind: 'ok' as const, pseudonym: { hex, hash: hash64FromHex(hex) } };
-    cache.set(key, result);
+    cache.set(epoch, siteId, rawUserId, result);
     return result;
   }
 
@@ -106,16 +107,15 @@ export function createPseudonymizer(o: PseudonymizerOptions): Pseudonymizer {
         keys.delete(epoch);
         return EXPIRED;
       }
-      const k = cacheKey(epoch, siteId, rawUserId);
-      const hit = cache.get(k);
+      const hit = cache.get(epoch, siteId, rawUserId);
       if (hit !== undefined) return hit;
       if (!key.signer.synchronous) return undefined;
-      return finish(k, key.signer.sign(encoder.encode(`${siteId}:${rawUserId}`)) as Uint8Array);
+      return finish(epoch, siteId, rawUserId, key.signer.sign(encoder.encode(`${siteId}:${rawUserId}`)) as Uint8Array);
     },
     pseudonym(epoch, siteId, rawUserId, nowMs) {
       const immediate = this.now(epoch, siteId, rawUserId, nowMs);
       if (immediate !== undefined) return Promise.resolve(immediate);
-      const k = cacheKey(epoch, siteId, rawUserId);
+      const k = inflightKey(epoch, siteId, rawUserId);
       let running = inflight.get(k);
       if (running === undefined) {
         running = (async (): Promise<PseudonymResult> => {
@@ -125,7 +125,7 @@ export function createPseudonymizer(o: PseudonymizerOptions): Pseudonymizer {
             return key;
           }
           if (nowMs >= key.usableUntilMs) return EXPIRED;
-          return finish(k, await key.signer.sign(encoder.encode(`${siteId}:${rawUserId}`)));
+          return finish(epoch, siteId, rawUserId, await key.signer.sign(encoder.encode(`${siteId}:${rawUserId}`)));
         })().finally(() => inflight.delete(k));
         inflight.set(k, running);
       }
@@ -141,6 +141,69 @@ export function createPseudonymizer(o: PseudonymizerOptions): Pseudonymizer {
 export function rawUserId(event: Pick<SegmentEvent, 'userId' | 'anonymousId'>): string | undefined {
   const id = event.userId ?? event.anonymousId;
   return id === undefined ? undefined : String(id);
+}
+
+type CachedPseudonym = { kind: 'ok'; pseudonym: Pseudonym };
+
+/**
+ * Pseudonyms by epoch, then site, then raw id, holding at most `capacity` in all (first in,
+ * first out, through a ring as in bounded-cache.ts). Nested rather than keyed by one
+ * `epoch + site + id` string: building and hashing that string per event cost about three
+ * times the lookup itself (the id, fresh from JSON.parse, is hashed once either way).
+ */
+function createPseudonymCache(capacity: number): {
+  get(epoch: number, siteId: string, rawUserId: string): CachedPseudonym | undefined;
+  set(epoch: number, siteId: string, rawUserId: string, value: CachedPseudonym): void;
+  readonly size: number;
+} {
+  const byEpoch = new Map<number, Map<string, Map<string, CachedPseudonym>>>();
+  // Insertion order in three parallel arrays, so remembering an entry allocates nothing.
+  const ringEpochs = new Array<number>(Math.max(0, capacity));
+  const ringSites = new Array<string>(Math.max(0, capacity));
+  const ringIds = new Array<string>(Math.max(0, capacity));
+  let next = 0;
+  let size = 0;
+
+  function remove(epoch: number, siteId: string, rawUserId: string): void {
+    const bySite = byEpoch.get(epoch);
+    const byId = bySite?.get(siteId);
+    if (bySite === undefined || byId === undefined) return;
+    byId.delete(rawUserId);
+    if (byId.size > 0) return;
+    bySite.delete(siteId);
+    if (bySite.size === 0) byEpoch.delete(epoch);
+  }
+
+  return {
+    get: (epoch, siteId, rawUserId) => byEpoch.get(epoch)?.get(siteId)?.get(rawUserId),
+    set(epoch, siteId, rawUserId, value) {
+      if (capacity <= 0) return;
+      let bySite = byEpoch.get(epoch);
+      if (bySite === undefined) byEpoch.set(epoch, (bySite = new Map()));
+      let byId = bySite.get(siteId);
+      if (byId === undefined) bySite.set(siteId, (byId = new Map()));
+      if (byId.has(rawUserId)) {
+        byId.set(rawUserId, value);
+        return;
+      }
+      byId.set(rawUserId, value);
+      if (size < capacity) {
+        const at = (next + size++) % capacity;
+        ringEpochs[at] = epoch;
+        ringSites[at] = siteId;
+        ringIds[at] = rawUserId;
+        return;
+      }
+      remove(ringEpochs[next] as number, ringSites[next] as string, ringIds[next] as string);
+      ringEpochs[next] = epoch;
+      ringSites[next] = siteId;
+      ringIds[next] = rawUserId;
+      next = (next + 1) % capacity;
+    },
+    get size() {
+      return size;
+    },
+  };
 }
 
 function toHex(bytes: Uint8Array, n: number): string {

@@ -43,8 +43,11 @@ function childEnv(path: string, group: string, instances: number): NodeJS.Proces
     IDLE_TIMEOUT_MS: '86400000',
     EMIT_INTERVAL_MS: '50',
     AGGREGATOR_SESSION_TIMEOUT_MS: '6000',
-    // Small fetches make many small epochs, so kills land between checkpoints and writes.
+    // Small fetches make many small epochs, so kills land between checkpoints and writes. The
+    // input is all in Kafka before the aggregator starts: without this, catch-up epochs of up to
+    // 10 s would commit it in a few large steps and the kills would rarely land mid-stream.
     AGGREGATOR_MAX_BYTES_PER_PARTITION: '4096',
+    CATCHUP_EMIT_MAX_MS: '50',
     GOLDEN_INSTANCES: String(instances),
     GOLDEN_PROGRESS_MS: '25',
     GOLDEN_RAW: rawFile,

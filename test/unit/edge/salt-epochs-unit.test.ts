@@ -118,6 +118,24 @@ describe('pseudonym cache', () => {
     expect(mac.signs).toBe(4);
   });
 
+  it('evicts the oldest pseudonym first, whatever its epoch or site', async () => {
+    const salts = countingSalts();
+    const mac = countingMac();
+    const p = createPseudonymizer({ salts, cacheSize: 2, mac });
+    await pseudonymOf(p, EPOCH, 's', 'u1');
+    await pseudonymOf(p, EPOCH + 1, 's', 'u1');
+    expect([mac.signs, p.cacheSize]).toEqual([2, 2]);
+    // Both cached: hits sign nothing.
+    await pseudonymOf(p, EPOCH, 's', 'u1');
+    await pseudonymOf(p, EPOCH + 1, 's', 'u1');
+    expect(mac.signs).toBe(2);
+    await pseudonymOf(p, EPOCH, 't', 'u1'); // evicts (EPOCH, s, u1), the oldest
+    await pseudonymOf(p, EPOCH + 1, 's', 'u1'); // still cached
+    expect(mac.signs).toBe(3);
+    await pseudonymOf(p, EPOCH, 's', 'u1'); // recomputed
+    expect([mac.signs, p.cacheSize]).toEqual([4, 2]);
+  });
+
   it('shares one computation between concurrent misses of the same key', async () => {
     const salts = countingSalts();
     const p = createPseudonymizer({ salts });
