@@ -1,14 +1,13 @@
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeEnvelope, hllEstimate, hllMerge, type PartialEnvelope, type PartialRow } from '../../core/algebra/index.ts';
-import { parseEdgeConfig } from '../../edge/config.ts';
-import { startNodeEdge, type RunningNodeEdge } from '../../edge/node/server.ts';
+import { hllEstimate, hllMerge, type PartialEnvelope, type PartialRow } from '../../core/algebra/index.ts';
+import type { RunningNodeEdge } from '../../edge/node/server.ts';
 import { bundleSdk } from '../../scripts/build-sdk.ts';
-import { testKafkaBrokers, uniqueName, waitFor } from '../integration/setup/kafka-test-env.ts';
+import { startEdgeKafkaRig, type EdgeKafkaRig } from '../integration/setup/edge-kafka-rig.ts';
+import { waitFor } from '../integration/setup/kafka-test-env.ts';
 
 // The browser SDK in real Chromium (Debian's /usr/bin/chromium, driven by playwright-core)
 // against the real Node edge and Kafka broker. The test page and the edge are different
@@ -20,41 +19,20 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
 const SITES = { beacon: 'beacon-site', fetch: 'fetch-site', optout: 'optout-site' } as const;
 const WRITE_KEYS = { beacon: 'wk_beacon', fetch: 'wk_fetch', optout: 'wk_optout' } as const;
 
-const kafka = new Kafka({ clientId: 'browser-sdk-e2e', brokers: testKafkaBrokers(), logLevel: logLevel.WARN });
-const topics = { partials: uniqueName('sdk-partials'), rejected: uniqueName('sdk-rejected') };
-const envelopes: PartialEnvelope[] = [];
-let consumer: Consumer;
+let rig: EdgeKafkaRig;
 let edge: RunningNodeEdge;
+let envelopes: PartialEnvelope[];
 let wire: RecordingProxy;
 let site: { server: Server; url: string };
 let browser: Browser;
 
 beforeAll(async () => {
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [topics.partials, topics.rejected].map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
-  await admin.disconnect();
-
-  const config = parseEdgeConfig({
-    TRIBUTARY_WRITE_KEYS: Object.entries(WRITE_KEYS).map(([name, key]) => `${key}:${SITES[name as keyof typeof SITES]}`).join(','),
-    PSEUDONYM_SALT: 'browser-sdk-e2e-salt-0123456789',
-    FLUSH_INTERVAL_MS: '100',
-    HEARTBEAT_MS: '200',
-    DIMENSIONS: 'path',
+  rig = await startEdgeKafkaRig({
+    name: 'sdk-e2e',
+    writeKeys: Object.entries(WRITE_KEYS).map(([name, key]) => `${key}:${SITES[name as keyof typeof SITES]}`).join(','),
+    salt: 'browser-sdk-e2e-salt-0123456789',
   });
-  if (!config.ok) throw new Error(config.errors.join('\n'));
-  edge = await startNodeEdge({ config: config.config, brokers: testKafkaBrokers(), port: 0, hostname: '127.0.0.1', topics, log: () => undefined });
-
-  consumer = kafka.consumer({ groupId: uniqueName('sdk-e2e'), maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topic: topics.partials, fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      const decoded = decodeEnvelope(new Uint8Array(message.value ?? Buffer.alloc(0)));
-      if (!decoded.ok) throw new Error(`undecodable envelope: ${decoded.error.message}`);
-      envelopes.push(decoded.value);
-    },
-  });
+  ({ edge, envelopes } = rig);
 
   wire = await startRecordingProxy(edge.url);
   site = await serveTestSite((await bundleSdk()).code, wire.url);
@@ -68,8 +46,7 @@ afterAll(async () => {
   await browser?.close();
   await new Promise((resolve) => site?.server.close(resolve));
   await new Promise((resolve) => wire?.server.close(resolve));
-  await consumer?.disconnect();
-  await edge?.close();
+  await rig?.close();
 });
 
 describe('browser SDK in Chromium -> edge -> Kafka', () => {

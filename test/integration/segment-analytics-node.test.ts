@@ -1,10 +1,9 @@
 import { Analytics } from '@segment/analytics-node';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeEnvelope, hllEstimate, hllMerge, type PartialEnvelope, type PartialRow } from '../../core/algebra/index.ts';
-import { parseEdgeConfig } from '../../edge/config.ts';
-import { startNodeEdge, type RunningNodeEdge } from '../../edge/node/server.ts';
-import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
+import { hllEstimate, hllMerge, type PartialEnvelope, type PartialRow } from '../../core/algebra/index.ts';
+import type { RunningNodeEdge } from '../../edge/node/server.ts';
+import { startEdgeKafkaRig, type EdgeKafkaRig } from './setup/edge-kafka-rig.ts';
+import { waitFor } from './setup/kafka-test-env.ts';
 
 // The real, unmodified @segment/analytics-node pointed at the Node edge: what it sends
 // (Basic auth with the write key, JSON batches with sentAt, _metadata, its own messageIds) must
@@ -15,48 +14,18 @@ const TRACKS = { signup: 200, orders: 3000 };
 const USERS = { few: 20, many: 1000 };
 const PAGES = 100;
 
-const kafka = new Kafka({ clientId: 'segment-analytics-node-test', brokers: testKafkaBrokers(), logLevel: logLevel.WARN });
-const topics = { partials: uniqueName('segment-partials'), rejected: uniqueName('segment-rejected') };
-const envelopes: PartialEnvelope[] = [];
-const rejected: string[] = [];
-let consumer: Consumer;
+let rig: EdgeKafkaRig;
 let edge: RunningNodeEdge;
+let envelopes: PartialEnvelope[];
+let rejected: string[];
 
 beforeAll(async () => {
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [topics.partials, topics.rejected].map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
-  await admin.disconnect();
-
-  const config = parseEdgeConfig({
-    TRIBUTARY_WRITE_KEYS: `${WRITE_KEY}:${SITE}`,
-    PSEUDONYM_SALT: 'segment-node-test-salt-0123456789',
-    FLUSH_INTERVAL_MS: '100',
-    HEARTBEAT_MS: '200',
-    DIMENSIONS: 'path',
-  });
-  if (!config.ok) throw new Error(config.errors.join('\n'));
-  edge = await startNodeEdge({ config: config.config, brokers: testKafkaBrokers(), port: 0, hostname: '127.0.0.1', topics, log: () => undefined });
-
-  consumer = kafka.consumer({ groupId: uniqueName('segment-test'), maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topics.partials, topics.rejected], fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ topic, message }) => {
-      if (topic === topics.rejected) {
-        rejected.push(message.value?.toString() ?? '');
-        return;
-      }
-      const decoded = decodeEnvelope(new Uint8Array(message.value ?? Buffer.alloc(0)));
-      if (!decoded.ok) throw new Error(`undecodable envelope: ${decoded.error.message}`);
-      envelopes.push(decoded.value);
-    },
-  });
+  rig = await startEdgeKafkaRig({ name: 'segment', writeKeys: `${WRITE_KEY}:${SITE}`, salt: 'segment-node-test-salt-0123456789' });
+  ({ edge, envelopes, rejected } = rig);
 });
 
 afterAll(async () => {
-  await consumer?.disconnect();
-  await edge?.close();
+  await rig?.close();
 });
 
 describe('@segment/analytics-node, unmodified, against the Node edge', () => {
