@@ -3,6 +3,7 @@ import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { decodeEnvelope } from '../algebra/index.ts';
 import type { EmissionWriter } from '../clickhouse/emission-writer.ts';
 import type { Logger } from '../log.ts';
+import { sleep, writeRetryDelayMs } from '../retry.ts';
 import { checkpointMetadata, parseCheckpointMetadata, type CheckpointStore } from './checkpoint.ts';
 import { isEmptyEmission, type Emission } from './emission.ts';
 import { createMutex, type Mutex } from './mutex.ts';
@@ -154,7 +155,7 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
         o.logger.warn({ event: 'clickhouse_write_failed', stage: what, partition, attempt, err: errorMessage(err) });
         if (!running) throw err;
         // Backpressure: the partition pulls nothing until the same write (same token) lands.
-        await sleep(Math.min(retryDelayMs * 2 ** Math.min(attempt - 1, 5), 10_000));
+        await sleep(writeRetryDelayMs(attempt, retryDelayMs));
         if (heartbeat) await heartbeat().catch(() => undefined);
       }
     }
@@ -359,8 +360,4 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

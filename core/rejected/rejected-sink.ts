@@ -6,6 +6,7 @@ import { toClickHouseTime } from '../clickhouse/datetime.ts';
 import type { CoreConfig } from '../config/core-config.ts';
 import type { Logger } from '../log.ts';
 import { createRejectedMetrics } from '../metrics.ts';
+import { sleep, writeRetryDelayMs } from '../retry.ts';
 
 export interface RejectedSinkOptions {
   kafka: Kafka;
@@ -70,7 +71,7 @@ export async function startRejectedSink(o: RejectedSinkOptions): Promise<Running
         } catch (err) {
           o.logger.warn({ event: 'rejected_insert_failed', partition: batch.partition, attempt, err: err instanceof Error ? err.message : String(err) });
           if (!running || !isRunning() || isStale()) return; // not committed: the next owner reads the batch again
-          await new Promise((r) => setTimeout(r, Math.min(retryDelayMs * 2 ** Math.min(attempt - 1, 5), 10_000)));
+          await sleep(writeRetryDelayMs(attempt, retryDelayMs));
           await heartbeat().catch(() => undefined);
         }
       }
