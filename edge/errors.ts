@@ -1,4 +1,4 @@
-import { toResponse, type EdgeAnswer } from './answer.ts';
+import type { EdgeAnswer } from './answer.ts';
 
 /**
  * Errors the edge answers with. Every error body is `{ error: { code, message } }`; the
@@ -55,7 +55,3 @@ export function rejectionAnswer(r: RequestRejection, headers: Readonly<Record<st
   return { status: r.status, headers: h, body: JSON.stringify(body) };
 }
 
-/** Renders a rejection as the JSON error response (with Retry-After when set). */
-export function rejectionResponse(r: RequestRejection, headers: Record<string, string> = {}): Response {
-  return toResponse(rejectionAnswer(r, headers));
-}

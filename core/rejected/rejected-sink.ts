@@ -101,7 +101,7 @@ interface RejectedRow {
 }
 
 /** One record of the `rejected` topic as a row; anything else becomes a row that says what it was. */
-export function parseRejectedRecord(value: Buffer | null, kafkaTimestampMs: string): RejectedRow {
+function parseRejectedRecord(value: Buffer | null, kafkaTimestampMs: string): RejectedRow {
   const fallbackTime = toClickHouseTime(Number(kafkaTimestampMs) || Date.now());
   const text = value ? value.toString('utf8') : '';
   let record: unknown;
