@@ -16,14 +16,14 @@ import { startAggregator, type RunningAggregator } from './kafka-runner.ts';
  */
 export function startConfiguredAggregator(kafka: Kafka, clickhouse: ClickHouse, config: CoreConfig, logger: Logger, registry?: Registry): Promise<RunningAggregator> {
   const metrics = registry ? createAggregatorMetrics(registry) : undefined;
-  const client = metrics ? withInsertMetrics(clickhouse.client, metrics) : clickhouse.client;
+  const instrumented = metrics ? withInsertMetrics(clickhouse, metrics) : clickhouse;
   return startAggregator({
     kafka,
     topic: config.topics.partials,
     groupId: config.aggregator.groupId,
     deadLetterTopic: config.topics.deadLetter,
-    writer: createEmissionWriter(client),
-    checkpoints: createClickHouseCheckpointStore(client),
+    writer: createEmissionWriter(instrumented),
+    checkpoints: createClickHouseCheckpointStore(instrumented),
     settings: config.aggregator,
     emitIntervalMs: config.aggregator.emitIntervalMs,
     emitMaxRows: config.aggregator.emitMaxRows,

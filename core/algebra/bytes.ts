@@ -14,16 +14,17 @@ export const MAX_ZIGZAG_MAGNITUDE = 2 ** 52 - 1;
 
 /** Appends bytes to a buffer that doubles as needed. */
 export class ByteWriter {
-  private buf: Uint8Array;
-  private view: DataView;
-  private pos = 0;
+  // Protected: the ClickHouse RowBinary writer (core/clickhouse/row-binary.ts) adds fixed-width fields.
+  protected buf: Uint8Array;
+  protected view: DataView;
+  protected pos = 0;
 
   constructor(initialCapacity = 256) {
     this.buf = new Uint8Array(initialCapacity);
     this.view = new DataView(this.buf.buffer);
   }
 
-  private ensure(extra: number): void {
+  protected ensure(extra: number): void {
     const needed = this.pos + extra;
     if (needed <= this.buf.length) return;
     let size = this.buf.length * 2;

@@ -1,29 +1,37 @@
-import type { ClickHouseClient } from '@clickhouse/client';
 import { decodeEmission, encodeEmission, type Checkpoint, type CheckpointStore } from '../aggregator/checkpoint.ts';
 import type { PartitionSnapshot } from '../aggregator/partition-aggregator.ts';
-import { toClickHouseTime } from './datetime.ts';
+import type { ClickHouse } from './client.ts';
+import { RowBinaryWriter } from './row-binary.ts';
+import type { RowBinaryInsert } from './row-binary-insert.ts';
+
+// Encoded types (core/clickhouse/row-binary.ts); the table is in schemas/clickhouse/003.
+const CHECKPOINT_COLUMNS: RowBinaryInsert['columns'] = [
+  ['group_id', 'String'], ['topic', 'String'], ['partition', 'UInt16'], ['epoch', 'UInt64'], ['checkpoint_id', 'String'],
+  ['next_offset', 'String'], ['state', 'String'], ['emission', 'String'], ['created_at', "DateTime64(3, 'UTC')"],
+];
 
 /** Checkpoints in ClickHouse: the store every aggregator process already shares. */
-export function createClickHouseCheckpointStore(client: ClickHouseClient): CheckpointStore {
+export function createClickHouseCheckpointStore(clickhouse: Pick<ClickHouse, 'client' | 'insertRowBinary'>): CheckpointStore {
+  const { client } = clickhouse;
   return {
     async save(c) {
       const { deltas, rest } = encodeEmission(c.emission);
-      await client.insert({
+      const w = new RowBinaryWriter(deltas.length * 2);
+      w.string(c.groupId);
+      w.string(c.topic);
+      w.uint16(c.partition);
+      w.uint64(c.epoch);
+      w.string(c.checkpointId);
+      w.string(c.nextOffset);
+      w.string(JSON.stringify(c.state));
+      w.string(JSON.stringify({ deltas: Buffer.from(deltas).toString('base64'), rest }));
+      w.dateTime64Ms(Date.now());
+      await clickhouse.insertRowBinary({
         table: 'aggregator_checkpoints',
-        values: [{
-          group_id: c.groupId,
-          topic: c.topic,
-          partition: c.partition,
-          epoch: c.epoch,
-          checkpoint_id: c.checkpointId,
-          next_offset: c.nextOffset,
-          state: JSON.stringify(c.state),
-          emission: JSON.stringify({ deltas: Buffer.from(deltas).toString('base64'), rest }),
-          created_at: toClickHouseTime(Date.now()),
-        }],
-        format: 'JSONEachRow',
+        columns: CHECKPOINT_COLUMNS,
+        rows: w.finish(),
         // The id is unique per attempt, so a retry of the same save is deduplicated and nothing else is.
-        clickhouse_settings: { insert_deduplication_token: `checkpoint:${c.checkpointId}` },
+        settings: { insert_deduplication_token: `checkpoint:${c.checkpointId}` },
       });
     },
     async load(key) {

@@ -1,6 +1,8 @@
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { embeddedRowBinaryInsert, serverRowBinaryInsert, type InsertRowBinary } from './row-binary-insert.ts';
 
 /** Where ClickHouse lives: a server over HTTP, or the embedded engine (chdb) on a local path. */
 export type ClickHouseTarget =
@@ -10,6 +12,8 @@ export type ClickHouseTarget =
 /** A ClickHouse client plus a description safe to print (never contains a password). */
 export interface ClickHouse {
   readonly client: ClickHouseClient;
+  /** Inserts rows encoded as RowBinary: how the aggregator writes its tables (core/clickhouse/row-binary.ts). */
+  readonly insertRowBinary: InsertRowBinary;
   readonly description: string;
   close(): Promise<void>;
 }
@@ -31,7 +35,7 @@ export async function openClickHouse(target: ClickHouseTarget): Promise<ClickHou
       ...(target.password ? { password: target.password } : {}),
       clickhouse_settings: { date_time_input_format: 'best_effort' },
     });
-    return { client, description: `server ${redactUrl(target.url)}`, close: () => client.close() };
+    return { client, insertRowBinary: serverRowBinaryInsert(client), description: `server ${redactUrl(target.url)}`, close: () => client.close() };
   }
   const path = resolve(target.path);
   mkdirSync(path, { recursive: true });
@@ -42,7 +46,17 @@ export async function openClickHouse(target: ClickHouseTarget): Promise<ClickHou
   // a copy of; the shapes are the same, the declarations are not shared.
   const connection = createChdbConnection({ path }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
   const client = createClient({ connection });
-  return { client, description: `embedded chdb at ${path}`, close: () => client.close() };
+  // Private to this process: RowBinary files live only for the length of one insert.
+  const insertDir = mkdtempSync(join(tmpdir(), 'tributary-inserts-'));
+  return {
+    client,
+    insertRowBinary: embeddedRowBinaryInsert(client, insertDir),
+    description: `embedded chdb at ${path}`,
+    close: async () => {
+      await client.close();
+      rmSync(insertDir, { recursive: true, force: true });
+    },
+  };
 }
 
 function redactUrl(url: string): string {

@@ -1,24 +1,29 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { AggregatorMetrics } from '../metrics.ts';
+import type { ClickHouse } from './client.ts';
+import type { InsertRowBinary } from './row-binary-insert.ts';
 
 /**
- * The same client, with every `insert` timed into `tributary_clickhouse_insert_duration_seconds`
- * by table. A wrapper rather than code in each writer: the emission writer, the checkpoint store
- * and anything added later are measured the same way without knowing about metrics.
+ * The same ClickHouse, with every insert (`client.insert` and `insertRowBinary`) timed into
+ * `tributary_clickhouse_insert_duration_seconds` by table. A wrapper rather than code in each
+ * writer: the emission writer, the checkpoint store and anything added later are measured the
+ * same way without knowing about metrics.
  *
  * @example
- * const writer = createEmissionWriter(withInsertMetrics(clickhouse.client, aggregatorMetrics));
+ * const writer = createEmissionWriter(withInsertMetrics(clickhouse, aggregatorMetrics));
  */
-export function withInsertMetrics(client: ClickHouseClient, metrics: Pick<AggregatorMetrics, 'insertLatency'>): ClickHouseClient {
-  const insert: ClickHouseClient['insert'] = async (params) => {
+export function withInsertMetrics(clickhouse: ClickHouse, metrics: Pick<AggregatorMetrics, 'insertLatency'>): ClickHouse {
+  async function timed<T>(table: string, run: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
-      return await client.insert(params);
+      return await run();
     } finally {
-      metrics.insertLatency(params.table, (performance.now() - started) / 1000);
+      metrics.insertLatency(table, (performance.now() - started) / 1000);
     }
-  };
-  return new Proxy(client, {
+  }
+  const insert: ClickHouseClient['insert'] = (params) => timed(params.table, () => clickhouse.client.insert(params));
+  const insertRowBinary: InsertRowBinary = (params) => timed(params.table, () => clickhouse.insertRowBinary(params));
+  const client = new Proxy(clickhouse.client, {
     get(target, prop) {
       if (prop === 'insert') return insert;
       const value: unknown = Reflect.get(target, prop, target);
@@ -26,4 +31,5 @@ export function withInsertMetrics(client: ClickHouseClient, metrics: Pick<Aggreg
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
   });
+  return { ...clickhouse, client, insertRowBinary };
 }

@@ -396,14 +396,14 @@ describe('GET /metrics', () => {
 
   it('times every ClickHouse insert by table through withInsertMetrics', async () => {
     const registry = createMetricsRegistry({ processMetrics: false });
-    const writer = createEmissionWriter(withInsertMetrics(ch.client, createAggregatorMetrics(registry)));
+    const writer = createEmissionWriter(withInsertMetrics(ch, createAggregatorMetrics(registry)));
     const e: SeedEvent = { site: 'metrics.example', event: 'pageview', timeMs: at(7, 0), dims: {}, user: 'u', partition: 9 };
     await writer.write(emissionOf([e], [statusRow(at(7, 0), 'provisional', undefined)]), 'metrics-test-1', 9);
     const text = await registry.metrics();
     expect(text).toContain('tributary_clickhouse_insert_duration_seconds_count{table="agg_minute"} 1');
     expect(text).toContain('tributary_clickhouse_insert_duration_seconds_count{table="window_status"} 1');
     // The wrapped client still queries.
-    const rs = await withInsertMetrics(ch.client, createAggregatorMetrics(createMetricsRegistry({ processMetrics: false }))).query({ query: 'SELECT 1 AS one', format: 'JSONEachRow' });
+    const rs = await withInsertMetrics(ch, createAggregatorMetrics(createMetricsRegistry({ processMetrics: false }))).client.query({ query: 'SELECT 1 AS one', format: 'JSONEachRow' });
     expect(await rs.json()).toEqual([{ one: 1 }]);
   });
 });

@@ -38,8 +38,7 @@ export async function openMigratedClickHouse(prefix: string): Promise<ClickHouse
   const ch = await openClickHouse({ kind: 'embedded', path });
   await migrate(ch.client);
   return {
-    client: ch.client,
-    description: ch.description,
+    ...ch,
     async close() {
       await ch.close();
       rmSync(path, { recursive: true, force: true });
@@ -80,7 +79,7 @@ let seedWrites = 0;
 
 /** Writes emissions the way the aggregator does, each with its own deduplication token. */
 export function createSeeder(ch: ClickHouse): (emission: Emission, partition: number) => Promise<void> {
-  const writer = createEmissionWriter(ch.client);
+  const writer = createEmissionWriter(ch);
   return async (emission, partition) => {
     // Tokens unique across seeders too: a repeated token is deduplicated, which is the point of tokens.
     await writer.write(emission, `test-seed-${process.pid}-${seedWrites++}`, partition);
