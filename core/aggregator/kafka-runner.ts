@@ -7,7 +7,7 @@ import { sleep, writeRetryDelayMs } from '../retry.ts';
 import { checkpointMetadata, parseCheckpointMetadata, type CheckpointStore } from './checkpoint.ts';
 import { isEmptyEmission, type Emission } from './emission.ts';
 import { createMutex, type Mutex } from './mutex.ts';
-import { createPartitionAggregator, type AggregatorSettings, type PartitionAggregator } from './partition-aggregator.ts';
+import { createPartitionAggregator, type AggregatorSettings, type PartitionAggregator, type PartitionSnapshot } from './partition-aggregator.ts';
 
 export interface AggregatorRunnerOptions {
   kafka: Kafka;
@@ -109,6 +109,14 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
     if (!l) locks.set(p, (l = createMutex()));
     return l;
   };
+  // The write of a partition's last cut epoch (checkpoint, offset commit, emission), running while
+  // the partition ingests its next one. Like locks it outlives runtimes: a flush or a restore of
+  // the partition waits for it first, so epochs commit in order and a new runtime never restores
+  // from a checkpoint an older write is about to supersede.
+  const inflight = new Map<number, Promise<void>>();
+  const settled = async (p: number): Promise<void> => {
+    await inflight.get(p);
+  };
   let generation = 0;
   let running = true;
 
@@ -176,6 +184,7 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
 
   /** Builds the runtime of a partition from its committed checkpoint (under the partition lock). */
   async function restore(partition: number): Promise<PartitionRuntime> {
+    await settled(partition);
     const [committed] = await admin.fetchOffsets({ groupId: o.groupId, topics: [o.topic] });
     const entry = committed?.partitions.find((p) => p.partition === partition);
     const rt: PartitionRuntime = {
@@ -232,20 +241,37 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
     }
   }
 
+  /**
+   * Cuts the partition's epoch and starts writing it; returns once the previous epoch's write has
+   * finished and this one has started, so ingestion overlaps with ClickHouse and Kafka round trips.
+   * At most one epoch per partition is being written while the next accumulates: memory stays
+   * within twice `emitMaxRows` cells per partition.
+   */
   async function flush(rt: PartitionRuntime, heartbeat?: () => Promise<void>): Promise<void> {
+    await settled(rt.partition);
     if (rt.stale || rt.generation !== generation) return;
     const emission = rt.aggregator.emit(now());
     rt.lastEmitMs = now();
     hooks.partitionState?.(rt.partition, { watermarkMs: emission.watermarkMs, openWindows: rt.aggregator.openWindows(), ...(rt.nextOffset ? { nextOffset: rt.nextOffset } : {}) });
     const offsetMoved = rt.nextOffset !== rt.committedOffset;
     if ((isEmptyEmission(emission) && !offsetMoved) || rt.nextOffset === undefined) return;
+    // Taken now: ingestion continues into the aggregator while this epoch is written.
+    const state = rt.aggregator.snapshot();
+    const nextOffset = rt.nextOffset;
+    const write = commitEpoch(rt, emission, state, nextOffset, heartbeat).catch((err: unknown) => {
+      // Only a stopping aggregator gives up on a write; the next owner restores from the last commit.
+      o.logger.warn({ event: 'epoch_write_abandoned', partition: rt.partition, err: errorMessage(err) });
+    });
+    inflight.set(rt.partition, write);
+  }
 
+  /** The exactly-once steps of one epoch, in order (ADR 0003). */
+  async function commitEpoch(rt: PartitionRuntime, emission: Emission, state: PartitionSnapshot, nextOffset: string, heartbeat?: () => Promise<void>): Promise<void> {
     const started = now();
     const epoch = rt.epoch + 1;
     const checkpointId = randomUUID();
-    const nextOffset = rt.nextOffset;
     await retryUntilDone('checkpoint', rt.partition, () =>
-      o.checkpoints.save({ groupId: o.groupId, topic: o.topic, partition: rt.partition, epoch, checkpointId, nextOffset, state: rt.aggregator.snapshot(), emission }),
+      o.checkpoints.save({ groupId: o.groupId, topic: o.topic, partition: rt.partition, epoch, checkpointId, nextOffset, state, emission }),
     heartbeat);
     if (rt.stale || rt.generation !== generation) return abandon(rt, 'rebalanced_before_commit');
     try {
@@ -334,7 +360,14 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
   }, Math.max(50, Math.floor(o.emitIntervalMs / 2)));
 
   async function flushAll(): Promise<void> {
-    await Promise.all([...runtimes.values()].map((rt) => lockOf(rt.partition).run(() => flush(rt))));
+    await Promise.all(
+      [...runtimes.values()].map((rt) =>
+        lockOf(rt.partition).run(async () => {
+          await flush(rt);
+          await settled(rt.partition);
+        }),
+      ),
+    );
   }
 
   return {
