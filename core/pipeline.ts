@@ -60,7 +60,7 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
     ...(saltProvider ? { saltProvider } : {}),
     brokers,
     port: config.edgePort,
-    topics: { partials: config.topics.partials, rejected: config.topics.rejected },
+    topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting },
   });
 
   const queryApp = createQueryApp(clickhouse.client, { registry: metrics, allowedLatenessMs: config.aggregator.allowedLatenessMs, logger: logger.child({ component: 'query_api' }) });

@@ -6,10 +6,11 @@
  *   (3) ClickHouse rows written per 1,000 raw events vs a raw table + materialized view.
  */
 import { cpus, loadavg, tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
-import { addToPartial, decodeEnvelope, emptyPartial, encodeEnvelope, hash64, windowStart, type PartialRow } from '../../core/algebra/index.ts';
+import { addToPartial, decodeEnvelope, emptyPartial, encodeEnvelope, hash64, splitEnvelopeByCell, windowStart, type PartialRow } from '../../core/algebra/index.ts';
 import { createPartitionAggregator } from '../../core/aggregator/partition-aggregator.ts';
 import { startConfiguredAggregator } from '../../core/aggregator/from-config.ts';
 import { openClickHouse, type ClickHouse } from '../../core/clickhouse/client.ts';
@@ -19,6 +20,7 @@ import { parseCoreConfig, type CoreConfig } from '../../core/config/core-config.
 import { createKafka } from '../../core/kafka/client.ts';
 import { startLocalKafka, stopLocalKafka } from '../../core/kafka/local-broker.ts';
 import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
+import { createPartialsRouter } from '../../core/kafka/partials-router.ts';
 import { silentLogger } from '../../core/log.ts';
 import { writeBenchmarkSection } from '../write-section.ts';
 import { createMetricsRegistry } from '../../core/metrics.ts';
@@ -74,8 +76,12 @@ function edgeEnvelopes(o: { sources: number; flushes: number; rowsPerEnvelope: n
   return out;
 }
 
-async function produce(producer: Producer, topic: string, messages: Array<{ key: string; value: Buffer }>): Promise<void> {
-  for (let i = 0; i < messages.length; i += 10) await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 10).map((m) => ({ key: m.key, value: m.value })) });
+/** Sends envelopes the way edges do: split by cell into one sub-envelope per partition (ADR 0008). */
+async function produce(kafka: Kafka, producer: Producer, topic: string, envelopes: Array<{ key: string; value: Buffer }>): Promise<void> {
+  const router = createPartialsRouter(kafka, topic);
+  await router.start();
+  for (let i = 0; i < envelopes.length; i += 10) await producer.send({ topic, acks: -1, messages: envelopes.slice(i, i + 10).flatMap((m) => router.route(m)) });
+  await router.stop();
 }
 
 async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, string>> {
@@ -105,10 +111,13 @@ async function throughput(brokers: string, ch: ClickHouse, kafka: Kafka, produce
   const cfg = config(brokers, 'tput');
   await ensurePipelineTopics(kafka, cfg);
   const envelopes = edgeEnvelopes({ sources: 8, flushes: TPUT_FLUSHES, rowsPerEnvelope: 500, t0: Date.UTC(2026, 0, 1), seed: 7 });
-  await produce(producer, cfg.topics.partials, envelopes);
+  await produce(kafka, producer, cfg.topics.partials, envelopes);
   const ends = await endOffsets(kafka, cfg.topics.partials);
   const rows = envelopes.reduce((s, e) => s + e.rows, 0);
+  const profiler = process.env.BENCH_PROFILE ? await startProfiler() : undefined;
   const started = performance.now();
+  const cpu0 = process.cpuUsage();
+  const elu0 = performance.eventLoopUtilization();
   const registry = createMetricsRegistry();
   const agg = await startConfiguredAggregator(kafka, ch, cfg, silentLogger(), registry);
   let firstAt: number | undefined;
@@ -119,6 +128,10 @@ async function throughput(brokers: string, ch: ClickHouse, kafka: Kafka, produce
     await new Promise((r) => setTimeout(r, 20));
   }
   const done = performance.now();
+  const cpu = process.cpuUsage(cpu0);
+  if (profiler) await profiler.stop(process.env.BENCH_PROFILE!);
+  const elu = performance.eventLoopUtilization(elu0);
+  if (process.env.BENCH_DEBUG) console.log(JSON.stringify({ cpuUserS: cpu.user / 1e6, cpuSysS: cpu.system / 1e6, wallS: (done - started) / 1000, eluActiveS: elu.active / 1000, elu: elu.utilization }));
   const first = firstAt ?? started;
   const stats = agg.stats();
   const insertSeconds: Record<string, number> = {};
@@ -132,26 +145,47 @@ async function throughput(brokers: string, ch: ClickHouse, kafka: Kafka, produce
   return { rows, envelopes: envelopes.length, seconds, rowsPerS: rows / seconds, joinSeconds: (first - started) / 1000, rowsWritten: stats.rowsWritten, epochs: stats.emissions, insertSeconds };
 }
 
+/** BENCH_PROFILE=dir: a V8 CPU profile of the measured window only (open it in Chrome DevTools). */
+async function startProfiler(): Promise<{ stop(dir: string): Promise<void> }> {
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync, mkdirSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(dir) {
+      const { profile } = await session.post('Profiler.stop');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, `aggregator-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
 /**
- * Reference, not the target: the same envelopes decoded and merged in process by one partition
- * aggregator per partition key, epochs cut at the default 20,000 cells, with no Kafka and no
- * ClickHouse: what merging alone costs this process.
+ * Reference, not the target: the same envelopes split by cell (as the edges' router does, into 4
+ * partitions), decoded and merged in process by one partition aggregator per partition, epochs
+ * cut at the default 20,000 cells, with no Kafka and no ClickHouse: what merging alone costs.
  */
 function mergeCeiling(): { rowsPerS: number; deltaRows: number; rows: number } {
   const envelopes = edgeEnvelopes({ sources: 8, flushes: TPUT_FLUSHES, rowsPerEnvelope: 500, t0: Date.UTC(2026, 0, 1), seed: 7 });
+  const parts = envelopes.flatMap((e) => {
+    const decoded = decodeEnvelope(e.value);
+    if (!decoded.ok) throw new Error(decoded.error.message);
+    return splitEnvelopeByCell(decoded.value, 4).map((part, partition) => ({ partition, value: encodeEnvelope(part) }));
+  });
   const settings = { allowedLatenessMs: 5000, correctionHorizonMs: 86_400_000, idleTimeoutMs: 30_000 };
   const partitions = new Map<number, ReturnType<typeof createPartitionAggregator>>();
   let deltaRows = 0;
-  let rows = 0;
+  const rows = envelopes.reduce((n, e) => n + e.rows, 0);
   const started = performance.now();
-  for (const e of envelopes) {
-    const p = Number(e.key.slice('bench-edge-'.length)) % 4;
-    let agg = partitions.get(p);
-    if (!agg) partitions.set(p, (agg = createPartitionAggregator(settings)));
-    const decoded = decodeEnvelope(e.value);
+  for (const { partition, value } of parts) {
+    let agg = partitions.get(partition);
+    if (!agg) partitions.set(partition, (agg = createPartitionAggregator(settings)));
+    const decoded = decodeEnvelope(value);
     if (!decoded.ok) throw new Error(decoded.error.message);
     agg.ingest(decoded.value, Date.now());
-    rows += e.rows;
     if (agg.pendingCells() >= 20_000) deltaRows += agg.emit(Date.now()).deltas.length;
   }
   for (const agg of partitions.values()) deltaRows += agg.emit(Date.now()).deltas.length;
@@ -242,7 +276,7 @@ async function rowsWritten(brokers: string, ch: ClickHouse, kafka: Kafka, produc
     return { key: `rows-edge-${edge}`, value: Buffer.from(encodeEnvelope({ version: 1, sourceId: `rows-edge-${edge}`, sequence: s, watermarkMs: t, createdAtMs: t, rows: [...rows.values()] })) };
   });
   for (let edge = 0; edge < 4; edge++) messages.push({ key: `rows-edge-${edge}`, value: Buffer.from(encodeEnvelope({ version: 1, sourceId: `rows-edge-${edge}`, sequence: (seq.get(edge) ?? 0) + 1, watermarkMs: t0 + 3_600_000, createdAtMs: t0, rows: [] })) });
-  await produce(producer, cfg.topics.partials, messages);
+  await produce(kafka, producer, cfg.topics.partials, messages);
   const ends = await endOffsets(kafka, cfg.topics.partials);
   const agg = await startConfiguredAggregator(kafka, ch, cfg, silentLogger());
   for (;;) {

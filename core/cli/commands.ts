@@ -80,7 +80,7 @@ export async function runEdge(config: CoreConfig, logger: Logger): Promise<numbe
     config: edgeConfig.config,
     brokers,
     port: config.edgePort,
-    topics: { partials: config.topics.partials, rejected: config.topics.rejected },
+    topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting },
     ...(salts.provider ? { saltProvider: salts.provider } : {}),
     ...(multi ? { processes: config.edgeProcesses, workerSetup: new URL('./edge-worker.ts', import.meta.url).href } : {}),
   });
@@ -155,7 +155,7 @@ export async function runGateway(config: CoreConfig, logger: Logger): Promise<nu
   if (config.gateway.signingKeys.size === 0) throw new Error('GATEWAY_SIGNING_KEYS is not set: list each edge as edgeId:secret (the edge has the same secret as GATEWAY_SIGNING_KEY)');
   await ensurePipelineTopics(createKafka(brokers, 'tributary-gateway-admin', logger), config);
   const store = await gatewaySalts(config, logger);
-  const gateway = await startGateway({ brokers, keys: config.gateway.signingKeys, port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected }, logger, ...(store.salts ? { salts: store.salts } : {}) });
+  const gateway = await startGateway({ brokers, keys: config.gateway.signingKeys, port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting }, logger, ...(store.salts ? { salts: store.salts } : {}) });
   logger.info({ event: 'gateway_listening', url: gateway.url });
   await waitForSignal();
   await gateway.close();

@@ -1,3 +1,4 @@
+import type { PartialsRouting } from '../kafka/partials-router.ts';
 import type { ClickHouseTarget } from '../clickhouse/client.ts';
 import { ConfigErrors, readInt, readString, readTopicName, type Env } from './env.ts';
 import { parseGatewaySigningKeys } from './gateway-keys.ts';
@@ -24,7 +25,7 @@ export interface CoreConfig {
   metricsPort: number;
   /** `tributary gateway`: listening port and each edge's signing secret (never log these). */
   gateway: { port: number; signingKeys: Map<string, string> };
-  topics: { partials: string; rejected: string; deadLetter: string };
+  topics: { partials: string; rejected: string; deadLetter: string; partialsRouting: PartialsRouting };
   aggregator: {
     groupId: string;
     windowSizeMs: number;
@@ -111,6 +112,7 @@ export function parseCoreConfig(env: Env): ConfigResult {
       partials: readTopicName(env, 'PARTIALS_TOPIC', 'partials', errors),
       rejected: readTopicName(env, 'REJECTED_TOPIC', 'rejected', errors),
       deadLetter: readTopicName(env, 'DEAD_LETTER_TOPIC', 'partials.dlq', errors),
+      partialsRouting: readPartialsRouting(env, errors),
     },
     aggregator: {
       groupId: readString(env, 'AGGREGATOR_GROUP') ?? 'tributary-aggregator',
@@ -147,6 +149,13 @@ export function parseCoreConfig(env: Env): ConfigResult {
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+function readPartialsRouting(env: Env, errors: ConfigErrors): PartialsRouting {
+  const value = readString(env, 'PARTIALS_ROUTING') ?? 'source';
+  if (value === 'source' || value === 'cell') return value;
+  errors.add(`PARTIALS_ROUTING=${JSON.stringify(value)} is not valid: use "source" (one message per envelope, keyed by source) or "cell" (split by cell across partitions, ADR 0008)`);
+  return 'source';
 }
 
 function readSaltSource(env: Env, errors: ConfigErrors): CoreSaltSource {

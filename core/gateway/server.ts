@@ -1,3 +1,4 @@
+import type { PartialsRouting } from '../kafka/partials-router.ts';
 import { serve } from '@hono/node-server';
 import { Kafka, logLevel } from 'kafkajs';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +14,7 @@ export interface GatewayServerOptions {
   /** 0 picks a free port (see the returned `url`). */
   port: number;
   hostname?: string;
-  topics: { partials: string; rejected: string };
+  topics: { partials: string; rejected: string; partialsRouting?: PartialsRouting };
   logger: Logger;
   /** Epoch salts to serve at `GET /v1/salts/{epoch}` (the ClickHouse provider); unset: not served. */
   salts?: SaltProvider;

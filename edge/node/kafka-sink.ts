@@ -1,4 +1,5 @@
 import type { Kafka, Producer } from 'kafkajs';
+import { createPartialsRouter, type PartialsRouting } from '../../core/kafka/partials-router.ts';
 import type { PartialSink, RejectedRecord, RejectedSink } from '../ports.ts';
 
 export interface KafkaSinks {
@@ -10,8 +11,9 @@ export interface KafkaSinks {
 
 /**
  * The edge's sinks on Kafka: encoded envelopes to `topics.partials` keyed by sourceId (one
- * source stays in one partition, so its sequence arrives in order) and redacted rejected
- * events as JSON to `topics.rejected` keyed by site.
+ * source stays in one partition, so its sequence arrives in order) or, with
+ * `partialsRouting: 'cell'`, split by cell into one sub-envelope per partition (ADR 0008), and
+ * redacted rejected events as JSON to `topics.rejected` keyed by site.
  *
  * The producer is idempotent with one request in flight and `acks: -1`: a send resolves only
  * once all in-sync replicas have the batch, which is what the edge's group commit promises
@@ -23,16 +25,14 @@ export interface KafkaSinks {
  * await sinks.connect();
  * ```
  */
-export function createKafkaSinks(o: { kafka: Kafka; topics: { partials: string; rejected: string } }): KafkaSinks {
+export function createKafkaSinks(o: { kafka: Kafka; topics: { partials: string; rejected: string; partialsRouting?: PartialsRouting } }): KafkaSinks {
   const producer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const router = createPartialsRouter(o.kafka, o.topics.partials, o.topics.partialsRouting ?? 'source');
   return {
     partialSink: {
-      async send({ key, value }) {
-        await producer.send({
-          topic: o.topics.partials,
-          acks: -1,
-          messages: [{ key, value: Buffer.from(value.buffer, value.byteOffset, value.byteLength) }],
-        });
+      async send(message) {
+        // One request for all parts: the flusher's retry resends all of them, duplicates are dropped by sequence.
+        await producer.send({ topic: o.topics.partials, acks: -1, messages: router.route(message) });
       },
     },
     rejectedSink: {
@@ -45,7 +45,13 @@ export function createKafkaSinks(o: { kafka: Kafka; topics: { partials: string; 
         });
       },
     },
-    connect: () => producer.connect(),
-    disconnect: () => producer.disconnect(),
+    connect: async () => {
+      await producer.connect();
+      await router.start();
+    },
+    disconnect: async () => {
+      await router.stop();
+      await producer.disconnect();
+    },
   };
 }

@@ -1,3 +1,4 @@
+import type { PartialsRouting } from '../../core/kafka/partials-router.ts';
 import { getRequestListener } from '@hono/node-server';
 import { Kafka, logLevel } from 'kafkajs';
 import { createServer } from 'node:http';
@@ -23,7 +24,7 @@ export interface NodeEdgeOptions {
   /** Default `edge-<hostname>-<random>`: a fresh source per process, so sequences never collide. */
   sourceId?: string;
   /** Default `{ partials: 'partials', rejected: 'rejected' }`. */
-  topics?: { partials?: string; rejected?: string };
+  topics?: { partials?: string; rejected?: string; partialsRouting?: PartialsRouting };
   /** Structured operational events. Default: JSON lines on stderr, except routine `flushed`. */
   log?: EdgeLog;
   /** Epoch salts; default derived from `PSEUDONYM_SALT` (see `createStaticSaltProvider`). */
@@ -149,6 +150,6 @@ function kafkaSinks(o: NodeEdgeOptions, sourceId: string) {
   });
   return createKafkaSinks({
     kafka,
-    topics: { partials: o.topics?.partials ?? 'partials', rejected: o.topics?.rejected ?? 'rejected' },
+    topics: { partials: o.topics?.partials ?? 'partials', rejected: o.topics?.rejected ?? 'rejected', partialsRouting: o.topics?.partialsRouting ?? 'source' },
   });
 }

@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCoreConfig } from '../../core/config/core-config.ts';
 import { silentLogger } from '../../core/log.ts';
@@ -13,40 +14,42 @@ const WINDOW_MS = 1000;
 const USERS = 200;
 const EVENTS = 1000;
 
-let pipeline: Pipeline;
+describe.each(['source', 'cell'] as const)('one event travelling the whole path, PARTIALS_ROUTING=%s', (routing) => {
+  let pipeline: Pipeline;
+  const partialsTopic = uniqueName('partials');
 
-beforeAll(async () => {
-  const env = {
-    CLICKHOUSE_PATH: mkdtempSync(join(tmpdir(), 'trib-e2e-')),
-    PORT: '0',
-    QUERY_PORT: '0',
-    PARTIALS_TOPIC: uniqueName('partials'),
-    REJECTED_TOPIC: uniqueName('rejected'),
-    DEAD_LETTER_TOPIC: uniqueName('dlq'),
-    AGGREGATOR_GROUP: uniqueName('aggregator'),
-    WINDOW_SIZE_MS: String(WINDOW_MS),
-    ALLOWED_LATENESS_MS: '0',
-    EMIT_INTERVAL_MS: '200',
-    IDLE_TIMEOUT_MS: '10000',
-  };
-  const edgeEnv = {
-    TRIBUTARY_WRITE_KEYS: 'wk_e2e:e2e-site',
-    PSEUDONYM_SALT: 'e2e-test-salt-0123456789abcdef',
-    WINDOW_SIZE_MS: String(WINDOW_MS),
-    FLUSH_INTERVAL_MS: '100',
-    HEARTBEAT_MS: '200',
-    WATERMARK_DELAY_MS: '100',
-  };
-  const parsed = parseCoreConfig(env);
-  if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
-  pipeline = await startPipeline(parsed.config, edgeEnv, testKafkaBrokers(), silentLogger());
-});
+  beforeAll(async () => {
+    const env = {
+      PARTIALS_ROUTING: routing,
+      CLICKHOUSE_PATH: mkdtempSync(join(tmpdir(), 'trib-e2e-')),
+      PORT: '0',
+      QUERY_PORT: '0',
+      PARTIALS_TOPIC: partialsTopic,
+      REJECTED_TOPIC: uniqueName('rejected'),
+      DEAD_LETTER_TOPIC: uniqueName('dlq'),
+      AGGREGATOR_GROUP: uniqueName('aggregator'),
+      WINDOW_SIZE_MS: String(WINDOW_MS),
+      ALLOWED_LATENESS_MS: '0',
+      EMIT_INTERVAL_MS: '200',
+      IDLE_TIMEOUT_MS: '10000',
+    };
+    const edgeEnv = {
+      TRIBUTARY_WRITE_KEYS: 'wk_e2e:e2e-site',
+      PSEUDONYM_SALT: 'e2e-test-salt-0123456789abcdef',
+      WINDOW_SIZE_MS: String(WINDOW_MS),
+      FLUSH_INTERVAL_MS: '100',
+      HEARTBEAT_MS: '200',
+      WATERMARK_DELAY_MS: '100',
+    };
+    const parsed = parseCoreConfig(env);
+    if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
+    pipeline = await startPipeline(parsed.config, edgeEnv, testKafkaBrokers(), silentLogger());
+  });
 
-afterAll(async () => {
-  await pipeline?.stop();
-});
+  afterAll(async () => {
+    await pipeline?.stop();
+  });
 
-describe('one event travelling the whole path', () => {
   it('counts 1,000 tracked events and their unique users in ClickHouse after the window closes', async () => {
     const startedAt = Date.now();
     const auth = `Basic ${btoa('wk_e2e:')}`;
@@ -98,5 +101,12 @@ describe('one event travelling the whole path', () => {
     // The hour rollup (materialized view) agrees with the minute table.
     const hour = await queryTotals(pipeline.clickhouse.client, { site: 'e2e-site', event: 'signup', fromMs: startedAt - 3_600_000, toMs: Date.now() + 3_600_000, granularity: 'hour' });
     expect(hour).toEqual({ events: EVENTS, uniques: totals.uniques });
+
+    // Cell routing splits every envelope across all partitions (empty parts carry the watermark).
+    const admin = new Kafka({ clientId: 'e2e-check', brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const offsets = await admin.fetchTopicOffsets(partialsTopic);
+    await admin.disconnect();
+    expect(offsets.filter((o) => o.high !== '0').length).toBe(routing === 'cell' ? offsets.length : 1);
   });
 });
