@@ -9,6 +9,15 @@ import type { PartialEnvelope, PartialRow } from './envelope-codec.ts';
 export const SUB_SOURCE_SEPARATOR = '#';
 
 /**
+ * The edge source a sub-source belongs to (`edge-fra-1#3` → `edge-fra-1`); a source id without
+ * a shard is returned as it is. For grouping by edge, e.g. `late_partials.source_id`.
+ */
+export function sourceOfSubSource(sourceId: string): string {
+  const at = sourceId.lastIndexOf(SUB_SOURCE_SEPARATOR);
+  return at > 0 && /^\d+$/.test(sourceId.slice(at + 1)) ? sourceId.slice(0, at) : sourceId;
+}
+
+/**
  * The partition a cell belongs to: a hash of (site, event, dimensions), so every edge sends a
  * given cell to the same partition and one aggregator merges all of its partials. The window
  * is left out on purpose: a cell's successive minutes meet in one epoch, so the hour and day

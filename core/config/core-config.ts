@@ -152,7 +152,7 @@ function optional<K extends string>(key: K, value: string | undefined): Partial<
 }
 
 function readPartialsRouting(env: Env, errors: ConfigErrors): PartialsRouting {
-  const value = readString(env, 'PARTIALS_ROUTING') ?? 'source';
+  const value = readString(env, 'PARTIALS_ROUTING') ?? 'cell';
   if (value === 'source' || value === 'cell') return value;
   errors.add(`PARTIALS_ROUTING=${JSON.stringify(value)} is not valid: use "source" (one message per envelope, keyed by source) or "cell" (split by cell across partitions, ADR 0008)`);
   return 'source';

@@ -23,7 +23,7 @@ export interface KafkaGatewayProducer extends GatewayProducer {
  */
 export function createKafkaGatewayProducer(o: { kafka: Kafka; topics: { partials: string; rejected: string; partialsRouting?: PartialsRouting } }): KafkaGatewayProducer {
   const producer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const router = createPartialsRouter(o.kafka, o.topics.partials, o.topics.partialsRouting ?? 'source');
+  const router = createPartialsRouter(o.kafka, o.topics.partials, o.topics.partialsRouting ?? 'cell');
   return {
     async sendPartials(message) {
       await producer.send({ topic: o.topics.partials, acks: -1, messages: router.route(message) });

@@ -27,7 +27,7 @@ export interface KafkaSinks {
  */
 export function createKafkaSinks(o: { kafka: Kafka; topics: { partials: string; rejected: string; partialsRouting?: PartialsRouting } }): KafkaSinks {
   const producer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const router = createPartialsRouter(o.kafka, o.topics.partials, o.topics.partialsRouting ?? 'source');
+  const router = createPartialsRouter(o.kafka, o.topics.partials, o.topics.partialsRouting ?? 'cell');
   return {
     partialSink: {
       async send(message) {

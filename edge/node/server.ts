@@ -150,6 +150,6 @@ function kafkaSinks(o: NodeEdgeOptions, sourceId: string) {
   });
   return createKafkaSinks({
     kafka,
-    topics: { partials: o.topics?.partials ?? 'partials', rejected: o.topics?.rejected ?? 'rejected', partialsRouting: o.topics?.partialsRouting ?? 'source' },
+    topics: { partials: o.topics?.partials ?? 'partials', rejected: o.topics?.rejected ?? 'rejected', partialsRouting: o.topics?.partialsRouting ?? 'cell' },
   });
 }

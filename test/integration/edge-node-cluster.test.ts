@@ -1,7 +1,7 @@
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import { Agent, request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeEnvelope, type PartialEnvelope } from '../../core/algebra/index.ts';
+import { decodeEnvelope, sourceOfSubSource, type PartialEnvelope } from '../../core/algebra/index.ts';
 import { parseEdgeConfig } from '../../edge/config.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
 import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
@@ -73,12 +73,13 @@ describe('Node edge with EDGE_PROCESSES=2', () => {
 
     // Each worker is a source: its own key, its own increasing sequence.
     const bySource = new Map<string, number[]>();
-    for (const e of envelopes()) bySource.set(e.sourceId, [...(bySource.get(e.sourceId) ?? []), e.sequence]);
+    // Parts of a cell-routed envelope carry `<source>#<partition>` (ADR 0008).
+    for (const e of envelopes()) bySource.set(sourceOfSubSource(e.sourceId), [...(bySource.get(sourceOfSubSource(e.sourceId)) ?? []), e.sequence]);
     expect([...bySource.keys()].sort()).toEqual([`${edge.sourceId}-1`, `${edge.sourceId}-2`]);
     for (const sequences of bySource.values()) expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
-    expect(partials.every((m) => bySource.has(m.key?.toString() ?? ''))).toBe(true);
+    expect(partials.every((m) => bySource.has(sourceOfSubSource(m.key?.toString() ?? '')))).toBe(true);
     // Both took a share of the connections.
-    const withRows = new Set(envelopes().filter((e) => e.rows.length > 0).map((e) => e.sourceId));
+    const withRows = new Set(envelopes().filter((e) => e.rows.length > 0).map((e) => sourceOfSubSource(e.sourceId)));
     expect(withRows.size).toBe(2);
 
     // /health per process: the beacons split between the workers' counters.

@@ -77,7 +77,8 @@ describe('Node edge -> Kafka', () => {
     expect(row).toMatchObject({ site: 'it-site', event: 'signup', dimensions: [['path', '/join']] });
     expect(row!.partial).toMatchObject({ count: 30, valueCount: 30, sum: 435, min: 0, max: 29 });
     expect(Math.round(hllEstimate(row!.partial.users))).toBe(10);
-    expect(partials.every((m) => m.key?.toString() === edge.sourceId)).toBe(true);
+    // Cell routing (ADR 0008) into a one-partition topic: one part per envelope, sub-source `<source>#0`.
+    expect(partials.every((m) => m.key?.toString() === `${edge.sourceId}#0`)).toBe(true);
     const sequences = envelopes().map((e) => e.sequence);
     expect([...sequences].sort((a, b) => a - b)).toEqual(sequences);
 

@@ -1,6 +1,6 @@
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeEnvelope, emptyPartial, encodeEnvelope, addToPartial, hash64, type PartialEnvelope } from '../../core/algebra/index.ts';
+import { decodeEnvelope, emptyPartial, encodeEnvelope, addToPartial, hash64, sourceOfSubSource, type PartialEnvelope } from '../../core/algebra/index.ts';
 import { startGateway, type RunningGateway } from '../../core/gateway/server.ts';
 import { silentLogger } from '../../core/log.ts';
 import { signGatewayRequest } from '../../schemas/gateway-signature.ts';
@@ -10,6 +10,7 @@ import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts
 const SECRET = 'integration-gateway-secret-0123456789abcdef';
 const kafka = new Kafka({ clientId: 'gateway-kafka-test', brokers: testKafkaBrokers(), logLevel: logLevel.WARN });
 const topics = { partials: uniqueName('gw-partials'), rejected: uniqueName('gw-rejected') };
+const PARTITIONS = 2;
 const received: KafkaMessage[] = [];
 const consumer = kafka.consumer({ groupId: uniqueName('gw-test-group'), maxWaitTimeInMs: 100 });
 let gateway: RunningGateway;
@@ -17,7 +18,7 @@ let gateway: RunningGateway;
 beforeAll(async () => {
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ topics: [topics.partials, topics.rejected].map((topic) => ({ topic, numPartitions: 2 })), waitForLeaders: true });
+  await admin.createTopics({ topics: [topics.partials, topics.rejected].map((topic) => ({ topic, numPartitions: PARTITIONS })), waitForLeaders: true });
   await admin.disconnect();
   gateway = await startGateway({ brokers: testKafkaBrokers(), keys: new Map([['edge-it', SECRET]]), port: 0, hostname: '127.0.0.1', topics, logger: silentLogger() });
   await consumer.connect();
@@ -41,17 +42,29 @@ async function postSigned(body: Uint8Array, o: { secret?: string; nonce?: string
   return fetch(`${gateway.url}/v1/partials`, { method: 'POST', headers: { ...headers, 'content-type': 'application/octet-stream' }, body: body as Uint8Array<ArrayBuffer> });
 }
 
-const decoded = (source: string): PartialEnvelope[] =>
-  received
-    .filter((m) => m.key?.toString() === source)
-    .map((m) => {
-      const d = decodeEnvelope(new Uint8Array(m.value ?? Buffer.alloc(0)));
-      if (!d.ok) throw new Error(d.error.message);
-      return d.value;
-    });
+/**
+ * The envelopes of `source` as produced: the gateway splits each into one part per partition
+ * (cell routing, ADR 0008), keyed `<source>#<partition>`; parts of one sequence are joined back.
+ * Only complete envelopes (every partition's part arrived) are returned, in sequence order.
+ */
+const decoded = (source: string): PartialEnvelope[] => {
+  const parts = new Map<number, PartialEnvelope[]>();
+  for (const m of received) {
+    const key = m.key?.toString() ?? '';
+    if (sourceOfSubSource(key) !== source || key === source) continue;
+    const d = decodeEnvelope(new Uint8Array(m.value ?? Buffer.alloc(0)));
+    if (!d.ok) throw new Error(d.error.message);
+    expect(d.value.sourceId).toBe(key);
+    parts.set(d.value.sequence, [...(parts.get(d.value.sequence) ?? []), d.value]);
+  }
+  return [...parts.entries()]
+    .filter(([, p]) => p.length === PARTITIONS)
+    .sort(([a], [b]) => a - b)
+    .map(([, p]) => ({ ...(p[0] as PartialEnvelope), sourceId: source, rows: p.flatMap((x) => x.rows) }));
+};
 
 describe('gateway -> Kafka', () => {
-  it('produces a signed envelope keyed by its sourceId, decoded unchanged out of the topic', async () => {
+  it('produces a signed envelope split by cell into one part per partition, joined back unchanged', async () => {
     const source = uniqueName('do-it');
     const sent = envelope(source, 41);
     const res = await postSigned(encodeEnvelope(sent));
@@ -81,7 +94,7 @@ describe('gateway -> Kafka', () => {
     expect(await (await postSigned(five)).json()).toEqual({ ok: true, duplicate: false });
     expect(await (await postSigned(five)).json()).toEqual({ ok: true, duplicate: true });
     expect(await (await postSigned(encodeEnvelope(envelope(source, 6)))).json()).toEqual({ ok: true, duplicate: false });
-    // Wait for the later sequence: same key, same partition, so 5 is already there if it is.
+    // Wait for the later sequence: same sub-source keys, same partitions, so 5 is already there if it is.
     await waitFor(() => decoded(source).some((e) => e.sequence === 6), 'sequence 6 in Kafka');
     expect(decoded(source).map((e) => e.sequence)).toEqual([5, 6]);
   });

@@ -1,6 +1,6 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeEnvelope, hllEstimate, hllMerge, hllToRegisters, type PartialRow } from '../../core/algebra/index.ts';
+import { decodeEnvelope, hllEstimate, hllMerge, hllToRegisters, sourceOfSubSource, type PartialRow } from '../../core/algebra/index.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { startGateway, type RunningGateway } from '../../core/gateway/server.ts';
 import { silentLogger } from '../../core/log.ts';
@@ -60,7 +60,7 @@ beforeAll(async () => {
   await consumer.run({
     eachMessage: async ({ message }) => {
       const d = decodeEnvelope(new Uint8Array(message.value ?? Buffer.alloc(0)));
-      if (d.ok) for (const row of d.value.rows) rows.push({ sourceId: d.value.sourceId, row });
+      if (d.ok) for (const row of d.value.rows) rows.push({ sourceId: sourceOfSubSource(d.value.sourceId), row });
     },
   });
 });

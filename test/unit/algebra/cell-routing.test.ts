@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addToPartial, cellPartition, decodeEnvelope, emptyPartial, encodeEnvelope, hash64, splitEnvelopeByCell, type PartialEnvelope, type PartialRow } from '../../../core/algebra/index.ts';
+import { addToPartial, cellPartition, decodeEnvelope, emptyPartial, encodeEnvelope, hash64, sourceOfSubSource, splitEnvelopeByCell, type PartialEnvelope, type PartialRow } from '../../../core/algebra/index.ts';
 import { rng } from '../../support/prng.ts';
 
 function row(site: string, event: string, path: string, windowStartMs: number, user: string): PartialRow {
@@ -60,5 +60,16 @@ describe('splitEnvelopeByCell', () => {
   it('refuses a partition count that is not a positive integer', () => {
     expect(() => splitEnvelopeByCell(envelope('e', rows), 0)).toThrow(/positive integer/);
     expect(() => splitEnvelopeByCell(envelope('e', rows), 1.5)).toThrow(/positive integer/);
+  });
+});
+
+describe('sourceOfSubSource', () => {
+  it('strips the partition shard and leaves other ids alone', () => {
+    expect(sourceOfSubSource('edge-fra-1#3')).toBe('edge-fra-1');
+    expect(sourceOfSubSource('edge-fra-1#12')).toBe('edge-fra-1');
+    expect(sourceOfSubSource('edge-fra-1')).toBe('edge-fra-1');
+    expect(sourceOfSubSource('odd#name#2')).toBe('odd#name');
+    expect(sourceOfSubSource('odd#name')).toBe('odd#name');
+    expect(sourceOfSubSource('#1')).toBe('#1');
   });
 });
