@@ -1,8 +1,8 @@
 import {
   createWatermarkTracker,
-  emptyPartial,
   isWindowFinal,
   mergePartialInto,
+  mergedWithEmpty,
   type PartialEnvelope,
   type WatermarkSnapshot,
 } from '../algebra/index.ts';
@@ -10,6 +10,8 @@ import { dimsKeyOf, type DeltaRow, type Emission, type LateRow, type WindowStatu
 
 /** Partition progress (the watermark without window rows) is recorded at most once per this much watermark advance. */
 const PROGRESS_EVERY_MS = 60_000;
+/** Distinct dimension tuples (and site/event pairs) remembered across emissions; past it the index restarts at the next emission. */
+const MAX_REMEMBERED_KEYS = 20_000;
 
 export interface AggregatorSettings {
   allowedLatenessMs: number;
@@ -26,6 +28,70 @@ interface WindowState {
   /** A status row is owed for this window at the next emission. */
   dirty: boolean;
   corrected: boolean;
+}
+
+// A cell is the string `window ␞ site ␞ event ␞ dimsKey`, but building that string per row
+// (and keeping one per cell, with a dims copy) was a large share of the merge cost and of its
+// garbage. Rows find their cell through small indexes over their strings instead: the decoder
+// hands out repeated strings as the same objects, whose hashes V8 caches, so a lookup allocates
+// nothing, and the key and dims of a tuple are built once, not once per cell.
+
+/** The trie node where a distinct dimension tuple ends, which stands for that tuple. */
+type DimsEntry = DimsNode & { dimsKey: string; dims: Array<[string, string]> };
+
+/** One distinct (site, event) pair. */
+interface SiteEvent {
+  dirty: boolean;
+}
+
+/**
+ * Trie over a tuple's (name, value) pairs; any node may end a tuple. Rows of a pipeline carry
+ * the same dimension names in the same order, so each node remembers the first name seen after
+ * it and looks up that name's values with one Map lookup instead of two.
+ */
+interface DimsNode {
+  // Set once a tuple ends here. Kept on the node rather than in an object of its own: one
+  // pointer less to chase per row.
+  dimsKey: string | undefined;
+  /** Shared, read-only, by every delta with these dimensions. */
+  dims: Array<[string, string]> | undefined;
+  /** Could spell the same cell string as another tuple (see {@link isDirty}). */
+  dirty: boolean;
+  name: string | undefined;
+  values: Map<string, DimsNode> | undefined;
+  otherNames: Map<string, Map<string, DimsNode>> | undefined;
+}
+
+function dimsNode(): DimsNode {
+  return { dimsKey: undefined, dims: undefined, dirty: false, name: undefined, values: undefined, otherNames: undefined };
+}
+
+function valuesAfter(node: DimsNode, name: string): Map<string, DimsNode> {
+  if (node.name === name) return node.values as Map<string, DimsNode>;
+  if (node.name === undefined) {
+    node.name = name;
+    return (node.values = new Map());
+  }
+  node.otherNames ??= new Map();
+  let values = node.otherNames.get(name);
+  if (values === undefined) node.otherNames.set(name, (values = new Map()));
+  return values;
+}
+
+function step(node: DimsNode, name: string, value: string): DimsNode {
+  const values = valuesAfter(node, name);
+  let child = values.get(value);
+  if (child === undefined) values.set(value, (child = dimsNode()));
+  return child;
+}
+
+/**
+ * Whether a string could make two different tuples spell the same cell string: a separator
+ * inside a part, or '=' inside a dimension name. Without such strings the cell string is
+ * injective, so exact tuple lookup and string lookup find the same cells.
+ */
+function isDirty(s: string, isName: boolean): boolean {
+  return s.includes('\u001e') || s.includes('\u001f') || (isName && s.includes('='));
 }
 
 /** Everything needed to resume a partition exactly where its last checkpoint left it. */
@@ -71,7 +137,17 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
   for (const [start, sizeMs, final, finalizedAtMs, corrected] of restore?.windows ?? []) {
     windows.set(start, { sizeMs, final, finalizedAtMs: finalizedAtMs ?? undefined, dirty: false, corrected });
   }
-  let pending = new Map<string, DeltaRow>();
+  // Deltas in the order their cells first appeared (the emission order), and by window, tuple and site/event.
+  let pending: DeltaRow[] = [];
+  // Few (site, event) pairs, many tuples: the pair map stays hot and the tuple map is one lookup.
+  let cells = new Map<number, Map<SiteEvent, Map<DimsEntry, DeltaRow>>>();
+  // Set once a dirty string shows up: the rest of the epoch finds cells by their string, as
+  // before, so tuples that spell the same string still share one cell.
+  let cellsByText: Map<string, DeltaRow> | undefined;
+  let dimsIndex = dimsNode();
+  let dimsEntries = 0;
+  let siteEvents = new Map<string, Map<string, SiteEvent>>();
+  let siteEventCount = 0;
   let late: LateRow[] = [];
   /** Minute (of watermark) last recorded as partition progress; in memory only: after a restore it is recorded again, harmlessly. */
   let progressMinute: number | undefined;
@@ -84,6 +160,39 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
     const known = windows.get(start);
     const final = known ? known.final : isWindowFinal(end, wm, settings.allowedLatenessMs);
     return final ? 'correction' : 'open';
+  }
+
+  function dimsEntryOf(dims: Array<[string, string]>): DimsEntry {
+    let node = dimsIndex;
+    for (let i = 0; i < dims.length; i++) {
+      const [name, value] = dims[i] as [string, string];
+      node = step(node, name, value);
+    }
+    if (node.dimsKey === undefined) {
+      dimsEntries++;
+      node.dimsKey = dimsKeyOf(dims);
+      node.dims = dims.map(([k, v]) => [k, v]);
+      node.dirty = dims.some(([k, v]) => isDirty(k, true) || isDirty(v, false));
+    }
+    return node as DimsEntry;
+  }
+
+  function siteEventOf(site: string, event: string): SiteEvent {
+    let bySite = siteEvents.get(site);
+    if (bySite === undefined) siteEvents.set(site, (bySite = new Map()));
+    let se = bySite.get(event);
+    if (se === undefined) {
+      siteEventCount++;
+      bySite.set(event, (se = { dirty: isDirty(site, false) || isDirty(event, false) }));
+    }
+    return se;
+  }
+
+  /** Switches the epoch to finding cells by their string, starting from the cells it already has. */
+  function useCellText(): Map<string, DeltaRow> {
+    cellsByText = new Map();
+    for (const d of pending) cellsByText.set(`${d.windowStartMs}\u001e${d.site}\u001e${d.event}\u001e${d.dimsKey}`, d);
+    return cellsByText;
   }
 
   return {
@@ -100,9 +209,32 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
       }
       const wm = tracker.current(nowMs);
       let lateCount = 0;
+      // Rows of an envelope mostly share a window: it is classified and its state touched once
+      // per run of equal (start, size). Per row would give the same answers: wm is fixed during
+      // an ingest and the first row of a window settles its state.
+      let runStart = Number.NaN;
+      let runSize = Number.NaN;
+      let kind: 'open' | 'correction' | 'late' = 'open';
+      let windowCells: Map<SiteEvent, Map<DimsEntry, DeltaRow>> | undefined;
       for (const row of envelope.rows) {
-        const kind = classify(row.windowStartMs, row.windowSizeMs, wm);
-        const dimsKey = dimsKeyOf(row.dimensions);
+        if (!(row.windowStartMs === runStart && row.windowSizeMs === runSize)) {
+          runStart = row.windowStartMs;
+          runSize = row.windowSizeMs;
+          kind = classify(row.windowStartMs, row.windowSizeMs, wm);
+          if (kind !== 'late') {
+            let state = windows.get(row.windowStartMs);
+            if (!state) {
+              state = { sizeMs: row.windowSizeMs, final: kind === 'correction', finalizedAtMs: kind === 'correction' ? nowMs : undefined, dirty: true, corrected: false };
+              windows.set(row.windowStartMs, state);
+            }
+            state.dirty = true;
+            if (kind === 'correction') state.corrected = true;
+            windowCells = cells.get(row.windowStartMs);
+            if (windowCells === undefined) cells.set(row.windowStartMs, (windowCells = new Map()));
+          }
+        }
+        const dimsEntry = dimsEntryOf(row.dimensions);
+        const dimsKey = dimsEntry.dimsKey;
         if (kind === 'late') {
           lateCount++;
           late.push({
@@ -119,28 +251,37 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
           });
           continue;
         }
-        let state = windows.get(row.windowStartMs);
-        if (!state) {
-          state = { sizeMs: row.windowSizeMs, final: kind === 'correction', finalizedAtMs: kind === 'correction' ? nowMs : undefined, dirty: true, corrected: false };
-          windows.set(row.windowStartMs, state);
+        const siteEvent = siteEventOf(row.site, row.event);
+        let byText = cellsByText;
+        if (byText === undefined && (dimsEntry.dirty || siteEvent.dirty)) byText = useCellText();
+        let text: string | undefined;
+        let byDims: Map<DimsEntry, DeltaRow> | undefined;
+        let delta: DeltaRow | undefined;
+        if (byText !== undefined) {
+          text = `${row.windowStartMs}\u001e${row.site}\u001e${row.event}\u001e${dimsKey}`;
+          delta = byText.get(text);
+        } else {
+          const bySiteEvent = windowCells as Map<SiteEvent, Map<DimsEntry, DeltaRow>>;
+          byDims = bySiteEvent.get(siteEvent);
+          if (byDims === undefined) bySiteEvent.set(siteEvent, (byDims = new Map()));
+          delta = byDims.get(dimsEntry);
         }
-        state.dirty = true;
-        if (kind === 'correction') state.corrected = true;
-        const key = `${row.windowStartMs}\u001e${row.site}\u001e${row.event}\u001e${dimsKey}`;
-        let delta = pending.get(key);
-        if (!delta) {
-          delta = {
-            site: row.site,
-            event: row.event,
-            windowStartMs: row.windowStartMs,
-            windowSizeMs: row.windowSizeMs,
-            dims: row.dimensions.map(([k, v]) => [k, v]),
-            dimsKey,
-            partial: emptyPartial(),
-          };
-          pending.set(key, delta);
+        if (delta !== undefined) {
+          mergePartialInto(delta.partial, row.partial);
+          continue;
         }
-        mergePartialInto(delta.partial, row.partial);
+        delta = {
+          site: row.site,
+          event: row.event,
+          windowStartMs: row.windowStartMs,
+          windowSizeMs: row.windowSizeMs,
+          dims: dimsEntry.dims,
+          dimsKey,
+          partial: mergedWithEmpty(row.partial),
+        };
+        if (byText !== undefined) byText.set(text as string, delta);
+        else (byDims as Map<DimsEntry, DeltaRow>).set(dimsEntry, delta);
+        pending.push(delta);
       }
       // The envelope's own watermark applies after its rows: they were flushed before it advanced.
       tracker.observe(envelope.sourceId, envelope.watermarkMs, nowMs);
@@ -170,13 +311,24 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
         // Past the correction horizon a window can only produce late rows: forget it.
         if (state.final && wm !== undefined && wm > end + settings.correctionHorizonMs) windows.delete(start);
       }
-      const emission: Emission = { deltas: [...pending.values()], statuses, late, watermarkMs: wm };
+      const emission: Emission = { deltas: pending, statuses, late, watermarkMs: wm };
       if (wm !== undefined && (progressMinute === undefined || Math.floor(wm / PROGRESS_EVERY_MS) > progressMinute)) {
         progressMinute = Math.floor(wm / PROGRESS_EVERY_MS);
         emission.progressMs = wm;
       }
-      pending = new Map();
+      pending = [];
+      cells = new Map();
+      cellsByText = undefined;
       late = [];
+      // Only between epochs: no cell may outlive the index entries it was found by.
+      if (dimsEntries > MAX_REMEMBERED_KEYS) {
+        dimsIndex = dimsNode();
+        dimsEntries = 0;
+      }
+      if (siteEventCount > MAX_REMEMBERED_KEYS) {
+        siteEvents = new Map();
+        siteEventCount = 0;
+      }
       return emission;
     },
 
@@ -190,6 +342,6 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
 
     watermark: (nowMs) => tracker.current(nowMs),
     openWindows: () => [...windows.values()].filter((w) => !w.final).length,
-    pendingCells: () => pending.size + late.length,
+    pendingCells: () => pending.length + late.length,
   };
 }

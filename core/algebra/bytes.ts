@@ -9,6 +9,36 @@ const utf8Encoder = new TextEncoder();
 // ignoreBOM spelled out (its default): workers-types declares both options required.
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
+// Every envelope repeats the same names and values (sites, events, countries, paths) in its
+// string table: decoding each again costs a TextDecoder call and a fresh string that every Map
+// lookup downstream must hash again. Short ASCII strings (always valid UTF-8, decoding to the
+// same code units) are therefore shared by content. Cleared when full, so a high-cardinality
+// value cannot grow it without bound; a hash collision is caught by comparing the bytes.
+const INTERN_MAX_BYTES = 64;
+const INTERN_MAX_ENTRIES = 8192;
+const interned = new Map<number, string>();
+
+/** The string of `len` ASCII bytes at `from`, shared with earlier reads; undefined if not ASCII. */
+function internedAscii(buf: Uint8Array, from: number, len: number): string | undefined {
+  const end = from + len;
+  let h = 0x811c9dc5; // FNV-1a
+  for (let i = from; i < end; i++) {
+    const b = buf[i] as number;
+    if (b >= 0x80) return undefined;
+    h = Math.imul(h ^ b, 0x01000193);
+  }
+  const hit = interned.get(h);
+  if (hit !== undefined && hit.length === len) {
+    let i = 0;
+    while (i < len && hit.charCodeAt(i) === buf[from + i]) i++;
+    if (i === len) return hit;
+  }
+  const s = utf8Decoder.decode(buf.subarray(from, end));
+  if (interned.size >= INTERN_MAX_ENTRIES) interned.clear();
+  interned.set(h, s);
+  return s;
+}
+
 /** Largest value a zigzag varint may carry so that its encoding stays a safe integer. */
 export const MAX_ZIGZAG_MAGNITUDE = 2 ** 52 - 1;
 
@@ -113,10 +143,14 @@ export class ReadFailure {
 /** Reads from a byte array; every read checks bounds and throws a {@link ReadFailure}. */
 export class ByteReader {
   pos = 0;
+  private readonly buf: Uint8Array;
   private readonly view: DataView;
 
-  constructor(private readonly buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  constructor(input: Uint8Array) {
+    // A Node Buffer (what Kafka hands over) is read through a plain Uint8Array view: its
+    // subarray() builds a Buffer through JS and its slice() does not copy.
+    this.buf = input.constructor === Uint8Array ? input : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+    this.view = new DataView(input.buffer, input.byteOffset, input.byteLength);
   }
 
   get remaining(): number {
@@ -127,12 +161,18 @@ export class ByteReader {
     throw new ReadFailure(code, message, offset);
   }
 
-  private need(n: number, what: string): void {
+  /** Fails as truncated unless `n` more bytes are there. */
+  need(n: number, what: string): void {
     if (n > this.remaining) this.fail('truncated', `${what}: needs ${n} bytes, ${this.remaining} left`);
   }
 
   byte(what: string): number {
     this.need(1, what);
+    return this.buf[this.pos++] as number;
+  }
+
+  /** The next byte, for a caller that has already checked {@link need}. */
+  byteUnchecked(): number {
     return this.buf[this.pos++] as number;
   }
 
@@ -145,6 +185,16 @@ export class ByteReader {
 
   /** Canonical unsigned LEB128 of at most 53 bits; overlong or larger encodings are malformed. */
   uvarint(what: string): number {
+    // Most varints on the wire (string refs, counts, gaps) are one byte.
+    const first = this.buf[this.pos];
+    if (first !== undefined && first < 0x80) {
+      this.pos++;
+      return first;
+    }
+    return this.uvarintMultiByte(what);
+  }
+
+  private uvarintMultiByte(what: string): number {
     const start = this.pos;
     let value = 0;
     let scale = 1;
@@ -186,6 +236,13 @@ export class ByteReader {
   string(what: string): string {
     const start = this.pos;
     const len = this.uvarint(what);
+    if (len <= INTERN_MAX_BYTES && len <= this.remaining) {
+      const s = internedAscii(this.buf, this.pos, len);
+      if (s !== undefined) {
+        this.pos += len;
+        return s;
+      }
+    }
     const raw = this.bytes(len, what);
     try {
       return utf8Decoder.decode(raw);

@@ -15,9 +15,17 @@ export const HLL_REGISTERS = 1 << HLL_PRECISION;
 /** Largest possible rank: 64 - p + 1. */
 export const HLL_MAX_RANK = 64 - HLL_PRECISION + 1;
 
-// Most partials (one per window x key) see a handful of users. A Map entry costs ~30 bytes,
-// so past ~512 registers the 16 KiB dense array is no bigger and much faster to merge.
+// Most partials (one per window x key) see a handful of users. Past ~512 registers the
+// 16 KiB dense array is no bigger than the sparse list and much faster to merge.
 const SPARSE_MAX = 512;
+// Sparse registers are packed as index · 64 + rank (rank ≤ 51 < 64), so ascending packed
+// values are ascending indices and one small-integer array holds both halves.
+const RANK_BITS = 6;
+const RANK_MASK = (1 << RANK_BITS) - 1;
+/** Codec hook: a sparse register is packed as index · HLL_PACKED_RANK_SPAN + rank. */
+export const HLL_PACKED_RANK_SPAN = 1 << RANK_BITS;
+// Below this many source registers a merge inserts one by one; above it walks both lists once.
+const MERGE_BY_INSERT_MAX = 8;
 const Q = 64 - HLL_PRECISION;
 const ALPHA_INF = 1 / (2 * Math.LN2);
 
@@ -28,7 +36,10 @@ export interface HyperLogLog {
 
 class Hll implements HyperLogLog {
   readonly kind = 'hll' as const;
-  sparse: Map<number, number> | null = new Map();
+  // A sorted small-integer array rather than a Map: the aggregator builds and merges one of
+  // these per partial row, and a Map costs an allocation-heavy hash table for 1–6 entries.
+  // Sorted order also makes hllToRegisters a copy instead of a sort.
+  sparse: number[] | null = [];
   dense: Uint8Array | null = null;
 }
 
@@ -39,7 +50,7 @@ function impl(h: HyperLogLog): Hll {
 function toDense(h: Hll): Uint8Array {
   if (h.dense !== null) return h.dense;
   const dense = new Uint8Array(HLL_REGISTERS);
-  for (const [index, rank] of h.sparse ?? []) dense[index] = rank;
+  for (const packed of h.sparse ?? []) dense[packed >>> RANK_BITS] = packed & RANK_MASK;
   h.dense = dense;
   h.sparse = null;
   return dense;
@@ -50,12 +61,53 @@ function setMax(h: Hll, index: number, rank: number): void {
     if (rank > (h.dense[index] as number)) h.dense[index] = rank;
     return;
   }
-  const sparse = h.sparse as Map<number, number>;
-  const current = sparse.get(index);
-  if (current === undefined || rank > current) {
-    sparse.set(index, rank);
-    if (sparse.size > SPARSE_MAX) toDense(h);
+  const sparse = h.sparse as number[];
+  let lo = 0;
+  let hi = sparse.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sparse[mid] as number) >>> RANK_BITS < index) lo = mid + 1;
+    else hi = mid;
   }
+  const packed = (index << RANK_BITS) | rank;
+  if (lo < sparse.length) {
+    const current = sparse[lo] as number;
+    if (current >>> RANK_BITS === index) {
+      if (rank > (current & RANK_MASK)) sparse[lo] = packed;
+      return;
+    }
+    sparse.splice(lo, 0, packed);
+  } else {
+    sparse.push(packed);
+  }
+  if (sparse.length > SPARSE_MAX) toDense(h);
+}
+
+/** Register-wise max of two sorted sparse lists in one pass. */
+function mergeSparse(a: number[], b: number[]): number[] {
+  const out: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i] as number;
+    const y = b[j] as number;
+    const xi = x >>> RANK_BITS;
+    const yi = y >>> RANK_BITS;
+    if (xi < yi) {
+      out.push(x);
+      i++;
+    } else if (yi < xi) {
+      out.push(y);
+      j++;
+    } else {
+      out.push(x > y ? x : y); // same index: the larger packed value has the larger rank
+      i++;
+      j++;
+    }
+  }
+  while (i < a.length) out.push(a[i++] as number);
+  while (j < b.length) out.push(b[j++] as number);
+  return out;
 }
 
 /** Creates an empty sketch (sparse until it grows). */
@@ -88,7 +140,21 @@ export function hllMergeInto(target: HyperLogLog, src: HyperLogLog): void {
     }
     return;
   }
-  for (const [index, rank] of s.sparse ?? []) setMax(t, index, rank);
+  const from = s.sparse as number[];
+  if (t.sparse !== null) {
+    // The aggregator's first merge into a fresh cell: a copy is that merge (a sparse list never
+    // holds more than SPARSE_MAX registers).
+    if (t.sparse.length === 0) {
+      t.sparse = from.slice();
+      return;
+    }
+    if (from.length > MERGE_BY_INSERT_MAX) {
+      t.sparse = mergeSparse(t.sparse, from);
+      if (t.sparse.length > SPARSE_MAX) toDense(t);
+      return;
+    }
+  }
+  for (const packed of from) setMax(t, packed >>> RANK_BITS, packed & RANK_MASK);
 }
 
 /** Returns an independent copy. */
@@ -99,7 +165,7 @@ export function cloneHll(h: HyperLogLog): HyperLogLog {
     copy.sparse = null;
     copy.dense = s.dense.slice();
   } else {
-    copy.sparse = new Map(s.sparse);
+    copy.sparse = (s.sparse as number[]).slice();
   }
   return copy;
 }
@@ -138,9 +204,9 @@ function registerHistogram(h: Hll): number[] {
   if (h.dense !== null) {
     for (let i = 0; i < HLL_REGISTERS; i++) counts[h.dense[i] as number]! += 1;
   } else {
-    const sparse = h.sparse as Map<number, number>;
-    counts[0] = HLL_REGISTERS - sparse.size;
-    for (const rank of sparse.values()) counts[rank]! += 1;
+    const sparse = h.sparse as number[];
+    counts[0] = HLL_REGISTERS - sparse.length;
+    for (const packed of sparse) counts[packed & RANK_MASK]! += 1;
   }
   return counts;
 }
@@ -178,11 +244,9 @@ export function hllToRegisters(h: HyperLogLog): { index: number[]; rank: number[
     }
     return { index, rank };
   }
-  const sparse = s.sparse as Map<number, number>;
-  const keys = [...sparse.keys()].sort((a, b) => a - b);
-  for (const i of keys) {
-    index.push(i);
-    rank.push(sparse.get(i) as number);
+  for (const packed of s.sparse as number[]) {
+    index.push(packed >>> RANK_BITS);
+    rank.push(packed & RANK_MASK);
   }
   return { index, rank };
 }
@@ -214,7 +278,7 @@ export function hllFromRegisters(r: { index: number[]; rank: number[] }): HyperL
 /** Number of non-zero registers (sizes the sparse wire form without materialising it). */
 export function hllNonZeroRegisters(h: HyperLogLog): number {
   const s = impl(h);
-  if (s.dense === null) return (s.sparse as Map<number, number>).size;
+  if (s.dense === null) return (s.sparse as number[]).length;
   let n = 0;
   for (let i = 0; i < HLL_REGISTERS; i++) if (s.dense[i] !== 0) n++;
   return n;
@@ -241,5 +305,16 @@ export function hllFromDense(ranks: Uint8Array): HyperLogLog {
   const h = new Hll();
   h.sparse = null;
   h.dense = ranks;
+  return h;
+}
+
+/**
+ * Codec hook: wraps registers already validated by the decoder, packed as index · 64 + rank
+ * with strictly ascending indices and ranks 1..51, without copying or re-sorting them.
+ */
+export function hllFromSortedPacked(packed: number[]): HyperLogLog {
+  const h = new Hll();
+  h.sparse = packed;
+  if (packed.length > SPARSE_MAX) toDense(h);
   return h;
 }

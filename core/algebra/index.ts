@@ -45,6 +45,7 @@ export {
   emptyPartial,
   addToPartial,
   mergePartialInto,
+  mergedWithEmpty,
   mergePartials,
   partialsEqual,
   clonePartial,

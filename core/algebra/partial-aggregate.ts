@@ -7,6 +7,7 @@ import { cloneHll, createHll, hllAdd, hllEquals, hllMergeInto, type HyperLogLog 
 import {
   cloneSketch,
   createSketch,
+  sketchCopyOf,
   sketchAdd,
   sketchEquals,
   sketchMergeInto,
@@ -71,6 +72,24 @@ export function mergePartialInto(target: PartialAggregate, src: PartialAggregate
   if (src.max > target.max) target.max = src.max;
   hllMergeInto(target.users, src.users);
   sketchMergeInto(target.values, src.values);
+}
+
+/**
+ * A new partial equal to `mergePartialInto(emptyPartial(), src)`, field for field (a −0 sum
+ * becomes 0, a NaN extreme the identity), without building the empty sketches first: the
+ * aggregator starts every new cell this way.
+ */
+export function mergedWithEmpty(src: PartialAggregate): PartialAggregate {
+  return {
+    count: 0 + src.count,
+    valueCount: 0 + src.valueCount,
+    sum: 0 + src.sum,
+    min: src.min < Number.POSITIVE_INFINITY ? src.min : Number.POSITIVE_INFINITY,
+    max: src.max > Number.NEGATIVE_INFINITY ? src.max : Number.NEGATIVE_INFINITY,
+    // Register-wise max with all zeros, in either representation, is a copy.
+    users: cloneHll(src.users),
+    values: sketchCopyOf(src.values),
+  };
 }
 
 /** Returns an independent copy. */

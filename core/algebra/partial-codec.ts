@@ -17,14 +17,15 @@ import {
   HLL_REGISTERS,
   createHll,
   hllDenseView,
+  HLL_PACKED_RANK_SPAN,
   hllFromDense,
-  hllFromRegisters,
+  hllFromSortedPacked,
   hllNonZeroRegisters,
   hllToRegisters,
   type HyperLogLog,
 } from './hyperloglog.ts';
 import type { PartialAggregate } from './partial-aggregate.ts';
-import { SKETCH_MAX_BINS, createSketch, sketchFromBins, sketchToBins, type QuantileSketch } from './quantile-sketch.ts';
+import { SKETCH_MAX_BINS, createSketch, sketchFromSortedBins, sketchToBins, type QuantileSketch } from './quantile-sketch.ts';
 
 const HLL_EMPTY = 0;
 const HLL_SPARSE = 1;
@@ -127,21 +128,22 @@ function readHll(r: ByteReader): HyperLogLog {
   // Each register needs at least one gap byte and one rank byte.
   const n = r.count('hll register count', 2);
   if (n === 0 || n > HLL_REGISTERS) r.fail('malformed', `hll sparse register count ${n} outside 1..${HLL_REGISTERS}`, start);
-  const index = new Array<number>(n);
+  // Gaps make indices strictly ascending, so the registers go into the sketch as read, in the
+  // packed sparse form of hyperloglog.ts, with no sort and no second copy.
+  const packed: number[] = [];
   let previous = -1;
   for (let i = 0; i < n; i++) {
     previous += r.uvarint('hll register gap') + 1;
     if (previous >= HLL_REGISTERS) r.fail('malformed', `hll register index ${previous} ≥ ${HLL_REGISTERS}`);
-    index[i] = previous;
+    packed.push(previous * HLL_PACKED_RANK_SPAN);
   }
-  const rankBytes = r.bytes(n, 'hll ranks');
-  const rank = new Array<number>(n);
+  r.need(n, 'hll ranks');
   for (let i = 0; i < n; i++) {
-    const v = rankBytes[i] as number;
+    const v = r.byteUnchecked();
     if (v < 1 || v > HLL_MAX_RANK) r.fail('malformed', `hll sparse rank ${v} outside 1..${HLL_MAX_RANK}`, start);
-    rank[i] = v;
+    packed[i] = (packed[i] as number) + v;
   }
-  return hllFromRegisters({ index, rank });
+  return hllFromSortedPacked(packed);
 }
 
 function readSketch(r: ByteReader): QuantileSketch {
@@ -150,23 +152,24 @@ function readSketch(r: ByteReader): QuantileSketch {
   const n = r.count('sketch bin count', 2);
   if (n === 0) return createSketch();
   if (n > SKETCH_MAX_BINS) r.fail('malformed', `sketch has ${n} bins, more than ${SKETCH_MAX_BINS}`, start);
-  const key = new Array<number>(n);
+  // Interleaved [key, count, …] as quantile-sketch.ts keeps them; counts fill in on the second pass.
+  const bins: number[] = [];
   let k = r.svarint('sketch first key');
   for (let i = 0; i < n; i++) {
     if (i > 0) k += r.uvarint('sketch key gap') + 1;
     if (k < INT32_MIN || k > INT32_MAX) r.fail('malformed', `sketch key ${k} is not an Int32`);
-    key[i] = k;
+    bins.push(k, 0);
   }
-  const count = new Array<number>(n);
   let total = 0;
   for (let i = 0; i < n; i++) {
     const c = r.uvarint('sketch bin count');
     if (c === 0) r.fail('malformed', 'sketch bin with count 0');
     total += c;
     if (total > Number.MAX_SAFE_INTEGER) r.fail('malformed', 'sketch total count exceeds 2^53 − 1');
-    count[i] = c;
+    bins[2 * i + 1] = c;
   }
-  return sketchFromBins({ key, count });
+  // Keys are strictly ascending by construction and n ≤ SKETCH_MAX_BINS: nothing to sort or collapse.
+  return sketchFromSortedBins(bins, total);
 }
 
 /** Reads the body of a partial (no header); throws ReadFailure on bad input. */

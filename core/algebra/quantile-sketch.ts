@@ -27,6 +27,8 @@ export const SKETCH_MAX_BINS = 4096;
 
 const LN_GAMMA = Math.log(SKETCH_GAMMA);
 const INT32_MAX = 2 ** 31 - 1;
+// Below this many source bins a merge inserts one by one; above it walks both lists once.
+const MERGE_BY_INSERT_MAX = 8;
 
 /** Quantile sketch; opaque to callers, use the `sketch*` functions. */
 export interface QuantileSketch {
@@ -35,7 +37,11 @@ export interface QuantileSketch {
 
 class Sketch implements QuantileSketch {
   readonly kind = 'quantile_sketch' as const;
-  bins = new Map<number, number>();
+  // Bins as one array sorted by key, [key0, count0, key1, count1, …], rather than a Map: the
+  // aggregator builds and keeps one sketch per partial row and per cell, most with a handful
+  // of bins, where a Map's hash table (or a second array) is most of the memory and garbage.
+  // Sorted keys also make sketchToBins and collapse() sort-free.
+  bins: number[] = [];
   total = 0;
   // Lowest kept key once a collapse happened; keys below it go straight into it, which is
   // exactly what a collapse right after the insert would do (see collapse()).
@@ -67,27 +73,74 @@ export function sketchKeyValue(key: number): number {
 // This rule is associative: collapse(collapse(A ∪ B) ∪ C) = collapse(A ∪ B ∪ C), because the
 // threshold of a superset is never lower, so merge order never changes the bins.
 function collapse(s: Sketch): void {
-  const keys = [...s.bins.keys()].sort((a, b) => a - b);
-  const threshold = keys[keys.length - SKETCH_MAX_BINS] as number;
+  const cut = 2 * (s.bins.length / 2 - SKETCH_MAX_BINS);
   let folded = 0;
-  for (const key of keys) {
-    if (key >= threshold) break;
-    folded += s.bins.get(key) as number;
-    s.bins.delete(key);
+  for (let i = 1; i < cut; i += 2) folded += s.bins[i] as number;
+  s.bins = s.bins.slice(cut);
+  s.bins[1] = (s.bins[1] as number) + folded;
+  s.floor = s.bins[0] as number;
+}
+
+/** Position (in bins) of `key`, or where it would be inserted. */
+function binIndex(bins: number[], key: number): number {
+  let lo = 0;
+  let hi = bins.length / 2;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((bins[2 * mid] as number) < key) lo = mid + 1;
+    else hi = mid;
   }
-  s.bins.set(threshold, (s.bins.get(threshold) as number) + folded);
-  s.floor = threshold;
+  return 2 * lo;
 }
 
 function addToBin(s: Sketch, key: number, count: number): void {
   const k = s.floor !== null && key < s.floor ? s.floor : key;
-  s.bins.set(k, (s.bins.get(k) ?? 0) + count);
+  const bins = s.bins;
+  const n = bins.length;
+  if (n === 0 || (bins[n - 2] as number) < k) {
+    bins.push(k, count);
+  } else {
+    const i = binIndex(bins, k);
+    if (bins[i] === k) bins[i + 1] = (bins[i + 1] as number) + count;
+    else bins.splice(i, 0, k, count);
+  }
   s.total += count;
+}
+
+/** Bin-wise sum of `src` into `t` in one pass over both sorted lists (keys below the floor go into it). */
+function mergeBins(t: Sketch, src: Sketch): void {
+  const out: number[] = [];
+  const floor = t.floor;
+  const a = t.bins;
+  const b = src.bins;
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const ka = i < a.length ? (a[i] as number) : Number.POSITIVE_INFINITY;
+    let kb = j < b.length ? (b[j] as number) : Number.POSITIVE_INFINITY;
+    if (floor !== null && kb < floor) kb = floor;
+    let k: number;
+    let c: number;
+    if (ka <= kb) {
+      k = ka;
+      c = a[i + 1] as number;
+      i += 2;
+    } else {
+      k = kb;
+      c = b[j + 1] as number;
+      j += 2;
+    }
+    const last = out.length - 2;
+    if (last >= 0 && out[last] === k) out[last + 1] = (out[last + 1] as number) + c;
+    else out.push(k, c);
+  }
+  t.bins = out;
+  t.total += src.total;
 }
 
 // Collapsing once after a batch of adds equals collapsing after each add (associativity above).
 function bound(s: Sketch): void {
-  if (s.bins.size > SKETCH_MAX_BINS) collapse(s);
+  if (s.bins.length > 2 * SKETCH_MAX_BINS) collapse(s);
 }
 
 function checkCount(count: number, where: string): void {
@@ -117,7 +170,16 @@ export function sketchAdd(s: QuantileSketch, value: number, count = 1): void {
 /** Merges `src` into `target` (bin-wise sum, mutates `target`). */
 export function sketchMergeInto(target: QuantileSketch, src: QuantileSketch): void {
   const t = impl(target);
-  for (const [key, count] of impl(src).bins) addToBin(t, key, count);
+  const s = impl(src);
+  if (t.bins.length === 0 && t.floor === null) {
+    // The aggregator's first merge into a fresh cell: a copy is that merge (a sketch never
+    // holds more than SKETCH_MAX_BINS bins, so nothing to collapse).
+    t.bins = s.bins.slice();
+    t.total += s.total;
+    return;
+  }
+  if (s.bins.length > 2 * MERGE_BY_INSERT_MAX) mergeBins(t, s);
+  else for (let i = 0, n = s.bins.length; i < n; i += 2) addToBin(t, s.bins[i] as number, s.bins[i + 1] as number);
   bound(t);
 }
 
@@ -125,9 +187,21 @@ export function sketchMergeInto(target: QuantileSketch, src: QuantileSketch): vo
 export function cloneSketch(s: QuantileSketch): QuantileSketch {
   const from = impl(s);
   const copy = new Sketch();
-  copy.bins = new Map(from.bins);
+  copy.bins = from.bins.slice();
   copy.total = from.total;
   copy.floor = from.floor;
+  return copy;
+}
+
+/**
+ * A new sketch equal to `src` merged into an empty one: the same bins and count, and no floor
+ * (only a collapse sets one, and merging at most SKETCH_MAX_BINS bins never collapses).
+ */
+export function sketchCopyOf(src: QuantileSketch): QuantileSketch {
+  const from = impl(src);
+  const copy = new Sketch();
+  copy.bins = from.bins.slice();
+  copy.total = 0 + from.total;
   return copy;
 }
 
@@ -171,8 +245,12 @@ export function sketchQuantile(s: QuantileSketch, q: number): number | undefined
  */
 export function sketchToBins(s: QuantileSketch): { key: number[]; count: number[] } {
   const bins = impl(s).bins;
-  const key = [...bins.keys()].sort((a, b) => a - b);
-  const count = key.map((k) => bins.get(k) as number);
+  const key: number[] = [];
+  const count: number[] = [];
+  for (let i = 0; i < bins.length; i += 2) {
+    key.push(bins[i] as number);
+    count.push(bins[i + 1] as number);
+  }
   return { key, count };
 }
 
@@ -201,14 +279,26 @@ export function sketchFromBins(b: { key: number[]; count: number[] }): QuantileS
 
 /** Number of bins in use (≤ SKETCH_MAX_BINS). */
 export function sketchBinCount(s: QuantileSketch): number {
-  return impl(s).bins.size;
+  return impl(s).bins.length / 2;
 }
 
 /** True when both sketches hold identical bins. */
 export function sketchEquals(a: QuantileSketch, b: QuantileSketch): boolean {
   const x = impl(a);
   const y = impl(b);
-  if (x.bins.size !== y.bins.size || x.total !== y.total) return false;
-  for (const [key, count] of x.bins) if (y.bins.get(key) !== count) return false;
+  if (x.bins.length !== y.bins.length || x.total !== y.total) return false;
+  for (let i = 0; i < x.bins.length; i++) if (x.bins[i] !== y.bins[i]) return false;
   return true;
+}
+
+/**
+ * Codec hook: wraps bins already validated by the decoder, as [key0, count0, key1, count1, …]
+ * (strictly ascending Int32 keys, at most SKETCH_MAX_BINS, positive counts summing to
+ * `total`), without copying or sorting.
+ */
+export function sketchFromSortedBins(bins: number[], total: number): QuantileSketch {
+  const s = new Sketch();
+  s.bins = bins;
+  s.total = total;
+  return s;
 }

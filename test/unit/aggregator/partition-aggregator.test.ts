@@ -1,8 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { addToPartial, emptyPartial, hash64, type PartialEnvelope, type PartialRow } from '../../../core/algebra/index.ts';
+import {
+  addToPartial,
+  createWatermarkTracker,
+  emptyPartial,
+  hash64,
+  isWindowFinal,
+  mergePartialInto,
+  partialsEqual,
+  type PartialEnvelope,
+  type PartialRow,
+} from '../../../core/algebra/index.ts';
 import { createPartitionAggregator } from '../../../core/aggregator/partition-aggregator.ts';
 import { decodeEmission, encodeEmission } from '../../../core/aggregator/checkpoint.ts';
-import { isEmptyEmission } from '../../../core/aggregator/emission.ts';
+import { dimsKeyOf, isEmptyEmission, type DeltaRow } from '../../../core/aggregator/emission.ts';
+import { rng } from '../../support/prng.ts';
 
 const W = 60_000;
 const T0 = 1_800_000_000_000; // window-aligned
@@ -129,5 +140,174 @@ describe('partition aggregator', () => {
     expect(restored.watermark(T0)).toBe(T0 + W);
     expect(restored.ingest(envelope('a', 7, T0 + W, [row(T0, 1)]), T0).kind).toBe('duplicate');
     expect(restored.openWindows()).toBe(1);
+  });
+});
+
+// Reference for how rows become cells, as the aggregator was first written: one string key
+// `window ␞ site ␞ event ␞ dimsKey` per row, every row classified on its own. The aggregator's
+// indexes must emit exactly what this emits, including when two tuples spell the same key.
+function referenceCells(settings: { allowedLatenessMs: number; correctionHorizonMs: number; idleTimeoutMs: number }) {
+  const tracker = createWatermarkTracker({ idleTimeoutMs: settings.idleTimeoutMs });
+  const final = new Map<number, boolean>();
+  const lastSequence = new Map<string, number>();
+  let pending = new Map<string, DeltaRow>();
+  let late: Array<{ dimsKey: string; events: number }> = [];
+  return {
+    ingest(e: PartialEnvelope, nowMs: number): void {
+      const seen = lastSequence.get(e.sourceId);
+      if (seen !== undefined && e.sequence <= seen) return;
+      lastSequence.set(e.sourceId, e.sequence);
+      const wm = tracker.current(nowMs);
+      for (const row of e.rows) {
+        const end = row.windowStartMs + row.windowSizeMs;
+        const dimsKey = dimsKeyOf(row.dimensions);
+        if (wm !== undefined && wm > end + settings.correctionHorizonMs) {
+          late.push({ dimsKey, events: row.partial.count });
+          continue;
+        }
+        if (!final.has(row.windowStartMs)) final.set(row.windowStartMs, isWindowFinal(end, wm, settings.allowedLatenessMs));
+        const key = `${row.windowStartMs}\u001e${row.site}\u001e${row.event}\u001e${dimsKey}`;
+        let delta = pending.get(key);
+        if (!delta) {
+          delta = { site: row.site, event: row.event, windowStartMs: row.windowStartMs, windowSizeMs: row.windowSizeMs, dims: row.dimensions.map(([k, v]) => [k, v]), dimsKey, partial: emptyPartial() };
+          pending.set(key, delta);
+        }
+        mergePartialInto(delta.partial, row.partial);
+      }
+      tracker.observe(e.sourceId, e.watermarkMs, nowMs);
+    },
+    emit(nowMs: number): { deltas: DeltaRow[]; late: Array<{ dimsKey: string; events: number }> } {
+      const wm = tracker.current(nowMs);
+      for (const [start] of final) {
+        if (isWindowFinal(start + W, wm, settings.allowedLatenessMs)) final.set(start, true);
+        if (final.get(start) && wm !== undefined && wm > start + W + settings.correctionHorizonMs) final.delete(start);
+      }
+      const out = { deltas: [...pending.values()], late };
+      pending = new Map();
+      late = [];
+      return out;
+    },
+  };
+}
+
+function expectSameDeltas(actual: DeltaRow[], expected: DeltaRow[]): void {
+  const plain = (ds: DeltaRow[]) => ds.map(({ partial, ...d }) => ({ ...d, count: partial.count, sum: partial.sum, min: partial.min, max: partial.max }));
+  expect(plain(actual)).toEqual(plain(expected));
+  actual.forEach((d, i) => expect(partialsEqual(d.partial, (expected[i] as DeltaRow).partial)).toBe(true));
+}
+
+describe('partition aggregator cells', () => {
+  // Strings chosen so that different tuples spell the same cell key: a separator inside a site,
+  // event or value, or '=' inside a dimension name.
+  const SITES = ['s', 'x', 's\u001ee', 'a.example'];
+  const EVENTS = ['e', 'e\u001ex', 'page', 'x'];
+  const DIMS: Array<Array<[string, string]>> = [
+    [],
+    [['country', 'DE']],
+    [['country', 'FR']],
+    [['a=b', 'c']],
+    [['a', 'b=c']],
+    [['k', 'v\u001fk2=v2']],
+    [['k', 'v'], ['k2', 'v2']],
+    [['country', 'DE'], ['device', 'mobile'], ['path', '/p/1']],
+    [['country', 'DE'], ['path', '/p/1']],
+  ];
+
+  function randomRun(seed: number, dirty: boolean): { envelopes: PartialEnvelope[]; emitAfter: Set<number> } {
+    const rand = rng(seed);
+    const pick = <T>(xs: T[], cleanCount: number): T => xs[Math.floor(rand() * (dirty ? xs.length : cleanCount))] as T;
+    const envelopes: PartialEnvelope[] = [];
+    const emitAfter = new Set<number>();
+    const sequence = new Map<string, number>();
+    let wm = T0;
+    for (let i = 0; i < 60; i++) {
+      const source = ['a', 'b', 'c'][Math.floor(rand() * 3)]!;
+      const seq = (sequence.get(source) ?? 0) + (rand() < 0.05 ? 0 : 1); // now and then a replay
+      sequence.set(source, seq);
+      wm += Math.floor(rand() * 20_000);
+      const rows: PartialRow[] = [];
+      const n = Math.floor(rand() * 12);
+      for (let r = 0; r < n; r++) {
+        // Mostly the current window, sometimes older ones (corrections, late rows), interleaved.
+        const back = rand() < 0.7 ? 0 : Math.floor(rand() * 5);
+        const start = Math.floor((wm - back * W) / W) * W;
+        const users = Array.from({ length: Math.floor(rand() * 4) }, () => `u${Math.floor(rand() * 50)}`);
+        const base = row(start, 1 + Math.floor(rand() * 3), users, pick(DIMS, 3));
+        rows.push({ ...base, site: pick(SITES, 2), event: pick(EVENTS, 1) });
+      }
+      envelopes.push(envelope(source, seq, wm, rows));
+      if (rand() < 0.25) emitAfter.add(i);
+    }
+    return { envelopes, emitAfter };
+  }
+
+  it.each([
+    ['clean strings', false],
+    ['strings that spell colliding keys', true],
+  ])('emits the same deltas and late rows as one string key per row (%s)', (_name, dirty) => {
+    const s = { allowedLatenessMs: 5_000, correctionHorizonMs: 3 * W, idleTimeoutMs: 30_000 };
+    for (let seed = 1; seed <= 40; seed++) {
+      const { envelopes, emitAfter } = randomRun(seed, dirty);
+      const agg = createPartitionAggregator(s);
+      const ref = referenceCells(s);
+      envelopes.forEach((e, i) => {
+        agg.ingest(e, T0);
+        ref.ingest(e, T0);
+        if (emitAfter.has(i) || i === envelopes.length - 1) {
+          const got = agg.emit(T0);
+          const want = ref.emit(T0);
+          expectSameDeltas(got.deltas, want.deltas);
+          expect(got.late.map((l) => ({ dimsKey: l.dimsKey, events: l.events }))).toEqual(want.late);
+        }
+      });
+    }
+  });
+
+  it('merges tuples that spell the same key even when the clean one came first in the epoch', () => {
+    const agg = createPartitionAggregator(settings);
+    agg.ingest(envelope('a', 1, T0, [{ ...row(T0, 2), site: 's', event: 'x\u001ee' }]), T0);
+    agg.ingest(envelope('a', 2, T0, [{ ...row(T0, 3), site: 's\u001ex', event: 'e' }]), T0);
+    const e = agg.emit(T0);
+    expect(e.deltas).toHaveLength(1);
+    expect(e.deltas[0]).toMatchObject({ site: 's', event: 'x\u001ee', dimsKey: 'country=DE' });
+    expect(e.deltas[0]?.partial.count).toBe(5);
+    // The next epoch starts over with exact tuples and still keeps them apart from clean ones.
+    agg.ingest(envelope('a', 3, T0, [row(T0, 1), { ...row(T0, 1), site: 'other' }]), T0);
+    expect(agg.emit(T0).deltas.map((d) => d.site)).toEqual(['s', 'other']);
+  });
+
+  it('keeps no reference to the ingested envelope', () => {
+    const agg = createPartitionAggregator(settings);
+    const r = row(T0, 2, ['u1'], [['country', 'DE'], ['path', '/a']]);
+    agg.ingest(envelope('a', 1, T0, [r]), T0);
+    (r.dimensions[0] as [string, string])[1] = 'XX';
+    r.dimensions.push(['zzz', '1']);
+    addToPartial(r.partial, { user: hash64('u2'), value: 99 });
+    const [d] = agg.emit(T0).deltas;
+    expect(d?.dims).toEqual([['country', 'DE'], ['path', '/a']]);
+    expect(d?.dimsKey).toBe('country=DE\u001fpath=/a');
+    expect(d?.partial.count).toBe(2);
+    expect(d?.partial.max).toBe(1);
+  });
+
+  it('stays exact across emissions when more tuples are seen than its index remembers', () => {
+    const agg = createPartitionAggregator(settings);
+    const rowsOf = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => row(T0, 1, [], [['path', `/p/${from + i}`]]));
+    let seq = 0;
+    const emitted: DeltaRow[][] = [];
+    for (const [from, to] of [[0, 25_000], [20_000, 30_000], [0, 5]] as const) {
+      agg.ingest(envelope('a', ++seq, T0, rowsOf(from, to)), T0);
+      agg.ingest(envelope('b', ++seq, T0, rowsOf(from, to)), T0);
+      emitted.push(agg.emit(T0).deltas);
+    }
+    for (const [i, [from, to]] of ([[0, 25_000], [20_000, 30_000], [0, 5]] as const).entries()) {
+      const deltas = emitted[i]!;
+      expect(deltas).toHaveLength(to - from);
+      deltas.forEach((d, j) => {
+        expect(d.dimsKey).toBe(`path=/p/${from + j}`);
+        expect(d.dims).toEqual([['path', `/p/${from + j}`]]);
+        expect(d.partial.count).toBe(2);
+      });
+    }
   });
 });

@@ -9,6 +9,7 @@ import {
   encodeEnvelope,
   encodePartial,
   hash64,
+  mergePartialInto,
   partialsEqual,
   type DecodeResult,
   type PartialAggregate,
@@ -160,6 +161,57 @@ describe('envelope round-trip', () => {
   it('writes lone surrogates as U+FFFD (as TextEncoder does)', () => {
     const decoded = decodeEnvelope(encodeEnvelope({ version: 1, sourceId: 'a\ud800b', sequence: 1, watermarkMs: 0, createdAtMs: 0, rows: [] }));
     expect(decoded.ok && decoded.value.sourceId).toBe('a\ufffdb');
+  });
+});
+
+describe('string table decoding', () => {
+  const envelopeWith = (sourceId: string, values: string[]): PartialEnvelope => ({
+    version: 1,
+    sourceId,
+    sequence: 1,
+    watermarkMs: 0,
+    createdAtMs: 0,
+    rows: values.map((v) => ({ windowStartMs: 0, windowSizeMs: 60_000, site: 's', event: 'e', dimensions: [['path', v]], partial: emptyPartial() })),
+  });
+  const valuesOf = (e: PartialEnvelope): string[] => e.rows.map((r) => r.dimensions[0]![1]);
+
+  it('gives the same strings for repeated, colliding-length, non-ASCII and long values, across many envelopes', () => {
+    // More distinct short strings than the shared decode cache holds, read twice: the second
+    // pass meets both cached and evicted entries.
+    const values = Array.from({ length: 9000 }, (_, i) => `/p/${i.toString(36)}`);
+    const special = ['', 'é', '東京', 'a\u0000b', 'x'.repeat(64), 'y'.repeat(65), `${'z'.repeat(63)}é`, '/p/0 ', '/p/0'];
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < values.length; i += 500) {
+        const chunk = [...values.slice(i, i + 500), ...special];
+        const decoded = decodeEnvelope(encodeEnvelope(envelopeWith(`src-${pass}`, chunk)));
+        if (!decoded.ok) throw new Error(JSON.stringify(decoded.error));
+        expect(valuesOf(decoded.value)).toEqual(chunk);
+        expect(decoded.value.sourceId).toBe(`src-${pass}`);
+      }
+    }
+  });
+
+  it('rejects invalid UTF-8 in a short string as malformed', () => {
+    const bytes = encodeEnvelope(envelopeWith('abc', ['xy']));
+    const at = bytes.indexOf(0x78); // 'x' of the table entry 'xy'
+    for (const bad of [0xff, 0xc0, 0x80]) {
+      const broken = bytes.slice();
+      broken[at] = bad;
+      expect(errorOf(decodeEnvelope(broken)).code).toBe('malformed');
+    }
+  });
+
+  it('reads a Node Buffer without sharing its memory with dense registers', () => {
+    const p = emptyPartial();
+    for (let i = 0; i < 5000; i++) addToPartial(p, { user: hash64(`d${i}`) });
+    const bytes = Buffer.from(encodePartial(p));
+    const decoded = decodePartial(bytes);
+    if (!decoded.ok) throw new Error(JSON.stringify(decoded.error));
+    const before = Buffer.from(bytes);
+    // Buffer#slice() is a view, not a copy: registers read through it would write into the message.
+    for (let i = 0; i < 5000; i++) addToPartial(decoded.value, { user: hash64(`other${i}`) });
+    mergePartialInto(decoded.value, p);
+    expect(bytes.equals(before)).toBe(true);
   });
 });
 

@@ -124,3 +124,60 @@ describe('hllToRegisters / hllFromRegisters', () => {
     expect(() => hllFromRegisters({ index: [0, 1], rank: [1] })).toThrow(RangeError);
   });
 });
+
+describe('sparse registers (sorted packed list)', () => {
+  // Reference: the register-wise max over every hash ever added, as a plain map.
+  function model(hashes: Array<{ hi: number; lo: number }>): { index: number[]; rank: number[] } {
+    const regs = new Map<number, number>();
+    for (const x of hashes) {
+      const h = createHll();
+      hllAdd(h, x);
+      const r = hllToRegisters(h);
+      const i = r.index[0] as number;
+      regs.set(i, Math.max(regs.get(i) ?? 0, r.rank[0] as number));
+    }
+    const index = [...regs.keys()].sort((a, b) => a - b);
+    return { index, rank: index.map((i) => regs.get(i) as number) };
+  }
+
+  const hash = fc.record({ hi: fc.integer({ min: 0, max: 0xffffffff }), lo: fc.integer({ min: 0, max: 0xffffffff }) });
+  // Group sizes straddle the one-by-one insert (≤ 8 registers), the single-pass merge and the
+  // switch to dense (> 512), and indices repeat often enough to exercise the max.
+  const groups = fc.array(
+    fc.oneof(
+      fc.array(hash, { maxLength: 8 }),
+      fc.array(hash, { minLength: 9, maxLength: 300 }),
+      fc.array(fc.record({ hi: fc.integer({ min: 0, max: 63 }).map((i) => (i << 18) >>> 0), lo: fc.integer({ min: 0, max: 0xffffffff }) }), { maxLength: 40 }),
+    ),
+    { maxLength: 6 },
+  );
+
+  it('adds and merges in any grouping give the registers of the reference model', () => {
+    fc.assert(
+      fc.property(groups, (gs) => {
+        const merged = createHll();
+        for (const g of gs) {
+          const part = createHll();
+          for (const x of g) hllAdd(part, x);
+          hllMergeInto(merged, part);
+        }
+        const all = gs.flat();
+        expect(hllToRegisters(merged)).toEqual(model(all));
+        const added = createHll();
+        for (const x of all) hllAdd(added, x);
+        expect(hllToRegisters(added)).toEqual(model(all));
+        expect(hllEstimate(merged)).toBe(hllEstimate(added));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a copy made by merging into an empty sketch is independent of its source', () => {
+    const src = hllOf(range('c-', 0, 20));
+    const before = hllToRegisters(src);
+    const copy = createHll();
+    hllMergeInto(copy, src);
+    hllMergeInto(copy, hllOf(range('c-', 20, 400)));
+    expect(hllToRegisters(src)).toEqual(before);
+  });
+});

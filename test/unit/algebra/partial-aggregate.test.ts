@@ -8,6 +8,7 @@ import {
   hllToRegisters,
   mergePartialInto,
   mergePartials,
+  mergedWithEmpty,
   partialsEqual,
   sketchCount,
   sketchToBins,
@@ -165,5 +166,25 @@ describe('partialsEqual', () => {
     const copy = clonePartial(a);
     mergePartials(a, aggregate([{ user: hash64('z'), value: 9 }]));
     expect(partialsEqual(a, copy)).toBe(true);
+  });
+});
+
+describe('mergedWithEmpty', () => {
+  it('equals merging into emptyPartial(), also for −0 sums, NaN extremes and dense users', () => {
+    const odd: PartialAggregate = { ...aggregate([{ value: 1 }]), sum: -0, min: Number.NaN, max: Number.NaN };
+    const cases = [emptyPartial(), odd, aggregate(Array.from({ length: 900 }, (_, i) => ({ user: hash64(`e${i}`), value: i })))];
+    fc.sample(partialArb, { numRuns: 50, seed: 11 }).forEach((p) => cases.push(p));
+    for (const p of cases) {
+      const viaMerge = emptyPartial();
+      mergePartialInto(viaMerge, p);
+      const copy = mergedWithEmpty(p);
+      expect(copy).toEqual(viaMerge);
+      expect(Object.is(copy.sum, viaMerge.sum)).toBe(true);
+      // Independent of its source.
+      const before = clonePartial(p);
+      addToPartial(copy, { user: hash64('new'), value: 123 });
+      mergePartialInto(copy, copy);
+      expect(partialsEqual(p, before)).toBe(true);
+    }
   });
 });

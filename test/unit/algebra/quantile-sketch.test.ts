@@ -15,6 +15,7 @@ import {
   sketchKey,
   sketchKeyValue,
   sketchMerge,
+  sketchMergeInto,
   sketchQuantile,
   sketchToBins,
   type QuantileSketch,
@@ -202,5 +203,72 @@ describe('bounded bins', () => {
     const whole = sketchOf(wide(0, 9000));
     const merged = sketchMerge(sketchOf(wide(0, 3000)), sketchMerge(sketchOf(wide(6000, 9000)), sketchOf(wide(3000, 6000))));
     expect(sketchEquals(whole, merged)).toBe(true);
+  });
+});
+
+describe('bin storage (sorted arrays)', () => {
+  // Reference: the bin rules as written for a Map (add into the floor once collapsed, keep the
+  // SKETCH_MAX_BINS highest keys and fold the rest into the lowest kept one).
+  class ModelSketch {
+    bins = new Map<number, number>();
+    floor: number | null = null;
+    add(key: number, count: number): void {
+      const k = this.floor !== null && key < this.floor ? this.floor : key;
+      this.bins.set(k, (this.bins.get(k) ?? 0) + count);
+    }
+    bound(): void {
+      if (this.bins.size <= SKETCH_MAX_BINS) return;
+      const keys = [...this.bins.keys()].sort((a, b) => a - b);
+      const threshold = keys[keys.length - SKETCH_MAX_BINS] as number;
+      let folded = 0;
+      for (const key of keys) {
+        if (key >= threshold) break;
+        folded += this.bins.get(key) as number;
+        this.bins.delete(key);
+      }
+      this.bins.set(threshold, (this.bins.get(threshold) as number) + folded);
+      this.floor = threshold;
+    }
+    toBins(): { key: number[]; count: number[] } {
+      const key = [...this.bins.keys()].sort((a, b) => a - b);
+      return { key, count: key.map((k) => this.bins.get(k) as number) };
+    }
+  }
+
+  // Sizes straddle the one-by-one insert (≤ 8 bins), the single-pass merge and the collapse.
+  const binSet = fc.oneof(
+    fc.uniqueArray(fc.integer({ min: -40, max: 40 }), { maxLength: 8 }),
+    fc.uniqueArray(fc.integer({ min: -3000, max: 3000 }), { minLength: 9, maxLength: 2500 }),
+  ).map((keys) => ({ key: keys, count: keys.map((k) => 1 + (Math.abs(k) % 7)) }));
+
+  it('merges in any sequence give the bins of the reference model', () => {
+    fc.assert(
+      fc.property(fc.array(binSet, { minLength: 1, maxLength: 6 }), (parts) => {
+        const model = new ModelSketch();
+        const merged = createSketch();
+        for (const part of parts) {
+          const s = sketchFromBins(part);
+          const m = new ModelSketch();
+          part.key.forEach((k, i) => m.add(k, part.count[i] as number));
+          m.bound();
+          for (const [k, c] of m.bins) model.add(k, c);
+          model.bound();
+          sketchMergeInto(merged, s);
+        }
+        expect(sketchToBins(merged)).toEqual(model.toBins());
+        expect(sketchCount(merged)).toBe(model.toBins().count.reduce((a, b) => a + b, 0));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a sketch merged into an empty one is an independent copy', () => {
+    const src = sketchFromBins({ key: [1, 5, 9], count: [1, 2, 3] });
+    const copy = createSketch();
+    sketchMergeInto(copy, src);
+    sketchAdd(copy, 1e6);
+    sketchMergeInto(copy, sketchFromBins({ key: [5, 7], count: [1, 1] }));
+    expect(sketchToBins(src)).toEqual({ key: [1, 5, 9], count: [1, 2, 3] });
+    expect(sketchCount(src)).toBe(6);
   });
 });
