@@ -4,6 +4,9 @@
  *   (1) partial rows merged per second, ClickHouse writes on;
  *   (2) edge-flush-to-queryable latency at a steady load (provisional results);
  *   (3) ClickHouse rows written per 1,000 raw events vs a raw table + materialized view.
+ * Knobs: BENCH_ONLY=throughput (only (1), printed as JSON), BENCH_TPUT_FLUSHES (input size of (1),
+ * 8 × 500 rows per flush), BENCH_PROFILE=dir (a CPU profile of each measured run of (1)),
+ * BENCH_NO_WRITE (do not touch docs/BENCHMARKS.md), KAFKA_BROKERS (use a running broker).
  */
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -103,8 +106,12 @@ interface ThroughputRun {
   /** Delta, status and late rows written to ClickHouse (merge ratio = rows / deltaRowsWritten). */
   rowsWritten: number;
   epochs: number;
-  /** Sum of ClickHouse insert durations by table, seconds (chdb runs one statement at a time). */
+  /** Sum of ClickHouse insert durations by table, seconds (statements overlap across partitions, so this exceeds wall time). */
   insertSeconds: Record<string, number>;
+  /** CPU of this process (JavaScript and the embedded engine's threads) over the run, seconds. */
+  cpuSeconds: number;
+  /** Share of the run the JavaScript thread was busy (event loop utilization). */
+  eventLoopBusy: number;
 }
 
 async function throughput(brokers: string, ch: ClickHouse, kafka: Kafka, producer: Producer): Promise<ThroughputRun> {
@@ -131,7 +138,6 @@ async function throughput(brokers: string, ch: ClickHouse, kafka: Kafka, produce
   const cpu = process.cpuUsage(cpu0);
   if (profiler) await profiler.stop(process.env.BENCH_PROFILE!);
   const elu = performance.eventLoopUtilization(elu0);
-  if (process.env.BENCH_DEBUG) console.log(JSON.stringify({ cpuUserS: cpu.user / 1e6, cpuSysS: cpu.system / 1e6, wallS: (done - started) / 1000, eluActiveS: elu.active / 1000, elu: elu.utilization }));
   const first = firstAt ?? started;
   const stats = agg.stats();
   const insertSeconds: Record<string, number> = {};
@@ -142,7 +148,7 @@ async function throughput(brokers: string, ch: ClickHouse, kafka: Kafka, produce
   }
   await agg.stop();
   const seconds = (done - first) / 1000;
-  return { rows, envelopes: envelopes.length, seconds, rowsPerS: rows / seconds, joinSeconds: (first - started) / 1000, rowsWritten: stats.rowsWritten, epochs: stats.emissions, insertSeconds };
+  return { rows, envelopes: envelopes.length, seconds, rowsPerS: rows / seconds, joinSeconds: (first - started) / 1000, rowsWritten: stats.rowsWritten, epochs: stats.emissions, insertSeconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, eventLoopBusy: elu.utilization };
 }
 
 /** BENCH_PROFILE=dir: a V8 CPU profile of the measured window only (open it in Chrome DevTools). */

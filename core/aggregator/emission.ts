@@ -6,6 +6,7 @@ export interface DeltaRow {
   event: string;
   windowStartMs: number;
   windowSizeMs: number;
+  /** Sorted (name, value) pairs, shared by every delta of the same tuple (and cached by the writer): never mutate. */
   dims: Array<[string, string]>;
   dimsKey: string;
   partial: PartialAggregate;

@@ -18,7 +18,7 @@ export interface AggregatorRunnerOptions {
   checkpoints: CheckpointStore;
   settings: AggregatorSettings;
   emitIntervalMs: number;
-  /** An epoch is cut early when this many cells are pending (default 20,000): bounds memory and insert size. */
+  /** An epoch is cut early when this many cells are pending (default 50,000, ~27 MB): bounds memory and insert size. */
   emitMaxRows?: number;
   /**
    * Longest epoch while a partition is behind (default 10 s). With input already waiting in
@@ -95,7 +95,7 @@ interface PartitionRuntime {
 export async function startAggregator(o: AggregatorRunnerOptions): Promise<RunningAggregator> {
   const now = o.now ?? Date.now;
   const retryDelayMs = o.retryDelayMs ?? 500;
-  const emitMaxRows = o.emitMaxRows ?? 20_000;
+  const emitMaxRows = o.emitMaxRows ?? 50_000;
   const catchUpEmitMaxMs = Math.max(o.catchUpEmitMaxMs ?? 10_000, o.emitIntervalMs);
   /** Is the partition's epoch old enough to be cut now? */
   const epochDue = (rt: PartitionRuntime): boolean => now() - rt.lastEmitMs >= (rt.behind ? catchUpEmitMaxMs : o.emitIntervalMs);

@@ -104,6 +104,24 @@ export class ByteWriter {
 
   /** Byte length (uvarint) then UTF-8; lone surrogates become U+FFFD, as TextEncoder does. */
   string(s: string): void {
+    // Short ASCII (names, sites, countries, paths): copied code unit by code unit, which is
+    // cheaper than a TextEncoder call per string; the length fits one varint byte.
+    const n = s.length;
+    if (n < 0x80) {
+      this.ensure(n + 1);
+      const start = this.pos + 1;
+      let i = 0;
+      while (i < n) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        this.buf[start + i++] = c;
+      }
+      if (i === n) {
+        this.buf[this.pos] = n;
+        this.pos = start + n;
+        return;
+      }
+    }
     // encodeInto straight into the buffer avoids one copy per string.
     const maxBytes = s.length * 3;
     this.ensure(maxBytes + 8);

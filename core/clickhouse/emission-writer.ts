@@ -34,6 +34,22 @@ const LATE_COLUMNS: Columns = [
   ['source_id', 'String'], ['sequence', 'UInt64'], ['watermark', NULLABLE_TIME], ['received_at', TIME],
 ];
 
+// dims_key and dims are adjacent in a row and repeat across cells and epochs: their bytes are
+// encoded once per dimension tuple. The aggregator shares one read-only dims array per tuple
+// (DeltaRow.dims), which keys this cache and lets it go with the tuple.
+const dimsBytes = new WeakMap<ReadonlyArray<readonly [string, string]>, Uint8Array>();
+
+function dimsColumns(dimsKey: string, dims: ReadonlyArray<readonly [string, string]>): Uint8Array {
+  let bytes = dimsBytes.get(dims);
+  if (bytes === undefined) {
+    const w = new RowBinaryWriter(64);
+    w.string(dimsKey);
+    w.stringMap(dims);
+    dimsBytes.set(dims, (bytes = w.finish()));
+  }
+  return bytes;
+}
+
 function encodeDeltas(emission: Emission): Uint8Array {
   const w = new RowBinaryWriter(emission.deltas.length * 128);
   for (const d of emission.deltas) {
@@ -43,8 +59,7 @@ function encodeDeltas(emission: Emission): Uint8Array {
     w.string(d.site);
     w.string(d.event);
     w.dateTime64Ms(d.windowStartMs);
-    w.string(d.dimsKey);
-    w.stringMap(d.dims);
+    w.bytes(dimsColumns(d.dimsKey, d.dims));
     w.uint64(d.partial.count);
     w.uint64(d.partial.valueCount);
     w.float64(d.partial.sum);
@@ -73,6 +88,11 @@ export function createEmissionWriter(clickhouse: Pick<ClickHouse, 'insertRowBina
         max_insert_block_size: '10000000',
         min_insert_block_size_rows: '10000000',
         min_insert_block_size_bytes: '0',
+        // Rows of equal key are merged by queries (GROUP BY) and background merges anyway;
+        // merging them inside each insert block as well (maxMap/sumMap over the sketches, in
+        // agg_minute and again in both rollup views) more than doubled the insert's cost
+        // (docs/BENCHMARKS.md "Aggregator").
+        optimize_on_insert: 0,
       },
     });
   }

@@ -121,7 +121,7 @@ export function parseCoreConfig(env: Env): ConfigResult {
       correctionHorizonMs: readInt(env, 'CORRECTION_HORIZON_MS', 24 * HOUR, errors, { min: 0, max: 90 * 24 * HOUR }),
       idleTimeoutMs: readInt(env, 'IDLE_TIMEOUT_MS', 30_000, errors, { min: 100, max: 24 * HOUR }),
       emitIntervalMs: readInt(env, 'EMIT_INTERVAL_MS', 1_000, errors, { min: 50, max: 60_000 }),
-      emitMaxRows: readInt(env, 'EMIT_MAX_ROWS', 20_000, errors, { min: 100, max: 1_000_000 }),
+      emitMaxRows: readInt(env, 'EMIT_MAX_ROWS', 50_000, errors, { min: 100, max: 1_000_000 }),
       catchUpEmitMaxMs: readInt(env, 'CATCHUP_EMIT_MAX_MS', 10_000, errors, { min: 50, max: 600_000 }),
       sessionTimeoutMs: readInt(env, 'AGGREGATOR_SESSION_TIMEOUT_MS', 30_000, errors, { min: 6_000, max: 300_000 }),
       maxBytesPerPartition: readInt(env, 'AGGREGATOR_MAX_BYTES_PER_PARTITION', 1_048_576, errors, { min: 1024, max: 64 * 1_048_576 }),
