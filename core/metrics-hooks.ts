@@ -1,5 +1,8 @@
 import type { AggregatorHooks } from './aggregator/kafka-runner.ts';
-import type { AggregatorMetrics } from './metrics.ts';
+import type { AggregatorMetrics, EmittedTable } from './metrics.ts';
+
+/** Tables whose written rows `tributary_aggregator_rows_emitted_total` counts (partition_progress is bookkeeping). */
+const EMITTED_TABLES: ReadonlySet<string> = new Set<EmittedTable>(['agg_minute', 'window_status', 'late_partials']);
 
 /**
  * The aggregator's observation hooks feeding `AggregatorMetrics`, so the consumer loop knows
@@ -7,7 +10,7 @@ import type { AggregatorMetrics } from './metrics.ts';
  *
  * @example
  * const metrics = createAggregatorMetrics(registry);
- * startAggregator({ ...options, writer: createEmissionWriter(withInsertMetrics(client, metrics)), hooks: aggregatorMetricsHooks(metrics) });
+ * startAggregator({ ...options, writer: createEmissionWriter(withInsertMetrics(clickhouse, metrics)), hooks: aggregatorMetricsHooks(metrics) });
  */
 export function aggregatorMetricsHooks(metrics: AggregatorMetrics): AggregatorHooks {
   // The high watermark arrives with fetched batches only; lag is recomputed on every state report.
@@ -21,9 +24,7 @@ export function aggregatorMetricsHooks(metrics: AggregatorMetrics): AggregatorHo
       metrics.lateRows('beyond_correction_horizon', count);
     },
     emissionWritten(_partition, emission) {
-      metrics.rowsEmitted('agg_minute', emission.deltas.length);
-      metrics.rowsEmitted('window_status', emission.statuses.length);
-      metrics.rowsEmitted('late_partials', emission.late.length);
+      for (const part of emission.parts) if (EMITTED_TABLES.has(part.table)) metrics.rowsEmitted(part.table as EmittedTable, part.rows);
     },
     checkpointed(_partition, durationMs) {
       metrics.checkpointDuration(durationMs / 1000);

@@ -1,5 +1,6 @@
-import { decodeEnvelope, encodeEnvelope } from '../algebra/index.ts';
-import { dimsKeyOf, type Emission, type LateRow, type WindowStatusRow } from './emission.ts';
+import { ByteReader, ByteWriter, ReadFailure } from '../algebra/bytes.ts';
+import { decodeEnvelope } from '../algebra/index.ts';
+import { dimsKeyOf, type EncodedEmission, type Emission, type LateRow, type WindowStatusRow } from './emission.ts';
 import type { PartitionSnapshot } from './partition-aggregator.ts';
 
 /** One partition's durable progress: the state after `epoch` and the emission it produced. */
@@ -12,7 +13,8 @@ export interface Checkpoint {
   /** First offset not yet reflected in `state`. */
   nextOffset: string;
   state: PartitionSnapshot;
-  emission: Emission;
+  /** The epoch's inserts, byte for byte, re-sent after a restore. */
+  emission: EncodedEmission;
 }
 
 /** Where checkpoints live; the Kafka offset commit decides which one is current. */
@@ -36,28 +38,45 @@ export function parseCheckpointMetadata(metadata: string | null | undefined): { 
   return { epoch, checkpointId };
 }
 
-/** Deltas travel in the same compact binary codec as edge envelopes; statuses and late rows as JSON. */
-export function encodeEmission(e: Emission): { deltas: Uint8Array; rest: string } {
-  const deltas = encodeEnvelope({
-    version: 1,
-    sourceId: 'checkpoint',
-    sequence: 0,
-    watermarkMs: 0,
-    createdAtMs: 0,
-    rows: e.deltas.map((d) => ({ windowStartMs: d.windowStartMs, windowSizeMs: d.windowSizeMs, site: d.site, event: d.event, dimensions: d.dims, partial: d.partial })),
-  });
-  const rest = JSON.stringify({
-    statuses: e.statuses.map((s) => ({ ...s, watermarkMs: s.watermarkMs ?? null, finalizedAtMs: s.finalizedAtMs ?? null })),
-    late: e.late.map((l) => ({ ...l, watermarkMs: l.watermarkMs ?? null })),
-    watermarkMs: e.watermarkMs ?? null,
-    progressMs: e.progressMs ?? null,
-  });
-  return { deltas, rest };
+/** A checkpoint's inserts as one blob: part count, then per part table, row count, byte length, bytes. */
+export function encodeInserts(e: EncodedEmission): Uint8Array {
+  const w = new ByteWriter(64 + e.parts.reduce((n, p) => n + p.bytes.length + 32, 0));
+  w.uvarint(e.parts.length);
+  for (const part of e.parts) {
+    w.string(part.table);
+    w.uvarint(part.rows);
+    w.uvarint(part.bytes.length);
+    w.bytes(part.bytes);
+  }
+  return w.finish();
 }
 
+/** @throws Error naming the checkpoint blob as corrupt when it does not parse. */
+export function decodeInserts(bytes: Uint8Array): EncodedEmission {
+  try {
+    const r = new ByteReader(bytes);
+    const count = r.count('parts');
+    const parts: EncodedEmission['parts'] = [];
+    for (let i = 0; i < count; i++) {
+      const table = r.string('table');
+      const rows = r.uvarint('rows');
+      parts.push({ table, rows, bytes: r.bytes(r.uvarint('length'), 'part bytes').slice() });
+    }
+    if (r.remaining !== 0) r.fail('malformed', `${r.remaining} bytes after the last part`);
+    return { parts };
+  } catch (err) {
+    if (err instanceof ReadFailure) throw new Error(`checkpoint inserts are corrupt at byte ${err.offset}: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * Checkpoints written before ADR 0008 kept the emission itself (deltas in the envelope codec,
+ * base64, the rest as JSON); it is read back to be encoded again.
+ */
 type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]: Exclude<T[P], undefined> | null };
 
-export function decodeEmission(deltas: Uint8Array, rest: string): Emission {
+export function decodeLegacyEmission(deltas: Uint8Array, rest: string): Emission {
   const envelope = decodeEnvelope(deltas);
   if (!envelope.ok) throw new Error(`checkpoint emission is corrupt: ${envelope.error.message}`);
   const parsed = JSON.parse(rest) as {

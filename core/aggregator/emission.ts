@@ -52,6 +52,15 @@ export interface Emission {
   progressMs?: number;
 }
 
+/**
+ * An emission as the store's inserts, in write order: one part per table with rows, its bytes
+ * opaque to the aggregator. A checkpoint keeps it, so a re-write after a crash sends exactly the
+ * same rows under the same deduplication token (ADR 0003, ADR 0008).
+ */
+export interface EncodedEmission {
+  parts: Array<{ table: string; rows: number; bytes: Uint8Array }>;
+}
+
 export function isEmptyEmission(e: Emission): boolean {
   return e.deltas.length === 0 && e.statuses.length === 0 && e.late.length === 0 && e.progressMs === undefined;
 }

@@ -17,13 +17,14 @@ import { startAggregator, type RunningAggregator } from './kafka-runner.ts';
 export function startConfiguredAggregator(kafka: Kafka, clickhouse: ClickHouse, config: CoreConfig, logger: Logger, registry?: Registry): Promise<RunningAggregator> {
   const metrics = registry ? createAggregatorMetrics(registry) : undefined;
   const instrumented = metrics ? withInsertMetrics(clickhouse, metrics) : clickhouse;
+  const writer = createEmissionWriter(instrumented);
   return startAggregator({
     kafka,
     topic: config.topics.partials,
     groupId: config.aggregator.groupId,
     deadLetterTopic: config.topics.deadLetter,
-    writer: createEmissionWriter(instrumented),
-    checkpoints: createClickHouseCheckpointStore(instrumented),
+    writer,
+    checkpoints: createClickHouseCheckpointStore(instrumented, writer),
     settings: config.aggregator,
     emitIntervalMs: config.aggregator.emitIntervalMs,
     emitMaxRows: config.aggregator.emitMaxRows,

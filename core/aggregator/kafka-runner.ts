@@ -5,7 +5,7 @@ import type { EmissionWriter } from '../clickhouse/emission-writer.ts';
 import type { Logger } from '../log.ts';
 import { sleep, writeRetryDelayMs } from '../retry.ts';
 import { checkpointMetadata, parseCheckpointMetadata, type CheckpointStore } from './checkpoint.ts';
-import { isEmptyEmission, type Emission } from './emission.ts';
+import { isEmptyEmission, type EncodedEmission } from './emission.ts';
 import { createMutex, type Mutex } from './mutex.ts';
 import { createPartitionAggregator, type AggregatorSettings, type PartitionAggregator, type PartitionSnapshot } from './partition-aggregator.ts';
 
@@ -41,7 +41,7 @@ export interface AggregatorRunnerOptions {
 export interface AggregatorHooks {
   messageDecoded?(partition: number, result: 'ok' | 'duplicate' | 'dead_lettered'): void;
   lateRows?(partition: number, count: number): void;
-  emissionWritten?(partition: number, emission: Emission, writeMs: number): void;
+  emissionWritten?(partition: number, emission: EncodedEmission, writeMs: number): void;
   checkpointed?(partition: number, durationMs: number): void;
   writeFailed?(partition: number, stage: 'checkpoint' | 'emission' | 'offset_commit'): void;
   partitionState?(partition: number, state: { watermarkMs: number | undefined; openWindows: number; highWatermark?: string; nextOffset?: string }): void;
@@ -173,10 +173,10 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
     return `${o.groupId}:${o.topic}:${partition}:e${epoch}`;
   }
 
-  async function writeEmission(partition: number, emission: Emission, epoch: number, heartbeat?: () => Promise<void>): Promise<void> {
-    if (isEmptyEmission(emission)) return;
+  async function writeEmission(partition: number, emission: EncodedEmission, epoch: number, heartbeat?: () => Promise<void>): Promise<void> {
+    if (emission.parts.length === 0) return;
     const started = now();
-    const { rows } = await retryUntilDone('emission', partition, () => o.writer.write(emission, tokenOf(partition, epoch), partition), heartbeat);
+    const { rows } = await retryUntilDone('emission', partition, () => o.writer.writeEncoded(emission, tokenOf(partition, epoch)), heartbeat);
     stats.rowsWritten += rows;
     stats.emissions++;
     hooks.emissionWritten?.(partition, emission, now() - started);
@@ -257,8 +257,9 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
     if ((isEmptyEmission(emission) && !offsetMoved) || rt.nextOffset === undefined) return;
     // Taken now: ingestion continues into the aggregator while this epoch is written.
     const state = rt.aggregator.snapshot();
+    const encoded = o.writer.encode(emission, rt.partition, now());
     const nextOffset = rt.nextOffset;
-    const write = commitEpoch(rt, emission, state, nextOffset, heartbeat).catch((err: unknown) => {
+    const write = commitEpoch(rt, encoded, state, nextOffset, heartbeat).catch((err: unknown) => {
       // Only a stopping aggregator gives up on a write; the next owner restores from the last commit.
       o.logger.warn({ event: 'epoch_write_abandoned', partition: rt.partition, err: errorMessage(err) });
     });
@@ -266,7 +267,7 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
   }
 
   /** The exactly-once steps of one epoch, in order (ADR 0003). */
-  async function commitEpoch(rt: PartitionRuntime, emission: Emission, state: PartitionSnapshot, nextOffset: string, heartbeat?: () => Promise<void>): Promise<void> {
+  async function commitEpoch(rt: PartitionRuntime, emission: EncodedEmission, state: PartitionSnapshot, nextOffset: string, heartbeat?: () => Promise<void>): Promise<void> {
     const started = now();
     const epoch = rt.epoch + 1;
     const checkpointId = randomUUID();

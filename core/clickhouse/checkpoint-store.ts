@@ -1,22 +1,27 @@
-import { decodeEmission, encodeEmission, type Checkpoint, type CheckpointStore } from '../aggregator/checkpoint.ts';
+import { decodeInserts, decodeLegacyEmission, encodeInserts, type Checkpoint, type CheckpointStore } from '../aggregator/checkpoint.ts';
 import type { PartitionSnapshot } from '../aggregator/partition-aggregator.ts';
 import type { ClickHouse } from './client.ts';
+import type { EmissionWriter } from './emission-writer.ts';
 import { RowBinaryWriter } from './row-binary.ts';
 import type { RowBinaryInsert } from './row-binary-insert.ts';
 
-// Encoded types (core/clickhouse/row-binary.ts); the table is in schemas/clickhouse/003.
+// Encoded types (core/clickhouse/row-binary.ts); the table is in schemas/clickhouse/003 and 007.
+// `emission` is the pre-ADR 0008 form, left empty now; `inserts` holds the epoch's inserts.
 const CHECKPOINT_COLUMNS: RowBinaryInsert['columns'] = [
   ['group_id', 'String'], ['topic', 'String'], ['partition', 'UInt16'], ['epoch', 'UInt64'], ['checkpoint_id', 'String'],
-  ['next_offset', 'String'], ['state', 'String'], ['emission', 'String'], ['created_at', "DateTime64(3, 'UTC')"],
+  ['next_offset', 'String'], ['state', 'String'], ['emission', 'String'], ['inserts', 'String'], ['created_at', "DateTime64(3, 'UTC')"],
 ];
 
-/** Checkpoints in ClickHouse: the store every aggregator process already shares. */
-export function createClickHouseCheckpointStore(clickhouse: Pick<ClickHouse, 'client' | 'insertRowBinary'>): CheckpointStore {
+/**
+ * Checkpoints in ClickHouse: the store every aggregator process already shares. `writer`
+ * re-encodes checkpoints written before ADR 0008, which kept the emission instead of its inserts.
+ */
+export function createClickHouseCheckpointStore(clickhouse: Pick<ClickHouse, 'client' | 'insertRowBinary'>, writer: Pick<EmissionWriter, 'encode'>): CheckpointStore {
   const { client } = clickhouse;
   return {
     async save(c) {
-      const { deltas, rest } = encodeEmission(c.emission);
-      const w = new RowBinaryWriter(deltas.length * 2);
+      const inserts = encodeInserts(c.emission);
+      const w = new RowBinaryWriter(inserts.length + 4096);
       w.string(c.groupId);
       w.string(c.topic);
       w.uint16(c.partition);
@@ -24,7 +29,9 @@ export function createClickHouseCheckpointStore(clickhouse: Pick<ClickHouse, 'cl
       w.string(c.checkpointId);
       w.string(c.nextOffset);
       w.string(JSON.stringify(c.state));
-      w.string(JSON.stringify({ deltas: Buffer.from(deltas).toString('base64'), rest }));
+      w.string('');
+      w.uvarint(inserts.length); // a String of bytes
+      w.bytes(inserts);
       w.dateTime64Ms(Date.now());
       await clickhouse.insertRowBinary({
         table: 'aggregator_checkpoints',
@@ -36,22 +43,23 @@ export function createClickHouseCheckpointStore(clickhouse: Pick<ClickHouse, 'cl
     },
     async load(key) {
       const rs = await client.query({
-        query: `SELECT next_offset, state, emission FROM aggregator_checkpoints
+        query: `SELECT next_offset, state, emission, base64Encode(inserts) AS inserts FROM aggregator_checkpoints
                 WHERE group_id = {group_id:String} AND topic = {topic:String} AND partition = {partition:UInt16}
                   AND epoch = {epoch:UInt64} AND checkpoint_id = {checkpoint_id:String}
                 LIMIT 1`,
         query_params: { group_id: key.groupId, topic: key.topic, partition: key.partition, epoch: key.epoch, checkpoint_id: key.checkpointId },
         format: 'JSONEachRow',
       });
-      const [row] = await rs.json<{ next_offset: string; state: string; emission: string }>();
+      const [row] = await rs.json<{ next_offset: string; state: string; emission: string; inserts: string }>();
       if (!row) return undefined;
-      const emission = JSON.parse(row.emission) as { deltas: string; rest: string };
-      return {
-        ...key,
-        nextOffset: row.next_offset,
-        state: JSON.parse(row.state) as PartitionSnapshot,
-        emission: decodeEmission(new Uint8Array(Buffer.from(emission.deltas, 'base64')), emission.rest),
-      } satisfies Checkpoint;
+      let emission: Checkpoint['emission'];
+      if (row.inserts !== '') {
+        emission = decodeInserts(new Uint8Array(Buffer.from(row.inserts, 'base64')));
+      } else {
+        const legacy = JSON.parse(row.emission) as { deltas: string; rest: string };
+        emission = writer.encode(decodeLegacyEmission(new Uint8Array(Buffer.from(legacy.deltas, 'base64')), legacy.rest), key.partition, Date.now());
+      }
+      return { ...key, nextOffset: row.next_offset, state: JSON.parse(row.state) as PartitionSnapshot, emission } satisfies Checkpoint;
     },
   };
 }

@@ -1,15 +1,19 @@
 import { hllToRegisters, sketchToBins } from '../algebra/index.ts';
-import type { Emission } from '../aggregator/emission.ts';
+import type { EncodedEmission, Emission } from '../aggregator/emission.ts';
 import type { ClickHouse } from './client.ts';
 import { RowBinaryWriter } from './row-binary.ts';
 import type { RowBinaryInsert } from './row-binary-insert.ts';
 
 export interface EmissionWriter {
+  /** The epoch's inserts, encoded once at the cut: what the checkpoint keeps and the write sends. */
+  encode(emission: Emission, partition: number, nowMs: number): EncodedEmission;
   /**
-   * Writes one epoch's emission. `token` must be deterministic for the epoch: a retry or a
+   * Writes one epoch's inserts in order. `token` must be deterministic for the epoch: a retry or a
    * re-send after a crash with the same token is deduplicated by ClickHouse (ADR 0003), also in
    * the rollup materialized views.
    */
+  writeEncoded(encoded: EncodedEmission, token: string): Promise<{ rows: number }>;
+  /** `encode` then `writeEncoded`, for callers that keep no checkpoint (tests, seeding). */
   write(emission: Emission, token: string, partition: number): Promise<{ rows: number }>;
 }
 
@@ -73,76 +77,98 @@ function encodeDeltas(emission: Emission): Uint8Array {
   return w.finish();
 }
 
-export function createEmissionWriter(clickhouse: Pick<ClickHouse, 'insertRowBinary'>): EmissionWriter {
-  async function insert(table: string, columns: Columns, count: number, rows: () => Uint8Array, token: string): Promise<void> {
-    if (count === 0) return;
-    await clickhouse.insertRowBinary({
-      table,
-      columns,
-      rows: rows(),
-      settings: {
-        insert_deduplication_token: `${token}:${table}`,
-        deduplicate_blocks_in_dependent_materialized_views: 1,
-        // One epoch is one block, so a whole emission is deduplicated or inserted as a unit:
-        // blocks read from the file are squashed by rows only, up to far more than an epoch holds.
-        max_insert_block_size: '10000000',
-        min_insert_block_size_rows: '10000000',
-        min_insert_block_size_bytes: '0',
-        // Rows of equal key are merged by queries (GROUP BY) and background merges anyway;
-        // merging them inside each insert block as well (maxMap/sumMap over the sketches, in
-        // agg_minute and again in both rollup views) more than doubled the insert's cost
-        // (docs/BENCHMARKS.md "Aggregator").
-        optimize_on_insert: 0,
-      },
-    });
+// Deltas first: a status never claims a window final before its numbers are written.
+const TABLES: ReadonlyArray<readonly [string, Columns]> = [
+  ['agg_minute', DELTA_COLUMNS],
+  ['late_partials', LATE_COLUMNS],
+  ['window_status', STATUS_COLUMNS],
+  ['partition_progress', PROGRESS_COLUMNS],
+];
+const COLUMNS_OF = new Map(TABLES);
+
+function encodeLate(emission: Emission): Uint8Array {
+  const w = new RowBinaryWriter();
+  for (const l of emission.late) {
+    w.string(l.site);
+    w.string(l.event);
+    w.dateTime64Ms(l.windowStartMs);
+    w.string(l.dimsKey);
+    w.uint64(l.events);
+    w.string(l.reason);
+    w.string(l.sourceId);
+    w.uint64(l.sequence);
+    w.nullableDateTime64Ms(l.watermarkMs);
+    w.dateTime64Ms(l.receivedAtMs);
   }
+  return w.finish();
+}
+
+function encodeStatuses(emission: Emission, partition: number, nowMs: number): Uint8Array {
+  const w = new RowBinaryWriter();
+  for (const s of emission.statuses) {
+    w.dateTime64Ms(s.windowStartMs);
+    w.uint32(s.windowSizeMs);
+    w.uint16(partition);
+    w.string(s.status);
+    w.nullableDateTime64Ms(s.watermarkMs);
+    w.nullableDateTime64Ms(s.finalizedAtMs);
+    w.dateTime64Ms(nowMs);
+    w.uint64(nowMs);
+  }
+  return w.finish();
+}
+
+function encodeProgress(progressMs: number, partition: number, nowMs: number): Uint8Array {
+  const w = new RowBinaryWriter(32);
+  w.uint16(partition);
+  w.dateTime64Ms(progressMs);
+  w.dateTime64Ms(nowMs);
+  w.uint64(nowMs);
+  return w.finish();
+}
+
+export function createEmissionWriter(clickhouse: Pick<ClickHouse, 'insertRowBinary'>): EmissionWriter {
+  const encode: EmissionWriter['encode'] = (emission, partition, nowMs) => {
+    const parts: EncodedEmission['parts'] = [];
+    if (emission.deltas.length > 0) parts.push({ table: 'agg_minute', rows: emission.deltas.length, bytes: encodeDeltas(emission) });
+    if (emission.late.length > 0) parts.push({ table: 'late_partials', rows: emission.late.length, bytes: encodeLate(emission) });
+    if (emission.statuses.length > 0) parts.push({ table: 'window_status', rows: emission.statuses.length, bytes: encodeStatuses(emission, partition, nowMs) });
+    if (emission.progressMs !== undefined) parts.push({ table: 'partition_progress', rows: 1, bytes: encodeProgress(emission.progressMs, partition, nowMs) });
+    return { parts };
+  };
+
+  const writeEncoded: EmissionWriter['writeEncoded'] = async (encoded, token) => {
+    let rows = 0;
+    for (const part of encoded.parts) {
+      const columns = COLUMNS_OF.get(part.table);
+      if (columns === undefined) throw new Error(`emission part for unknown table ${JSON.stringify(part.table)}: not written by this version's encoder`);
+      await clickhouse.insertRowBinary({
+        table: part.table,
+        columns,
+        rows: part.bytes,
+        settings: {
+          insert_deduplication_token: `${token}:${part.table}`,
+          deduplicate_blocks_in_dependent_materialized_views: 1,
+          // One epoch is one block, so a whole emission is deduplicated or inserted as a unit:
+          // blocks read from the file are squashed by rows only, up to far more than an epoch holds.
+          max_insert_block_size: '10000000',
+          min_insert_block_size_rows: '10000000',
+          min_insert_block_size_bytes: '0',
+          // Rows of equal key are merged by queries (GROUP BY) and background merges anyway;
+          // merging them inside each insert block as well (maxMap/sumMap over the sketches, in
+          // agg_minute and again in both rollup views) more than doubled the insert's cost
+          // (docs/BENCHMARKS.md "Aggregator").
+          optimize_on_insert: 0,
+        },
+      });
+      rows += part.rows;
+    }
+    return { rows };
+  };
 
   return {
-    async write(emission, token, partition) {
-      const now = Date.now();
-      const progressMs = emission.progressMs;
-      // Deltas first: a status never claims a window final before its numbers are written.
-      await insert('agg_minute', DELTA_COLUMNS, emission.deltas.length, () => encodeDeltas(emission), token);
-      await insert('late_partials', LATE_COLUMNS, emission.late.length, () => {
-        const w = new RowBinaryWriter();
-        for (const l of emission.late) {
-          w.string(l.site);
-          w.string(l.event);
-          w.dateTime64Ms(l.windowStartMs);
-          w.string(l.dimsKey);
-          w.uint64(l.events);
-          w.string(l.reason);
-          w.string(l.sourceId);
-          w.uint64(l.sequence);
-          w.nullableDateTime64Ms(l.watermarkMs);
-          w.dateTime64Ms(l.receivedAtMs);
-        }
-        return w.finish();
-      }, token);
-      await insert('window_status', STATUS_COLUMNS, emission.statuses.length, () => {
-        const w = new RowBinaryWriter();
-        for (const s of emission.statuses) {
-          w.dateTime64Ms(s.windowStartMs);
-          w.uint32(s.windowSizeMs);
-          w.uint16(partition);
-          w.string(s.status);
-          w.nullableDateTime64Ms(s.watermarkMs);
-          w.nullableDateTime64Ms(s.finalizedAtMs);
-          w.dateTime64Ms(now);
-          w.uint64(now);
-        }
-        return w.finish();
-      }, token);
-      const progressRows = progressMs === undefined ? 0 : 1;
-      await insert('partition_progress', PROGRESS_COLUMNS, progressRows, () => {
-        const w = new RowBinaryWriter();
-        w.uint16(partition);
-        w.dateTime64Ms(progressMs ?? 0);
-        w.dateTime64Ms(now);
-        w.uint64(now);
-        return w.finish();
-      }, token);
-      return { rows: emission.deltas.length + emission.late.length + emission.statuses.length + progressRows };
-    },
+    encode,
+    writeEncoded,
+    write: (emission, token, partition) => writeEncoded(encode(emission, partition, Date.now()), token),
   };
 }

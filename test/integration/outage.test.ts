@@ -35,7 +35,8 @@ function unavailableWhenDown<T extends object>(target: T, sw: Switch): T {
   return new Proxy(target, {
     get(obj, prop, receiver) {
       const value = Reflect.get(obj, prop, receiver) as unknown;
-      if (typeof value !== 'function') return value;
+      // Encoding is pure and in process: only the calls that reach ClickHouse fail.
+      if (typeof value !== 'function' || prop === 'encode') return value;
       return (...args: unknown[]) => {
         if (sw.down) {
           sw.refused++;
@@ -70,7 +71,7 @@ describe('outages in the middle of a run', () => {
       groupId: config.aggregator.groupId,
       deadLetterTopic: config.topics.deadLetter,
       writer: unavailableWhenDown<EmissionWriter>(createEmissionWriter(ch), sw),
-      checkpoints: unavailableWhenDown<CheckpointStore>(createClickHouseCheckpointStore(ch), sw),
+      checkpoints: unavailableWhenDown<CheckpointStore>(createClickHouseCheckpointStore(ch, createEmissionWriter(ch)), sw),
       settings: config.aggregator,
       emitIntervalMs: 100,
       sessionTimeoutMs: 6000,

@@ -1,6 +1,5 @@
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import type { Emission } from '../../core/aggregator/emission.ts';
 import { aggregatorMetricsHooks } from '../../core/metrics-hooks.ts';
 import { createAggregatorMetrics, createHttpMetrics, createMetricsRegistry, httpMetricsMiddleware } from '../../core/metrics.ts';
 
@@ -130,8 +129,8 @@ describe('aggregatorMetricsHooks', () => {
     hooks.messageDecoded?.(0, 'duplicate');
     hooks.messageDecoded?.(0, 'dead_lettered');
     hooks.lateRows?.(0, 2);
-    const emission = { deltas: [{}, {}, {}], statuses: [{}], late: [], watermarkMs: 1000 } as unknown as Emission;
-    hooks.emissionWritten?.(0, emission, 12);
+    const bytes = new Uint8Array(0);
+    hooks.emissionWritten?.(0, { parts: [{ table: 'agg_minute', rows: 3, bytes }, { table: 'window_status', rows: 1, bytes }, { table: 'partition_progress', rows: 1, bytes }] }, 12);
     hooks.checkpointed?.(0, 30);
     hooks.writeFailed?.(0, 'checkpoint');
     hooks.partitionState?.(0, { watermarkMs: 1000, openWindows: 4, highWatermark: '120', nextOffset: '100' });

@@ -11,7 +11,8 @@ import {
   type PartialRow,
 } from '../../../core/algebra/index.ts';
 import { createPartitionAggregator } from '../../../core/aggregator/partition-aggregator.ts';
-import { decodeEmission, encodeEmission } from '../../../core/aggregator/checkpoint.ts';
+import { decodeInserts, decodeLegacyEmission, encodeInserts } from '../../../core/aggregator/checkpoint.ts';
+import { encodeLegacyEmission } from '../../support/legacy-checkpoint.ts';
 import { dimsKeyOf, isEmptyEmission, type DeltaRow } from '../../../core/aggregator/emission.ts';
 import { rng } from '../../support/prng.ts';
 
@@ -72,11 +73,11 @@ describe('partition aggregator', () => {
     expect(later.statuses).toEqual([]);
     expect(later.progressMs).toBe(T0 + 3 * W + 1);
     expect(isEmptyEmission(later)).toBe(false);
-    // It survives the checkpoint codec, and checkpoints written before it existed still decode.
-    const { deltas, rest } = encodeEmission(later);
-    expect(decodeEmission(deltas, rest).progressMs).toBe(T0 + 3 * W + 1);
+    // Checkpoints of the pre-ADR 0008 form keep it, and those written before it existed still decode.
+    const { deltas, rest } = encodeLegacyEmission(later);
+    expect(decodeLegacyEmission(deltas, rest).progressMs).toBe(T0 + 3 * W + 1);
     const legacy = JSON.stringify({ statuses: [], late: [], watermarkMs: T0 });
-    expect(decodeEmission(deltas, legacy).progressMs).toBeUndefined();
+    expect(decodeLegacyEmission(deltas, legacy).progressMs).toBeUndefined();
   });
 
   it('drops a replayed (source, sequence) and says why', () => {
@@ -309,5 +310,20 @@ describe('partition aggregator cells', () => {
         expect(d.partial.count).toBe(2);
       });
     }
+  });
+});
+
+describe('checkpoint inserts blob', () => {
+  it('round-trips parts byte for byte and refuses a damaged blob with a clear error', () => {
+    const parts = [
+      { table: 'agg_minute', rows: 2, bytes: new Uint8Array([1, 2, 3, 250]) },
+      { table: 'partition_progress', rows: 1, bytes: new Uint8Array(300).fill(7) },
+      { table: 'window_status', rows: 0, bytes: new Uint8Array(0) },
+    ];
+    const blob = encodeInserts({ parts });
+    expect(decodeInserts(blob)).toEqual({ parts });
+    expect(decodeInserts(encodeInserts({ parts: [] }))).toEqual({ parts: [] });
+    expect(() => decodeInserts(blob.subarray(0, blob.length - 1))).toThrow(/checkpoint inserts are corrupt at byte \d+/);
+    expect(() => decodeInserts(new Uint8Array([...blob, 0]))).toThrow(/bytes after the last part/);
   });
 });
