@@ -369,7 +369,8 @@ Reading: (1) uses both cores: the JavaScript thread (decode, merge, RowBinary en
 the run and the embedded engine's threads (inserts into agg_minute and both rollup views, background merges) take
 the rest, with the broker on the same machine. What got it here from 20,191 rows/s (2026-11-22 05:44, ADR 0008):
 RowBinary inserts instead of JSON, inserts without optimize_on_insert, an epoch written while the next accumulates,
-envelopes split by cell so each cell is merged in one partition (merge ratio 1.56 → ~4.8), merging ~1.9× faster.
+envelopes split by cell so each cell is merged in one partition (merge ratio 1.56 → ~4.8), merging ~1.9× faster,
+checkpoints that keep the encoded inserts instead of encoding the emission a second time.
 `;
     console.log(section);
     if (!process.env.BENCH_NO_WRITE) console.log(`written: ${writeBenchmarkSection('Aggregator', section)}`);
