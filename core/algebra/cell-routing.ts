@@ -6,7 +6,7 @@ import type { PartialEnvelope, PartialRow } from './envelope-codec.ts';
  * to partition 3. The aggregator deduplicates and tracks watermarks per sub-source, exactly as
  * it does per source.
  */
-export const SUB_SOURCE_SEPARATOR = '#';
+const SUB_SOURCE_SEPARATOR = '#';
 
 /**
  * The edge source a sub-source belongs to (`edge-fra-1#3` → `edge-fra-1`); a source id without

@@ -59,5 +59,5 @@ export {
 } from './watermark.ts';
 export { ENVELOPE_VERSION, type DecodeResult, type DecodeError } from './codec-frame.ts';
 export { type PartialRow, type PartialEnvelope, encodeEnvelope, decodeEnvelope } from './envelope-codec.ts';
-export { SUB_SOURCE_SEPARATOR, cellPartition, sourceOfSubSource, splitEnvelopeByCell } from './cell-routing.ts';
+export { cellPartition, sourceOfSubSource, splitEnvelopeByCell } from './cell-routing.ts';
 export { encodePartial, decodePartial } from './partial-codec.ts';
