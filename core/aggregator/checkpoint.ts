@@ -70,12 +70,12 @@ export function decodeInserts(bytes: Uint8Array): EncodedEmission {
   }
 }
 
+type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]: Exclude<T[P], undefined> | null };
+
 /**
  * Checkpoints written before ADR 0008 kept the emission itself (deltas in the envelope codec,
  * base64, the rest as JSON); it is read back to be encoded again.
  */
-type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]: Exclude<T[P], undefined> | null };
-
 export function decodeLegacyEmission(deltas: Uint8Array, rest: string): Emission {
   const envelope = decodeEnvelope(deltas);
   if (!envelope.ok) throw new Error(`checkpoint emission is corrupt: ${envelope.error.message}`);
