@@ -1,4 +1,4 @@
-/** What the gateway needs of Kafka; the kafkajs adapter is kafka-producer.ts, tests pass fakes. */
+/** What the gateway needs of Kafka; the kafkajs adapter is core/kafka/pipeline-producer.ts, tests pass fakes. */
 export interface GatewayProducer {
   /** Resolves once Kafka acknowledged (acks = all) the envelope on topic `partials`, key = sourceId. */
   sendPartials(message: { key: string; value: Uint8Array }): Promise<void>;

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { SaltProvider } from '../../edge/salt-provider.ts';
 import type { Logger } from '../log.ts';
 import { createGatewayApp } from './app.ts';
-import { createKafkaGatewayProducer } from './kafka-producer.ts';
+import { createPipelineProducer } from '../kafka/pipeline-producer.ts';
 
 export interface GatewayServerOptions {
   brokers: string[];
@@ -46,7 +46,7 @@ export async function startGateway(o: GatewayServerOptions): Promise<RunningGate
     logLevel: logLevel.WARN,
     logCreator: () => ({ level, log }) => o.logger.warn({ event: 'kafka_client', level, kafka_logger: log.logger, message: log.message }),
   });
-  const producer = createKafkaGatewayProducer({ kafka, topics: o.topics });
+  const producer = createPipelineProducer({ kafka, topics: o.topics });
   await producer.connect();
   const app = createGatewayApp({ keys: o.keys, producer, logger: o.logger, ...(o.salts ? { salts: o.salts } : {}) });
   const server = serve({ fetch: app.fetch, port: o.port, ...(o.hostname ? { hostname: o.hostname } : {}) });

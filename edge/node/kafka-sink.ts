@@ -1,5 +1,6 @@
-import type { Kafka, Producer } from 'kafkajs';
-import { createPartialsRouter, type PartialsRouting } from '../../core/kafka/partials-router.ts';
+import type { Kafka } from 'kafkajs';
+import type { PartialsRouting } from '../../core/kafka/partials-router.ts';
+import { createPipelineProducer } from '../../core/kafka/pipeline-producer.ts';
 import type { PartialSink, RejectedRecord, RejectedSink } from '../ports.ts';
 
 export interface KafkaSinks {
@@ -10,14 +11,11 @@ export interface KafkaSinks {
 }
 
 /**
- * The edge's sinks on Kafka: encoded envelopes to `topics.partials` keyed by sourceId (one
- * source stays in one partition, so its sequence arrives in order) or, with
- * `partialsRouting: 'cell'`, split by cell into one sub-envelope per partition (ADR 0008), and
- * redacted rejected events as JSON to `topics.rejected` keyed by site.
- *
- * The producer is idempotent with one request in flight and `acks: -1`: a send resolves only
- * once all in-sync replicas have the batch, which is what the edge's group commit promises
- * clients, and broker-side retries cannot duplicate or reorder it.
+ * The edge's sinks on Kafka, through the pipeline producer (core/kafka/pipeline-producer.ts):
+ * encoded envelopes to `topics.partials` (split by cell with `partialsRouting: 'cell'`, the
+ * default, ADR 0008) and redacted rejected events as JSON to `topics.rejected` keyed by site.
+ * A send resolves only once all in-sync replicas have it, which is what the edge's group commit
+ * promises clients.
  *
  * @example
  * ```ts
@@ -26,32 +24,11 @@ export interface KafkaSinks {
  * ```
  */
 export function createKafkaSinks(o: { kafka: Kafka; topics: { partials: string; rejected: string; partialsRouting?: PartialsRouting } }): KafkaSinks {
-  const producer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  const router = createPartialsRouter(o.kafka, o.topics.partials, o.topics.partialsRouting ?? 'cell');
+  const producer = createPipelineProducer(o);
   return {
-    partialSink: {
-      async send(message) {
-        // One request for all parts: the flusher's retry resends all of them, duplicates are dropped by sequence.
-        await producer.send({ topic: o.topics.partials, acks: -1, messages: router.route(message) });
-      },
-    },
-    rejectedSink: {
-      async send(records: RejectedRecord[]) {
-        if (records.length === 0) return;
-        await producer.send({
-          topic: o.topics.rejected,
-          acks: -1,
-          messages: records.map((r) => ({ key: r.site, value: JSON.stringify(r) })),
-        });
-      },
-    },
-    connect: async () => {
-      await producer.connect();
-      await router.start();
-    },
-    disconnect: async () => {
-      await router.stop();
-      await producer.disconnect();
-    },
+    partialSink: { send: (message) => producer.sendPartials(message) },
+    rejectedSink: { send: (records: RejectedRecord[]) => producer.sendRejected(records.map((r) => ({ key: r.site, value: JSON.stringify(r) }))) },
+    connect: () => producer.connect(),
+    disconnect: () => producer.disconnect(),
   };
 }

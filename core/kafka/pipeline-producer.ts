@@ -1,0 +1,47 @@
+import type { Kafka, Producer } from 'kafkajs';
+import { createPartialsRouter, type PartialsRouting } from './partials-router.ts';
+
+/** What the Node edge and the gateway send to Kafka, through one producer. */
+export interface PipelineProducer {
+  /** Resolves once Kafka acknowledged (acks = all) every part of the envelope on topic `partials`. */
+  sendPartials(message: { key: string; value: Uint8Array }): Promise<void>;
+  /** Resolves once Kafka acknowledged the records on topic `rejected`. */
+  sendRejected(messages: Array<{ key: string; value: string }>): Promise<void>;
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+/**
+ * The producer of the Node edge and the gateway: idempotent, one request in flight, `acks: -1`,
+ * so a send resolves only when all in-sync replicas have the messages and broker-side retries
+ * never duplicate or reorder them. Envelopes are split by cell into one sub-envelope per
+ * partition (`partialsRouting: 'cell'`, the default, ADR 0008), all parts in one request, or
+ * sent whole keyed by sourceId (`'source'`); a source or sub-source stays in one partition, in
+ * sequence order. A retry resends every part; the aggregator drops repeats by sequence.
+ *
+ * @example
+ * ```ts
+ * const producer = createPipelineProducer({ kafka, topics: { partials: 'partials', rejected: 'rejected' } });
+ * await producer.connect();
+ * ```
+ */
+export function createPipelineProducer(o: { kafka: Kafka; topics: { partials: string; rejected: string; partialsRouting?: PartialsRouting } }): PipelineProducer {
+  const producer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const router = createPartialsRouter(o.kafka, o.topics.partials, o.topics.partialsRouting ?? 'cell');
+  return {
+    async sendPartials(message) {
+      await producer.send({ topic: o.topics.partials, acks: -1, messages: router.route(message) });
+    },
+    async sendRejected(messages) {
+      if (messages.length > 0) await producer.send({ topic: o.topics.rejected, acks: -1, messages });
+    },
+    connect: async () => {
+      await producer.connect();
+      await router.start();
+    },
+    disconnect: async () => {
+      await router.stop();
+      await producer.disconnect();
+    },
+  };
+}
