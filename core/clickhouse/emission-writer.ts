@@ -77,14 +77,12 @@ function encodeDeltas(emission: Emission): Uint8Array {
   return w.finish();
 }
 
-// Deltas first: a status never claims a window final before its numbers are written.
-const TABLES: ReadonlyArray<readonly [string, Columns]> = [
+const COLUMNS_OF = new Map<string, Columns>([
   ['agg_minute', DELTA_COLUMNS],
   ['late_partials', LATE_COLUMNS],
   ['window_status', STATUS_COLUMNS],
   ['partition_progress', PROGRESS_COLUMNS],
-];
-const COLUMNS_OF = new Map(TABLES);
+]);
 
 function encodeLate(emission: Emission): Uint8Array {
   const w = new RowBinaryWriter();
@@ -129,6 +127,7 @@ function encodeProgress(progressMs: number, partition: number, nowMs: number): U
 
 export function createEmissionWriter(clickhouse: Pick<ClickHouse, 'insertRowBinary'>): EmissionWriter {
   const encode: EmissionWriter['encode'] = (emission, partition, nowMs) => {
+    // Parts are written in this order. Deltas first: a status never claims a window final before its numbers are written.
     const parts: EncodedEmission['parts'] = [];
     if (emission.deltas.length > 0) parts.push({ table: 'agg_minute', rows: emission.deltas.length, bytes: encodeDeltas(emission) });
     if (emission.late.length > 0) parts.push({ table: 'late_partials', rows: emission.late.length, bytes: encodeLate(emission) });
