@@ -154,16 +154,20 @@ function parseWriteKeys(raw: string | undefined, mode: EdgeConfig['env'], errors
     errors.push(`TRIBUTARY_WRITE_KEYS is required outside dev: set it to ${form}`);
     return keys;
   }
-  for (const entry of (raw ?? DEV_WRITE_KEYS).split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+  // Entries are named by position: a write key of a server-side source is a credential.
+  const entryOf = new Map<string, number>();
+  (raw ?? DEV_WRITE_KEYS).split(',').map((s) => s.trim()).filter((s) => s !== '').forEach((entry, i) => {
     const m = /^([A-Za-z0-9_.-]{1,256}):([A-Za-z0-9_.-]{1,128})$/.exec(entry);
     if (m === null) {
-      errors.push(`TRIBUTARY_WRITE_KEYS entry ${JSON.stringify(entry)} is not valid: expected ${form}`);
-      continue;
+      errors.push(`TRIBUTARY_WRITE_KEYS entry ${i + 1} is not valid: expected ${form}`);
+      return;
     }
     const [, key, site] = m as unknown as [string, string, string];
-    if (Object.hasOwn(keys, key)) errors.push(`TRIBUTARY_WRITE_KEYS lists write key ${JSON.stringify(key)} twice: each key maps to one site`);
+    const first = entryOf.get(key);
+    if (first !== undefined) errors.push(`TRIBUTARY_WRITE_KEYS entry ${i + 1} repeats the write key of entry ${first}: each key maps to one site`);
+    else entryOf.set(key, i + 1);
     keys[key] = site;
-  }
+  });
   if (Object.keys(keys).length === 0 && raw !== undefined) errors.push(`TRIBUTARY_WRITE_KEYS has no entries: expected ${form}`);
   return keys;
 }

@@ -1,5 +1,6 @@
 import { isValidEdgeId } from '../schemas/gateway-signature.ts';
 import type { GatewayClientConfig } from './gateway-client.ts';
+import { urlForMessage } from './secret-text.ts';
 
 export type GatewayConfigResult = { ok: true; config: GatewayClientConfig } | { ok: false; errors: string[] };
 
@@ -29,9 +30,9 @@ export function parseGatewayClientConfig(env: Record<string, string | undefined>
     }
     const loopback = parsed !== undefined && /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(parsed.hostname);
     if (parsed === undefined || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')) {
-      errors.push(`GATEWAY_URL=${JSON.stringify(rawUrl)} is not an http(s) URL (example: https://gateway.example.com)`);
+      errors.push(`GATEWAY_URL=${urlForMessage(rawUrl)} is not an http(s) URL (example: https://gateway.example.com)`);
     } else if (parsed.protocol === 'http:' && !loopback && env.TRIBUTARY_ENV !== 'dev') {
-      errors.push(`GATEWAY_URL=${JSON.stringify(rawUrl)} uses plain http: use https outside dev (partials are signed, not encrypted)`);
+      errors.push(`GATEWAY_URL=${urlForMessage(rawUrl)} uses plain http: use https outside dev (partials are signed, not encrypted)`);
     } else {
       url = rawUrl.replace(/\/+$/, '');
     }

@@ -1,4 +1,5 @@
 import { parseCoreConfig, type CoreConfig } from '../config/core-config.ts';
+import { redactSecrets, secretValues } from '../config/secrets.ts';
 import { createLogger } from '../log.ts';
 import { runKafkaCommand } from './kafka-command.ts';
 
@@ -26,10 +27,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'kafka') return runKafkaCommand(rest);
 
+  const secrets = secretValues(process.env);
   const parsed = parseCoreConfig(process.env);
   if (!parsed.ok) {
     console.error('Configuration is not valid:');
-    for (const e of parsed.errors) console.error(`  - ${e}`);
+    for (const e of parsed.errors) console.error(`  - ${redactSecrets(e, secrets)}`);
     return 2;
   }
   const config: CoreConfig = parsed.config;
@@ -55,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
     }
   } catch (err) {
-    console.error(`tributary ${command} failed: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`tributary ${command} failed: ${redactSecrets(err instanceof Error ? err.message : String(err), secrets)}`);
     return 1;
   }
 }

@@ -2,6 +2,7 @@ import type { PartialsRouting } from '../kafka/partials-router.ts';
 import type { ClickHouseTarget } from '../clickhouse/client.ts';
 import { ConfigErrors, readInt, readString, readTopicName, type Env } from './env.ts';
 import { parseGatewaySigningKeys } from './gateway-keys.ts';
+import { urlForMessage } from '../../edge/secret-text.ts';
 
 /** Settings of the central processes (gateway, aggregator, query API, CLI). */
 export interface CoreConfig {
@@ -68,14 +69,14 @@ export function parseCoreConfig(env: Env): ConfigResult {
   if (brokersRaw !== undefined) {
     kafkaBrokers = brokersRaw.split(',').map((b) => b.trim()).filter(Boolean);
     for (const b of kafkaBrokers) {
-      if (!/^[^\s:]+:\d{1,5}$/.test(b)) errors.add(`KAFKA_BROKERS entry ${JSON.stringify(b)} is not host:port (example: 127.0.0.1:9092,kafka2:9092)`);
+      if (!/^[^\s:]+:\d{1,5}$/.test(b)) errors.add(`KAFKA_BROKERS entry ${b.includes('@') ? '(with credentials; not shown)' : JSON.stringify(b)} is not host:port (example: 127.0.0.1:9092,kafka2:9092)`);
     }
   }
 
   const url = readString(env, 'CLICKHOUSE_URL');
   let clickhouse: ClickHouseTarget;
   if (url !== undefined) {
-    if (!/^https?:\/\//.test(url)) errors.add(`CLICKHOUSE_URL=${JSON.stringify(url)} must be an http(s) URL such as http://localhost:8123`);
+    if (!/^https?:\/\//.test(url)) errors.add(`CLICKHOUSE_URL=${urlForMessage(url)} must be an http(s) URL such as http://localhost:8123`);
     clickhouse = {
       kind: 'server',
       url,

@@ -59,8 +59,8 @@ export default {
     if (!config.ok) {
       if (!reportedConfigErrors) log({ event: 'edge_misconfigured', errors: config.errors });
       reportedConfigErrors = true;
-      // The messages name variables, never secret values.
-      return Response.json({ error: { code: 'misconfigured', message: `the edge is not configured: ${config.errors.join('; ')}` } }, { status: 500 });
+      // Details go to the Worker's log only: the answer reaches anyone on the internet.
+      return Response.json({ error: { code: 'misconfigured', message: 'the edge is not configured: the operator finds the reasons in the Worker log (event edge_misconfigured)' } }, { status: 500 });
     }
     const isolate = isolateState(env, config.config);
     // Near an epoch's end the next salt is fetched in the background; waitUntil keeps the fetch

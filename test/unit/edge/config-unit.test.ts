@@ -128,8 +128,8 @@ describe('parseEdgeConfig', () => {
     });
     expect(errors).toEqual([
       'TRIBUTARY_ENV="staging" is not valid: use "dev" (demo write key, insecure salt) or "production"',
-      expect.stringMatching(/^TRIBUTARY_WRITE_KEYS entry "broken" is not valid: expected a comma list of writeKey:siteId pairs/),
-      'TRIBUTARY_WRITE_KEYS lists write key "wk_ok" twice: each key maps to one site',
+      expect.stringMatching(/^TRIBUTARY_WRITE_KEYS entry 2 is not valid: expected a comma list of writeKey:siteId pairs/),
+      'TRIBUTARY_WRITE_KEYS entry 3 repeats the write key of entry 1: each key maps to one site',
       'WINDOW_SIZE_MS=7000 must divide a day evenly (e.g. 10000, 60000, 300000) so hour and day rollups line up',
       'FLUSH_INTERVAL_MS="soon" is not valid: expected a whole number from 10 to 60000 (default 1000)',
       'HEARTBEAT_MS="-1" is not valid: expected a whole number from 100 to 600000 (default 5000)',

@@ -77,7 +77,7 @@ describe('gateway configuration', () => {
     const r = parseCoreConfig({ GATEWAY_SIGNING_KEYS: 'edge:short-secret,bad id:0123456789abcdef0123456789abcdef' });
     expect(r.ok).toBe(false);
     if (r.ok) return;
-    expect(r.errors.join('\n')).toContain('"edge" has a secret shorter than 32');
+    expect(r.errors.join('\n')).toContain('entry 1 has a secret shorter than 32');
     expect(r.errors.join('\n')).toContain('invalid edge id');
     expect(r.errors.join('\n')).not.toContain('short-secret');
   });
