@@ -58,7 +58,22 @@ export interface AggregatorStats {
   restores: number;
 }
 
+/** What `health()` reports: joining until the first group join, failed after a fatal error. */
+export interface AggregatorHealth {
+  status: 'joining' | 'running' | 'failed';
+  /** Set when `status` is `failed`: what happened and what to run. */
+  error?: string;
+}
+
 export interface RunningAggregator {
+  /** `joining` until the consumer first joined its group, then `running`; `failed` once `fatal` has settled. */
+  health(): AggregatorHealth;
+  /**
+   * Settles (resolves with the error) only when the aggregator stopped because of a fatal error:
+   * a state mismatch between Kafka and ClickHouse, or a permanent ClickHouse error. It never
+   * settles otherwise. After it settles the aggregator consumes and commits nothing more.
+   */
+  readonly fatal: Promise<Error>;
   stats(): AggregatorStats;
   partitions(): Array<{ partition: number; watermarkMs: number | undefined; committedOffset: string | undefined; epoch: number; openWindows: number }>;
   /** Emits and checkpoints every owned partition now (tests and shutdown). */
@@ -119,6 +134,11 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
   };
   let generation = 0;
   let running = true;
+  let health: AggregatorHealth = { status: 'joining' };
+  let settleFatal: (err: Error) => void = () => undefined;
+  const fatal = new Promise<Error>((resolve) => {
+    settleFatal = resolve;
+  });
 
   const consumer: Consumer = o.kafka.consumer({
     groupId: o.groupId,
@@ -134,6 +154,8 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
 
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    if (!running) return;
+    if (health.status === 'joining') health = { status: 'running' };
     generation++;
     // Every runtime restarts from its committed checkpoint: kafkajs resumes fetching from the
     // committed offsets after a rebalance, so in-memory progress past them must be forgotten.
@@ -288,7 +310,9 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
     await writeEmission(rt.partition, emission, epoch, heartbeat);
   }
 
-  await consumer.run({
+  // Not awaited: `run` resolves after the first join and sync, which after a crash of the previous
+  // member waits out its session timeout. Callers must not wait for that (health() says 'joining').
+  const runLoop = consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: 4,
@@ -350,6 +374,24 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
       });
     },
   });
+  runLoop.catch((err: unknown) => void failFatally(new Error(`the Kafka consumer could not start: ${errorMessage(err)}`)));
+  consumer.on(consumer.events.CRASH, (e) => {
+    // kafkajs restarts itself after retriable crashes; any other crash leaves nothing consuming.
+    if (!e.payload.restart) void failFatally(new Error(`the Kafka consumer crashed and will not restart: ${errorMessage(e.payload.error)}; restart the aggregator`));
+  });
+
+  /** Stops consuming and committing, then settles `fatal`; the first fatal error wins. */
+  async function failFatally(err: Error): Promise<void> {
+    if (health.status === 'failed') return;
+    health = { status: 'failed', error: err.message };
+    running = false;
+    clearInterval(timer);
+    for (const rt of runtimes.values()) rt.stale = true;
+    runtimes.clear();
+    o.logger.error({ event: 'aggregator_fatal', err: err.message });
+    await consumer.stop().catch(() => undefined);
+    settleFatal(err);
+  }
 
   // Windows close and provisional rows refresh even when no message arrives.
   const timer = setInterval(() => {
@@ -372,6 +414,8 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
   }
 
   return {
+    health: () => ({ ...health }),
+    fatal,
     stats: () => ({ ...stats }),
     partitions: () =>
       [...runtimes.values()].map((rt) => ({
@@ -384,7 +428,7 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
     flushAll,
     async stop() {
       clearInterval(timer);
-      await flushAll().catch((err: unknown) => o.logger.warn({ event: 'final_flush_failed', err: errorMessage(err) }));
+      if (running) await flushAll().catch((err: unknown) => o.logger.warn({ event: 'final_flush_failed', err: errorMessage(err) }));
       running = false;
       await consumer.disconnect();
       await Promise.all([admin.disconnect(), dlqProducer.disconnect()]);

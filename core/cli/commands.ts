@@ -174,11 +174,16 @@ export async function runAggregator(config: CoreConfig, logger: Logger): Promise
   const rejectedSink = await startConfiguredRejectedSink(kafka, clickhouse, config, logger.child({ component: 'rejected_sink' }), registry);
   const metrics = await serveMetrics(registry, config.metricsPort);
   logger.info({ event: 'aggregator_started', clickhouse: clickhouse.description, metrics: metrics.url });
-  await waitForSignal();
+  // A fatal error (state mismatch, permanent ClickHouse error) ends the process non-zero so a supervisor and a human notice.
+  const outcome = await Promise.race([waitForSignal().then(() => undefined), aggregator.fatal]);
   await aggregator.stop();
   await rejectedSink.stop();
   await metrics.close();
   await clickhouse.close();
+  if (outcome) {
+    console.error(`tributary aggregator stopped: ${outcome.message}`);
+    return 1;
+  }
   return 0;
 }
 
