@@ -13,6 +13,7 @@ import {
   type SegmentEventType,
   type TypedValidator,
 } from '../schemas/validators.ts';
+import { batchWithoutNullFields, withoutNullFields } from '../schemas/absent-nulls.ts';
 import { rejection, type RequestRejection } from './errors.ts';
 import { ok, reject, type StepResult } from './pipeline/step-result.ts';
 
@@ -41,7 +42,8 @@ const VALIDATORS: Record<SegmentEventType, TypedValidator<SegmentEvent>> = {
 };
 
 /**
- * Splits a parsed body into events and validates each with the generated validators.
+ * Splits a parsed body into events and validates each with the generated validators, after
+ * dropping the JSON nulls Segment's libraries send for absent fields (schemas/absent-nulls.ts).
  * The whole request is refused only when no event can be taken from it (not an object, no
  * `batch` array, too many events, a bad batch envelope, or an invalid single event);
  * otherwise each invalid event is reported on its own and the valid ones go on.
@@ -54,8 +56,8 @@ export function extractEvents(
   if (!isObject(value)) {
     return rejection(400, 'invalid_json', 'the body must be a JSON object: one event, or {"batch":[...]} on /v1/batch');
   }
-  const isBatch = route.kind === 'batch' || (route.kind === 'collect' && 'batch' in value);
-  return isBatch ? batchEvents(value, limits) : singleEvent(value, route, limits);
+  const isBatch = route.kind === 'batch' || (route.kind === 'collect' && value.batch != null);
+  return isBatch ? batchEvents(batchWithoutNullFields(value), limits) : singleEvent(withoutNullFields(value) as Record<string, unknown>, route, limits);
 }
 
 function batchEvents(

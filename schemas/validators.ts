@@ -51,7 +51,7 @@ export function toFieldErrors(errors: readonly GeneratedValidationError[] | null
     if (e.schemaPath.includes(IDENTITY_ANYOF + '/')) continue;
     const base = e.instancePath.startsWith(stripPrefix) ? e.instancePath.slice(stripPrefix.length) : e.instancePath;
     if (e.schemaPath.endsWith(IDENTITY_ANYOF)) {
-      out.push({ path: base, message: 'needs a userId or an anonymousId (a non-empty string or a number)' });
+      out.push({ path: base, message: 'needs a userId or an anonymousId (a non-empty string or a number; null counts as absent)' });
     } else if (e.keyword === 'required' && typeof e.params.missingProperty === 'string') {
       out.push({ path: `${base}/${escapePointer(e.params.missingProperty)}`, message: 'is required' });
     } else if (e.keyword === 'enum' && base === '/type') {

@@ -99,6 +99,24 @@ describe('Workers edge routes', () => {
     expect(retry).toMatchObject({ duplicates: 1 });
   });
 
+  it('takes an anonymous visitor\'s events with "userId": null (analytics.js) on /v1/t and /v1/b, and refuses all-null ids with the reason', async () => {
+    // What @segment/analytics-next sends before identify(): JSON null means the field is absent.
+    const anonymous = (messageId: string): Record<string, unknown> => ({ type: 'track', event: 'Signup Clicked', userId: null, anonymousId: 'anon-1', messageId, sentAt: null, context: { page: { referrer: null } }, writeKey: 'wk_demo' });
+    const single = await post('/v1/t', JSON.stringify(anonymous(`null-t-${Date.now()}`)), { headers: { 'content-type': 'text/plain' } });
+    expect(single.status).toBe(200);
+    expect(single.headers.get('access-control-allow-origin')).toBe('*');
+    expect(await single.json()).toMatchObject({ ok: true, accepted: 1, rejected: [] });
+    const batch = await post('/v1/b', JSON.stringify({ batch: [anonymous(`null-b1-${Date.now()}`), anonymous(`null-b2-${Date.now()}`)], writeKey: 'wk_demo', context: null }), { headers: { 'content-type': 'text/plain' } });
+    expect(batch.status).toBe(200);
+    expect(await batch.json()).toMatchObject({ ok: true, accepted: 2, rejected: [] });
+    expect(await pendingTotal()).toBe(3);
+
+    const noIds = await post('/v1/t', JSON.stringify({ ...anonymous('null-ids'), anonymousId: null }), { headers: { 'content-type': 'text/plain' } });
+    expect(noIds.status).toBe(400);
+    expect(await noIds.json()).toMatchObject({ error: { code: 'invalid_event', errors: [{ path: '', message: expect.stringContaining('null counts as absent') }] } });
+    expect(await pendingTotal()).toBe(3);
+  });
+
   it('answers 404 with a JSON error for an unknown path', async () => {
     const res = await post('/v1/nope', {}, { writeKey: 'wk_demo' });
     expect(res.status).toBe(404);

@@ -26,7 +26,7 @@ describe('bad input gets a clear 4xx and loses nothing else', () => {
     expect(body).toMatchObject({ ok: true, accepted: 2, duplicates: 0 });
     expect(body.rejected).toEqual([
       { index: 1, messageId: 'bad-type', errors: [{ path: '/event', message: 'must be string' }] },
-      { index: 2, messageId: 'no-user', errors: [{ path: '', message: 'needs a userId or an anonymousId (a non-empty string or a number)' }] },
+      { index: 2, messageId: 'no-user', errors: [{ path: '', message: 'needs a userId or an anonymousId (a non-empty string or a number; null counts as absent)' }] },
       { index: 4, messageId: 'no-event', errors: [{ path: '/event', message: 'is required' }] },
       { index: 5, messageId: 'bad-time', errors: [{ path: '/timestamp', message: 'must be an RFC 3339 date-time such as 2024-05-01T12:00:00.000Z' }] },
       { index: 6, messageId: 'unknown-type', errors: [{ path: '/type', message: 'must be one of track, page, screen, identify' }] },

@@ -110,7 +110,7 @@ describe('bad events inside a batch: siblings counted, each rejected with its re
     ['an event that is not an object', 'track signup', [{ path: '', message: 'must be object' }]],
     ['a missing type', { event: 'e', userId: 'u', messageId: 'no-type' }, [{ path: '/type', message: 'is required' }]],
     ['a missing event name', { type: 'track', userId: 'u', messageId: 'no-event' }, [{ path: '/event', message: 'is required' }]],
-    ['no user id at all', { type: 'track', event: 'e', messageId: 'anonymous' }, [{ path: '', message: 'needs a userId or an anonymousId (a non-empty string or a number)' }]],
+    ['no user id at all', { type: 'track', event: 'e', messageId: 'anonymous' }, [{ path: '', message: 'needs a userId or an anonymousId (a non-empty string or a number; null counts as absent)' }]],
     ['an unknown type', { type: 'alias', userId: 'u', previousId: 'v' }, [{ path: '/type', message: 'must be one of track, page, screen, identify' }]],
     ['an oversized event', track({ properties: { blob: 'x'.repeat(3000) } }), [{ path: '', message: /^event is \d+ bytes; the limit is 2048 \(MAX_EVENT_BYTES\)/ }]],
   ];
