@@ -92,7 +92,9 @@ export interface IngestHttpDeps {
 const SALT_RETRY_AFTER_S = 5;
 
 // Beacons (sendBeacon, text/plain fetch) are "simple" CORS requests: no preflight, but the
-// response still needs the header for fetch() callers to read it.
+// response still needs the header for fetch() callers to read it. analytics.js
+// (@segment/analytics-next) sends `Authorization` and, on a retry, `X-Retry-Count`: both need a
+// preflight, and a header missing here makes the browser block the retry for good.
 const CORS = Object.freeze({ 'access-control-allow-origin': '*' });
 const NO_HEADERS = Object.freeze({});
 const JSON_CORS = jsonHeaders(CORS);
@@ -102,7 +104,7 @@ const PREFLIGHT: EdgeAnswer = Object.freeze({
   headers: Object.freeze({
     ...CORS,
     'access-control-allow-methods': 'POST, OPTIONS',
-    'access-control-allow-headers': 'content-type, content-encoding, authorization',
+    'access-control-allow-headers': 'content-type, content-encoding, authorization, x-retry-count',
     'access-control-max-age': '86400',
   }),
   body: null,
