@@ -1,11 +1,11 @@
 /**
  * Wire rule: a JSON `null` in a field of the event is the same as the field being absent.
  *
- * Segment's libraries send nulls for what they do not know: analytics.js (`@segment/analytics-next`)
- * sends `"userId": null` for every visitor not yet identified, analytics-python sends
- * `"name": null`, `"category": null` on page/screen and `"userId": null` / `"anonymousId": null`,
- * and Segment's own API reads them as absent. The validators describe present values only, so the
- * edge drops these nulls before validating. Only the structure the schemas declare is cleaned:
+ * Segment's libraries send nulls for what they do not know: analytics.js (`@segment/analytics-next`
+ * 1.84.3, `normalize()` of its Segment.io plugin: `json.userId = json.userId || user.id()`) sends
+ * `"userId": null` for every visitor not yet identified, and a caller may pass null for any
+ * optional field (`page(null, null)`, `timestamp: null`). The validators describe present values
+ * only, so the edge drops these nulls before validating. Only the structure the schemas declare is cleaned:
  * the event, its `context`, `context.page` and `context.library` (and the batch envelope and its
  * `context`). Free-form objects (`properties`, `traits`, `integrations`, unknown context keys)
  * keep their nulls: there a null is a value the client chose, and the edge only reads numbers

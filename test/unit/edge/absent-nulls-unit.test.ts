@@ -4,8 +4,8 @@ import { batchWithoutNullFields, withoutNullFields } from '../../../schemas/abse
 import { toFieldErrors, validateBatch, validateEvent, validateTrack } from '../../../schemas/validators.ts';
 
 // What @segment/analytics-next 1.84.3 sends for a visitor who has not been identified (its
-// segmentio plugin sets `userId = json.userId || user.id()`, and user.id() is null), plus the
-// nulls analytics-python puts in page/screen events (`name`, `category`) and absent context fields.
+// segmentio plugin sets `userId = json.userId || user.id()`, and user.id() is null), plus nulls a
+// caller may pass for other optional fields.
 const ANALYTICS_JS_TRACK = {
   type: 'track',
   event: 'Signup Clicked',
@@ -44,7 +44,7 @@ describe('JSON nulls mean absent fields (schemas/absent-nulls.ts)', () => {
       integrations: { 'Segment.io': null },
       properties: { revenue: null, path: null },
       traits: { email: null },
-      context: { ip: null, userAgent: null, traits: null, page: { path: '/a', referrer: null, title: null }, library: { name: 'analytics-python', version: null }, device: { id: null } },
+      context: { ip: null, userAgent: null, traits: null, page: { path: '/a', referrer: null, title: null }, library: { name: 'a-server-library', version: null }, device: { id: null } },
     };
     expect(withoutNullFields(event)).toEqual({
       type: 'page',
@@ -52,7 +52,7 @@ describe('JSON nulls mean absent fields (schemas/absent-nulls.ts)', () => {
       integrations: { 'Segment.io': null },
       properties: { revenue: null, path: null },
       traits: { email: null },
-      context: { page: { path: '/a' }, library: { name: 'analytics-python' }, device: { id: null } },
+      context: { page: { path: '/a' }, library: { name: 'a-server-library' }, device: { id: null } },
     });
     expect(validateEvent(withoutNullFields(event))).toBe(true);
   });
