@@ -21,18 +21,18 @@
  * ```
  */
 export function withoutNullFields(event: unknown): unknown {
-  return clean(event, EVENT_NESTED);
+  return clean(event, 'event');
 }
 
 /** The batch envelope: its own fields and its `context`, and every event of `batch`. */
 export function batchWithoutNullFields(body: Record<string, unknown>): Record<string, unknown> {
-  const envelope = clean(body, EVENT_NESTED) as Record<string, unknown>;
+  const envelope = clean(body, 'event') as Record<string, unknown>;
   const batch = envelope.batch;
   if (!Array.isArray(batch)) return envelope;
   let events: unknown[] | undefined;
   for (let i = 0; i < batch.length; i++) {
     const before: unknown = batch[i];
-    const after = clean(before, EVENT_NESTED);
+    const after = clean(before, 'event');
     if (after !== before) {
       events ??= batch.slice();
       events[i] = after;
@@ -41,43 +41,49 @@ export function batchWithoutNullFields(body: Record<string, unknown>): Record<st
   return events === undefined ? envelope : { ...envelope, batch: events };
 }
 
-/** For each object the schemas declare: which of its keys hold declared objects in turn. */
-interface Nested {
-  readonly [key: string]: Nested | undefined;
+/** Which keys of a declared object hold declared objects in turn (their nulls mean absent too). */
+type Nested = 'event' | 'context' | 'leaf';
+
+function nestedOf(level: Nested, key: string): Nested | undefined {
+  if (level === 'event') return key === 'context' ? 'context' : undefined;
+  if (level === 'context') return key === 'page' || key === 'library' ? 'leaf' : undefined;
+  return undefined;
 }
-const LEAF: Nested = {};
-const CONTEXT_NESTED: Nested = { page: LEAF, library: LEAF };
-const EVENT_NESTED: Nested = { context: CONTEXT_NESTED };
 
 /**
  * `value` without its null-valued keys (and those of its declared nested objects); the same
- * object when there is nothing to drop, so events without nulls cost one pass over their keys.
- * Copies are built with `Object.fromEntries`, which defines keys as data properties: a key such
- * as `__proto__` (refused earlier by the body parser anyway) cannot reach a prototype.
+ * object when there is nothing to drop. Most events have no null, so the check walks the keys
+ * with `for...in` (no key array is allocated: JSON.parse objects have no inherited enumerable
+ * keys) and only then builds a copy; a nested object without nulls is shared, not copied.
+ * A key named `__proto__` (refused earlier by the body parser anyway) is defined as a plain data
+ * property, so it cannot reach a prototype.
  */
-function clean(value: unknown, nested: Nested): unknown {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
-  const obj = value as Record<string, unknown>;
-  let changed = false;
-  for (const key of Object.keys(obj)) {
-    const v = obj[key];
-    if (v === null) {
-      changed = true;
-      break;
-    }
-    const inner = Object.hasOwn(nested, key) ? nested[key] : undefined;
-    if (inner !== undefined && clean(v, inner) !== v) {
-      changed = true;
-      break;
-    }
-  }
-  if (!changed) return value;
-  const entries: Array<[string, unknown]> = [];
-  for (const key of Object.keys(obj)) {
-    const v = obj[key];
+function clean(value: unknown, level: Nested): unknown {
+  if (!isRecord(value) || !hasNull(value, level)) return value;
+  const out: Record<string, unknown> = {};
+  for (const key in value) {
+    const v = value[key];
     if (v === null) continue;
-    const inner = Object.hasOwn(nested, key) ? nested[key] : undefined;
-    entries.push([key, inner !== undefined ? clean(v, inner) : v]);
+    const inner = nestedOf(level, key);
+    const kept = inner === undefined ? v : clean(v, inner);
+    if (key === '__proto__') Object.defineProperty(out, key, { value: kept, enumerable: true, writable: true, configurable: true });
+    else out[key] = kept;
   }
-  return Object.fromEntries(entries);
+  return out;
+}
+
+function hasNull(obj: Record<string, unknown>, level: Nested): boolean {
+  for (const key in obj) {
+    const v = obj[key];
+    if (v === null) return true;
+    if (level !== 'leaf' && isRecord(v)) {
+      const inner = nestedOf(level, key);
+      if (inner !== undefined && hasNull(v, inner)) return true;
+    }
+  }
+  return false;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
