@@ -229,7 +229,7 @@ describe('@segment/analytics-next in Chromium -> edge -> Kafka -> aggregator -> 
 
   it('BOT_POLICY=drop is in force: headless Chromium\'s own user agent is acknowledged but not counted, and /health says so', async () => {
     const botsBefore = await dropped('bot');
-    const headless = await browser.newContext(); // Chromium's own user agent
+    const headless = watchSegmentRequests(await browser.newContext()); // Chromium's own user agent
     const page = await headless.newPage();
     expect(await page.evaluate(() => navigator.userAgent)).toContain('HeadlessChrome');
     await page.goto(`${site.url}/pricing?wk=${WRITE_KEYS.bot}&mode=standard`);
@@ -259,9 +259,13 @@ describe('@segment/analytics-next in Chromium -> edge -> Kafka -> aggregator -> 
 
 /** A browser context that identifies as the desktop Chrome a visitor runs. */
 async function newVisitorContext(): Promise<BrowserContext> {
-  const context = await browser.newContext({ userAgent: DESKTOP_CHROME });
+  return watchSegmentRequests(await browser.newContext({ userAgent: DESKTOP_CHROME }));
+}
+
+/** Records every request the context's pages make to Segment's hosts (observed, not intercepted). */
+function watchSegmentRequests(context: BrowserContext): BrowserContext {
   context.on('request', (r) => {
-    if (/segment\.(com|io)/.test(new URL(r.url()).hostname)) segmentRequests.push(r.url());
+    if (/(^|\.)segment\.(com|io)$/.test(new URL(r.url()).hostname)) segmentRequests.push(r.url());
   });
   return context;
 }
