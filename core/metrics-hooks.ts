@@ -13,8 +13,12 @@ const EMITTED_TABLES: ReadonlySet<string> = new Set<EmittedTable>(['agg_minute',
  * startAggregator({ ...options, writer: createEmissionWriter(withInsertMetrics(clickhouse, metrics)), hooks: aggregatorMetricsHooks(metrics) });
  */
 export function aggregatorMetricsHooks(metrics: AggregatorMetrics): AggregatorHooks {
-  // The high watermark arrives with fetched batches only; lag is recomputed on every state report.
+  // Lag is the partition's high watermark − its last CONFIRMED committed offset, recomputed whenever
+  // either moves: it grows while the partition is blocked on failing writes (nothing commits) even
+  // though the consumer has fetched further.
   const highWatermarks = new Map<number, bigint>();
+  const committed = new Map<number, bigint>();
+  const offset = (s: string | undefined): bigint | undefined => (s !== undefined && /^\d+$/.test(s) ? BigInt(s) : undefined);
   return {
     messageDecoded(_partition, result) {
       if (result === 'duplicate') metrics.duplicates('sequence_already_seen');
@@ -35,12 +39,15 @@ export function aggregatorMetricsHooks(metrics: AggregatorMetrics): AggregatorHo
     partitionState(partition, state) {
       metrics.watermark(partition, state.watermarkMs);
       metrics.openWindows(partition, state.openWindows);
-      if (state.highWatermark !== undefined && /^\d+$/.test(state.highWatermark)) highWatermarks.set(partition, BigInt(state.highWatermark));
-      const high = highWatermarks.get(partition);
-      if (high !== undefined && state.nextOffset !== undefined && /^\d+$/.test(state.nextOffset)) {
-        const lag = high - BigInt(state.nextOffset);
-        metrics.consumerLag(partition, Number(lag > 0n ? lag : 0n));
-      }
+    },
+    offsets(partition, positions) {
+      const high = offset(positions.highWatermark);
+      const done = offset(positions.committed);
+      if (high !== undefined) highWatermarks.set(partition, high);
+      if (done !== undefined) committed.set(partition, done);
+      const h = highWatermarks.get(partition);
+      const c = committed.get(partition);
+      if (h !== undefined && c !== undefined) metrics.consumerLag(partition, Number(h > c ? h - c : 0n));
     },
   };
 }

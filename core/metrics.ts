@@ -40,7 +40,7 @@ export type WriteStage = 'emission' | 'checkpoint' | 'offset_commit' | 'dead_let
  * `sequence_already_seen`, `undecodable_envelope`), the same words as in the logs.
  */
 export interface AggregatorMetrics {
-  /** Messages in the partition not yet consumed: its high watermark − the next offset to read. */
+  /** Messages in the partition not yet durably consumed: its high watermark − its last confirmed committed offset. */
   consumerLag(partition: number, messages: number): void;
   /**
    * The partition's event-time watermark; undefined until its sources have reported. The delay
@@ -79,7 +79,7 @@ export function createAggregatorMetrics(registry: Registry, options: { now?: () 
   const registers = [registry];
   const watermarks = new Map<string, number>();
 
-  const lag = new Gauge({ name: 'tributary_aggregator_consumer_lag_messages', help: 'Messages in the partition not yet consumed (high watermark - next offset).', labelNames: ['partition'], registers });
+  const lag = new Gauge({ name: 'tributary_aggregator_consumer_lag_messages', help: 'Messages in the partition not yet durably consumed (high watermark - last confirmed committed offset); grows while writes fail.', labelNames: ['partition'], registers });
   new Gauge({
     name: 'tributary_aggregator_watermark_delay_seconds',
     help: 'Event-time delay of the partition: now - watermark, computed at scrape time. Windows become final this long (plus the allowed lateness) after they end.',

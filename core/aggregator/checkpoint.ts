@@ -21,21 +21,56 @@ export interface Checkpoint {
 export interface CheckpointStore {
   save(checkpoint: Checkpoint): Promise<void>;
   load(key: { groupId: string; topic: string; partition: number; epoch: number; checkpointId: string }): Promise<Checkpoint | undefined>;
+  /**
+   * The highest epoch and next offset among all checkpoints of the partition, undefined when it
+   * has none: whether the partition was ever consumed against this ClickHouse (ADR 0003, "State
+   * mismatch").
+   */
+  summary(key: { groupId: string; topic: string; partition: number }): Promise<{ maxEpoch: number; maxNextOffset: string } | undefined>;
 }
 
-const METADATA_PREFIX = 'tributary:v1:';
+/**
+ * Which checkpoint a committed offset names. `v1` pointers were committed before the epoch
+ * protocol confirmed its commits: their emission was written under a token derived from the epoch
+ * number, so a restore re-writes it under that same token. `v2` pointers use the checkpoint id.
+ */
+export interface CheckpointPointer {
+  version: 1 | 2;
+  epoch: number;
+  checkpointId: string;
+}
+
+export type ParsedMetadata =
+  | { kind: 'none' }
+  | { kind: 'pointer'; pointer: CheckpointPointer }
+  /** Ours, but from a version this code cannot read (a newer release, or damaged). */
+  | { kind: 'unsupported'; metadata: string };
+
+const METADATA_PREFIX = 'tributary:';
 
 /** The offset-commit metadata that makes a checkpoint current: small, well under Kafka's 4 KiB limit. */
 export function checkpointMetadata(epoch: number, checkpointId: string): string {
-  return `${METADATA_PREFIX}${epoch}:${checkpointId}`;
+  return `${METADATA_PREFIX}v2:${epoch}:${checkpointId}`;
 }
 
-export function parseCheckpointMetadata(metadata: string | null | undefined): { epoch: number; checkpointId: string } | undefined {
-  if (!metadata || !metadata.startsWith(METADATA_PREFIX)) return undefined;
-  const [epochText, checkpointId] = metadata.slice(METADATA_PREFIX.length).split(':');
+export function parseCheckpointMetadata(metadata: string | null | undefined): ParsedMetadata {
+  if (!metadata || !metadata.startsWith(METADATA_PREFIX)) return { kind: 'none' };
+  const [version, epochText, checkpointId, ...rest] = metadata.slice(METADATA_PREFIX.length).split(':');
   const epoch = Number(epochText);
-  if (!Number.isSafeInteger(epoch) || epoch < 1 || !checkpointId) return undefined;
-  return { epoch, checkpointId };
+  if ((version !== 'v1' && version !== 'v2') || !Number.isSafeInteger(epoch) || epoch < 1 || !checkpointId || rest.length > 0) return { kind: 'unsupported', metadata };
+  return { kind: 'pointer', pointer: { version: version === 'v1' ? 1 : 2, epoch, checkpointId } };
+}
+
+/**
+ * The insert_deduplication_token of a checkpoint's emission (the writer appends `:<table>`).
+ * It names the checkpoint, whose id is random per attempt, so two different emissions never share
+ * a token — also when a restore makes the same epoch number happen twice. An epoch number alone
+ * did not guarantee that (ADR 0003, "What was wrong"); v1 pointers keep it because their
+ * emission may already have landed under it.
+ */
+export function emissionToken(scope: { groupId: string; topic: string; partition: number }, pointer: CheckpointPointer): string {
+  const base = `${scope.groupId}:${scope.topic}:${scope.partition}`;
+  return pointer.version === 1 ? `${base}:e${pointer.epoch}` : `${base}:${pointer.checkpointId}`;
 }
 
 /** A checkpoint's inserts as one blob: part count, then per part table, row count, byte length, bytes. */

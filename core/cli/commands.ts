@@ -175,7 +175,7 @@ export async function runAggregator(config: CoreConfig, logger: Logger): Promise
   const metrics = await serveMetrics(registry, config.metricsPort);
   logger.info({ event: 'aggregator_started', clickhouse: clickhouse.description, metrics: metrics.url });
   // A fatal error (state mismatch, permanent ClickHouse error) ends the process non-zero so a supervisor and a human notice.
-  const outcome = await Promise.race([waitForSignal().then(() => undefined), aggregator.fatal]);
+  const outcome = await Promise.race([waitForSignal().then(() => undefined), aggregator.fatal, rejectedSink.fatal]);
   await aggregator.stop();
   await rejectedSink.stop();
   await metrics.close();

@@ -61,5 +61,16 @@ export function createClickHouseCheckpointStore(clickhouse: Pick<ClickHouse, 'cl
       }
       return { ...key, nextOffset: row.next_offset, state: JSON.parse(row.state) as PartitionSnapshot, emission } satisfies Checkpoint;
     },
+    async summary(key) {
+      const rs = await client.query({
+        query: `SELECT count() AS n, max(epoch) AS max_epoch, max(toUInt64OrZero(next_offset)) AS max_next_offset FROM aggregator_checkpoints
+                WHERE group_id = {group_id:String} AND topic = {topic:String} AND partition = {partition:UInt16}`,
+        query_params: { group_id: key.groupId, topic: key.topic, partition: key.partition },
+        format: 'JSONEachRow',
+      });
+      const [row] = await rs.json<{ n: string | number; max_epoch: string | number; max_next_offset: string | number }>();
+      if (!row || Number(row.n) === 0) return undefined;
+      return { maxEpoch: Number(row.max_epoch), maxNextOffset: String(row.max_next_offset) };
+    },
   };
 }

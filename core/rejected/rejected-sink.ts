@@ -5,6 +5,7 @@ import type { ClickHouse } from '../clickhouse/client.ts';
 import { toClickHouseTime } from '../clickhouse/datetime.ts';
 import type { CoreConfig } from '../config/core-config.ts';
 import type { Logger } from '../log.ts';
+import { classifyClickHouseError, PermanentClickHouseError } from '../clickhouse/error-class.ts';
 import { createRejectedMetrics } from '../metrics.ts';
 import { sleep, writeRetryDelayMs } from '../retry.ts';
 
@@ -24,6 +25,13 @@ export interface RejectedSinkOptions {
 export interface RunningRejectedSink {
   /** Records written so far by this process. */
   written(): number;
+  /** `joining` until the consumer first joined its group, `failed` once `fatal` has settled. */
+  health(): { status: 'joining' | 'running' | 'failed'; error?: string };
+  /**
+   * Settles (with the error) only when the sink stopped because ClickHouse refused its insert
+   * permanently (missing table, access denied, ...); never otherwise. Nothing is committed after.
+   */
+  readonly fatal: Promise<Error>;
   stop(): Promise<void>;
 }
 
@@ -41,49 +49,81 @@ export async function startRejectedSink(o: RejectedSinkOptions): Promise<Running
   const retryDelayMs = o.retryDelayMs ?? 500;
   let written = 0;
   let running = true;
+  let joined = false;
+  let failed: Error | undefined;
+  let settleFatal: (err: Error) => void = () => undefined;
+  const fatal = new Promise<Error>((resolve) => {
+    settleFatal = resolve;
+  });
   const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false });
   await consumer.connect();
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-      if (batch.messages.length === 0) return;
-      const now = Date.now();
-      const perSite = new Map<string, number>();
-      const rows = batch.messages.map((m) => {
-        const r = parseRejectedRecord(m.value, m.timestamp);
-        perSite.set(r.site, (perSite.get(r.site) ?? 0) + 1);
-        return [r.site, r.receivedAt, r.index, r.messageId, r.errors, r.event, batch.partition, m.offset, toClickHouseTime(now)];
-      });
-      const first = batch.messages[0]!.offset;
-      const last = batch.lastOffset();
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await o.client.insert({
-            table: 'rejected_events',
-            columns: COLUMNS as [string, ...string[]],
-            values: rows,
-            format: 'JSONCompactEachRow',
-            clickhouse_settings: { insert_deduplication_token: `rejected:${o.topic}:${batch.partition}:${first}-${last}` },
-          });
-          break;
-        } catch (err) {
-          o.logger.warn({ event: 'rejected_insert_failed', partition: batch.partition, attempt, err: err instanceof Error ? err.message : String(err) });
-          if (!running || !isRunning() || isStale()) return; // not committed: the next owner reads the batch again
-          await sleep(writeRetryDelayMs(attempt, retryDelayMs));
-          await heartbeat().catch(() => undefined);
-        }
-      }
-      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-      resolveOffset(last);
-      written += rows.length;
-      for (const [site, count] of perSite) o.recorded?.(site, count);
-      await heartbeat();
-    },
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joined = true;
   });
+
+  function fail(err: Error): void {
+    if (failed) return;
+    failed = err;
+    running = false;
+    o.logger.error({ event: 'rejected_sink_fatal', topic: o.topic, err: err.message });
+    settleFatal(err);
+    void consumer.stop().catch(() => undefined);
+  }
+
+  // Not awaited: the group join may wait out a dead member's session timeout (see startAggregator).
+  consumer
+    .run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        if (batch.messages.length === 0 || !running) return;
+        const now = Date.now();
+        const perSite = new Map<string, number>();
+        const rows = batch.messages.map((m) => {
+          const r = parseRejectedRecord(m.value, m.timestamp);
+          perSite.set(r.site, (perSite.get(r.site) ?? 0) + 1);
+          return [r.site, r.receivedAt, r.index, r.messageId, r.errors, r.event, batch.partition, m.offset, toClickHouseTime(now)];
+        });
+        const first = batch.messages[0]!.offset;
+        const last = batch.lastOffset();
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await o.client.insert({
+              table: 'rejected_events',
+              columns: COLUMNS as [string, ...string[]],
+              values: rows,
+              format: 'JSONCompactEachRow',
+              clickhouse_settings: { insert_deduplication_token: `rejected:${o.topic}:${batch.partition}:${first}-${last}` },
+            });
+            break;
+          } catch (err) {
+            const c = classifyClickHouseError(err);
+            if (c.kind === 'permanent') {
+              // Retrying cannot help: stop, so a supervisor and a human notice; nothing is committed.
+              return fail(new PermanentClickHouseError(`the rejected events of ${o.topic}[${batch.partition}] offsets ${first}-${last} into rejected_events`, c));
+            }
+            o.logger.warn({ event: 'rejected_insert_failed', partition: batch.partition, attempt, code: c.code, err: c.message });
+            if (!running || !isRunning() || isStale()) return; // not committed: the next owner reads the batch again
+            await sleep(writeRetryDelayMs(attempt, retryDelayMs));
+            await heartbeat().catch(() => undefined);
+          }
+        }
+        if (!running) return;
+        // Only now, with the rows durable, may the offsets move. A commit that silently does not
+        // happen only means the batch is read and inserted again: same token, same keys, one row each.
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+        resolveOffset(last);
+        written += rows.length;
+        for (const [site, count] of perSite) o.recorded?.(site, count);
+        await heartbeat();
+      },
+    })
+    .catch((err: unknown) => fail(new Error(`the rejected-events consumer could not start (${err instanceof Error ? err.message : String(err)}); check KAFKA_BROKERS and restart`)));
   return {
     written: () => written,
+    health: () => (failed ? { status: 'failed', error: failed.message } : { status: joined ? 'running' : 'joining' }),
+    fatal,
     async stop() {
       running = false;
       await consumer.disconnect();

@@ -67,4 +67,16 @@ describe('checkpoints in ClickHouse', () => {
     // No statuses or progress in it, so the encoding does not depend on the restore time.
     expect(loaded?.emission).toEqual(writer.encode(emission(), 1, 0));
   });
+
+  it('summarise a partition: its highest epoch and next offset, nothing for a partition without checkpoints', async () => {
+    const writer = createEmissionWriter(ch);
+    const store = createClickHouseCheckpointStore(ch, writer);
+    const scope = { groupId: 'g3', topic: 'partials', partition: 2 };
+    expect(await store.summary(scope)).toBeUndefined();
+    for (const [epoch, nextOffset] of [[1, '9'], [2, '120'], [2, '95']] as const) {
+      await store.save({ ...scope, epoch, checkpointId: `cp-${epoch}-${nextOffset}`, nextOffset, state, emission: { parts: [] } });
+    }
+    expect(await store.summary(scope)).toEqual({ maxEpoch: 2, maxNextOffset: '120' });
+    expect(await store.summary({ ...scope, partition: 3 })).toBeUndefined();
+  });
 });

@@ -122,7 +122,7 @@ describe('httpMetricsMiddleware', () => {
 });
 
 describe('aggregatorMetricsHooks', () => {
-  it('turns the aggregator hooks into the series, lag from the last high watermark', async () => {
+  it('turns the aggregator hooks into the series, lag from the last high watermark and the last confirmed commit', async () => {
     const registry = createMetricsRegistry({ processMetrics: false });
     const hooks = aggregatorMetricsHooks(createAggregatorMetrics(registry, { now: () => 61_000 }));
     hooks.messageDecoded?.(0, 'ok');
@@ -133,8 +133,10 @@ describe('aggregatorMetricsHooks', () => {
     hooks.emissionWritten?.(0, { parts: [{ table: 'agg_minute', rows: 3, bytes }, { table: 'window_status', rows: 1, bytes }, { table: 'partition_progress', rows: 1, bytes }] }, 12);
     hooks.checkpointed?.(0, 30);
     hooks.writeFailed?.(0, 'checkpoint');
-    hooks.partitionState?.(0, { watermarkMs: 1000, openWindows: 4, highWatermark: '120', nextOffset: '100' });
-    hooks.partitionState?.(0, { watermarkMs: 1000, openWindows: 3, nextOffset: '110' });
+    hooks.partitionState?.(0, { watermarkMs: 1000, openWindows: 4 });
+    hooks.offsets?.(0, { highWatermark: '120', committed: '100' });
+    hooks.offsets?.(0, { committed: '110' });
+    hooks.partitionState?.(0, { watermarkMs: 1000, openWindows: 3 });
     const text = await registry.metrics();
     expect(text).toContain('tributary_aggregator_duplicates_total{reason="sequence_already_seen"} 1');
     expect(text).toContain('tributary_aggregator_dead_lettered_total{reason="undecodable_envelope"} 1');
@@ -146,5 +148,20 @@ describe('aggregatorMetricsHooks', () => {
     expect(text).toContain('tributary_aggregator_consumer_lag_messages{partition="0"} 10');
     expect(text).toContain('tributary_aggregator_open_windows{partition="0"} 3');
     expect(text).toContain('tributary_aggregator_watermark_delay_seconds{partition="0"} 60');
+  });
+
+  it('lag grows with the high watermark while no commit is confirmed (a partition blocked on failing writes)', async () => {
+    const registry = createMetricsRegistry({ processMetrics: false });
+    const hooks = aggregatorMetricsHooks(createAggregatorMetrics(registry));
+    const lag = async (): Promise<string | undefined> => /tributary_aggregator_consumer_lag_messages\{partition="2"\} (\d+)/.exec(await registry.metrics())?.[1];
+    hooks.offsets?.(2, { highWatermark: '500', committed: '500' });
+    expect(await lag()).toBe('0');
+    // The consumer fetched on (or the high-watermark poll saw more input), nothing was committed.
+    hooks.offsets?.(2, { highWatermark: '616' });
+    expect(await lag()).toBe('116');
+    hooks.offsets?.(2, { highWatermark: '700' });
+    expect(await lag()).toBe('200');
+    hooks.offsets?.(2, { committed: '690' });
+    expect(await lag()).toBe('10');
   });
 });

@@ -1,0 +1,64 @@
+import type { Admin, Consumer } from 'kafkajs';
+import type { CommitAnswer, CommittedPosition, OffsetStore } from './epoch-ports.ts';
+
+/** Broker answers that mean the group moved on: this member may no longer own the partition. */
+const FENCING_ERRORS: ReadonlySet<string> = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'FENCED_INSTANCE_ID']);
+
+/** The broker error type of a kafkajs error, looking through retry wrappers (`cause`). */
+export function kafkaErrorType(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string') return type;
+  }
+  return undefined;
+}
+
+/** How a thrown commit is answered: fenced by the group, or failed for any other reason. */
+export function answerForCommitError(err: unknown): CommitAnswer {
+  const type = kafkaErrorType(err);
+  const reason = `${type ? `${type}: ` : ''}${err instanceof Error ? err.message : String(err)}`;
+  return type !== undefined && FENCING_ERRORS.has(type) ? { kind: 'fenced', reason } : { kind: 'failed', reason };
+}
+
+/**
+ * The consumer group's offsets through kafkajs, with commits that count only when confirmed:
+ * `consumer.commitOffsets` can resolve without committing anything (kafkajs 2.2.4 returns early
+ * while its runner is not running, e.g. during the restart after a broker outage, and for an empty
+ * topic list), so every commit is read back from the coordinator (`admin.fetchOffsets`, one
+ * OffsetFetch round trip) and answers `committed` only if the group holds exactly our offset and
+ * metadata, which names a checkpoint id no other commit uses.
+ */
+export function createKafkaOffsetStore(o: { consumer: Pick<Consumer, 'commitOffsets'>; admin: Pick<Admin, 'fetchOffsets' | 'fetchTopicOffsets'>; groupId: string; topic: string }): OffsetStore {
+  async function read(partition: number): Promise<CommittedPosition> {
+    const [committed] = await o.admin.fetchOffsets({ groupId: o.groupId, topics: [o.topic] });
+    const entry = committed?.partitions.find((p) => p.partition === partition);
+    return {
+      offset: entry && entry.offset !== '-1' && entry.offset !== '' ? entry.offset : undefined,
+      metadata: entry?.metadata ?? undefined,
+    };
+  }
+  return {
+    read,
+    async commit(partition, offset, metadata) {
+      try {
+        await o.consumer.commitOffsets([{ topic: o.topic, partition, offset, metadata }]);
+      } catch (err) {
+        return answerForCommitError(err);
+      }
+      let seen: CommittedPosition;
+      try {
+        seen = await read(partition);
+      } catch (err) {
+        return { kind: 'failed', reason: `the commit resolved but could not be read back: ${err instanceof Error ? err.message : String(err)}` };
+      }
+      if (seen.offset === offset && seen.metadata === metadata) return { kind: 'committed' };
+      return { kind: 'failed', reason: `the commit resolved but the group holds offset ${seen.offset ?? 'none'} with metadata ${JSON.stringify(seen.metadata ?? null)}` };
+    },
+    async logStart(partition) {
+      const offsets = await o.admin.fetchTopicOffsets(o.topic);
+      const entry = offsets.find((p) => p.partition === partition);
+      if (!entry) throw new Error(`topic ${o.topic} has no partition ${partition}`);
+      return entry.low;
+    },
+  };
+}
