@@ -318,7 +318,7 @@ export function createEpochCommitter(ports: EpochPorts, o: EpochCommitterOptions
       partition,
       `the broker has no committed offset for the group, but this ClickHouse holds its checkpoints up to epoch ${summary.maxEpoch} (offset ${summary.maxNextOffset}) and the log still starts at ${logStart}: ` +
         'reading from the beginning would count those events again (were the group offsets deleted, did they expire after offsets.retention.minutes, or is this a fresh broker with an old ClickHouse?)',
-      'Local development: stop Tributary and run `tributary reset --yes`. Production: if the topic is the same, commit the offset the last checkpoint reached ' +
+      'Local development: stop Tributary and run `tributary reset --yes`. Production: if the topic is the same, commit the offset the furthest checkpoint reached (an upper bound of what was counted: the last epoch before it may not have been written) ' +
         `(\`kafka-consumer-groups.sh --bootstrap-server <brokers> --group ${o.groupId} --topic ${o.topic}:${partition} --reset-offsets --to-offset ${summary.maxNextOffset} --execute\`, ` +
         'which resumes with a fresh aggregation state there); if the broker is new, point the aggregator at a fresh ClickHouse or delete this group\'s rows from aggregator_checkpoints deliberately — see docs/OPERATIONS.md "State mismatch"',
     );
