@@ -13,6 +13,8 @@ import { resolveLocalKafkaConfig } from '../../core/kafka/local-kafka-config.ts'
 import { isPortFree } from '../../core/kafka/os-probes.ts';
 import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
 import { silentLogger } from '../../core/log.ts';
+import { createAggregatorMetrics, createMetricsRegistry } from '../../core/metrics.ts';
+import { aggregatorMetricsHooks } from '../../core/metrics-hooks.ts';
 import { countEvents, envelopeBytes, openTestClickHouse, testCoreConfig, testKafka } from './helpers/aggregator-harness.ts';
 import { waitFor } from './setup/kafka-test-env.ts';
 
@@ -65,6 +67,10 @@ describe('outages in the middle of a run', () => {
     const config = testCoreConfig(brokers);
     await ensurePipelineTopics(createKafka(brokers, 'outage-setup', silentLogger()), config);
     const sw: Switch = { down: false, refused: 0 };
+    const registry = createMetricsRegistry({ processMetrics: false });
+    /** Summed consumer lag as Prometheus would scrape it. */
+    const lag = async (): Promise<number> =>
+      [...(await registry.metrics()).matchAll(/^tributary_aggregator_consumer_lag_messages\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
     const aggregator: RunningAggregator = await startAggregator({
       kafka: createKafka(brokers, 'outage-agg', silentLogger()),
       topic: config.topics.partials,
@@ -77,6 +83,8 @@ describe('outages in the middle of a run', () => {
       sessionTimeoutMs: 6000,
       retryDelayMs: 200,
       logger: silentLogger(),
+      hooks: aggregatorMetricsHooks(createAggregatorMetrics(registry)),
+      highWatermarkIntervalMs: 500,
     });
     const send = async (from: number, to: number): Promise<void> => {
       const producer = testKafka(brokers).producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -97,11 +105,16 @@ describe('outages in the middle of a run', () => {
 
       // ClickHouse down for 30 s while input keeps arriving.
       sw.down = true;
+      const outageEnds = Date.now() + 30_000;
       await send(11, 20);
-      await new Promise((r) => setTimeout(r, 30_000));
+      // Nothing commits while writes fail: the lag (high watermark − last confirmed commit) shows the blocked input.
+      await waitFor(async () => (await lag()) >= 10, 'consumer lag of the 10 blocked envelopes', 25_000);
+      await new Promise((r) => setTimeout(r, Math.max(0, outageEnds - Date.now())));
       expect(sw.refused).toBeGreaterThan(0);
+      expect(await lag()).toBeGreaterThanOrEqual(10);
       sw.down = false;
       await waitFor(async () => (await countEvents(ch, 'outage')) === 200, 'catch-up after the ClickHouse outage', 60_000);
+      await waitFor(async () => (await lag()) === 0, 'consumer lag back to 0', 30_000);
 
       // Kafka down for 20 s.
       await stopLocalKafka(broker);

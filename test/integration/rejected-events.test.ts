@@ -94,4 +94,34 @@ describe('rejected events', () => {
     }
     expect(await rows(true)).toHaveLength(3);
   });
+
+  it('stop the sink with what to do on a permanent ClickHouse error, committing nothing', async () => {
+    const brokers = testKafkaBrokers();
+    const topic = uniqueName('rejected-perm');
+    const groupId = uniqueName('rejected-perm-sink');
+    const kafka = testKafka(brokers);
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, messages: [{ key: 'x', value: JSON.stringify({ site: 'perm-site', index: 0, errors: [] }) }] });
+    await producer.disconnect();
+    // A ClickHouse without the table (migrations not run): retrying cannot help.
+    await ch.client.command({ query: 'RENAME TABLE rejected_events TO rejected_events_moved' });
+    const sink = await startRejectedSink({ kafka: createKafka(brokers, 'rejected-perm', silentLogger()), client: ch.client, topic, groupId, logger: silentLogger(), retryDelayMs: 10 });
+    try {
+      const err = await sink.fatal;
+      expect(err.message).toContain('UNKNOWN_TABLE');
+      expect(err.message).toContain('tributary migrate');
+      expect(sink.health()).toEqual({ status: 'failed', error: err.message });
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      expect(committed?.partitions.map((p) => p.offset)).toEqual(['-1']);
+      expect(sink.written()).toBe(0);
+    } finally {
+      await sink.stop();
+      await ch.client.command({ query: 'RENAME TABLE rejected_events_moved TO rejected_events' });
+      await admin.disconnect();
+    }
+  });
 });
