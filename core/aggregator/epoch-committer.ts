@@ -36,6 +36,8 @@ export interface AggregatorStats {
   /** Commits that did not count: fenced, failed, or resolved without being visible in the group. */
   commitsRefused: number;
   abandons: number;
+  /** Input records skipped over by the consumer (gone from the log before they were read). */
+  inputRecordsMissing: number;
 }
 
 export interface EpochCommitterOptions {
@@ -151,7 +153,7 @@ export function createEpochCommitter(ports: EpochPorts, o: EpochCommitterOptions
   const hooks = o.hooks ?? {};
   const scope = (partition: number) => ({ groupId: o.groupId, topic: o.topic, partition });
   const epochDue = (rt: PartitionRuntime): boolean => clock.now() - rt.lastEmitMs >= (rt.behind ? catchUpEmitMaxMs : o.emitIntervalMs);
-  const stats: AggregatorStats = { messages: 0, duplicates: 0, deadLettered: 0, lateRows: 0, emissions: 0, rowsWritten: 0, writeFailures: 0, restores: 0, commitsRefused: 0, abandons: 0 };
+  const stats: AggregatorStats = { messages: 0, duplicates: 0, deadLettered: 0, lateRows: 0, emissions: 0, rowsWritten: 0, writeFailures: 0, restores: 0, commitsRefused: 0, abandons: 0, inputRecordsMissing: 0 };
   const runtimes = new Map<number, PartitionRuntime>();
   // Locks outlive runtimes: a new runtime of a partition waits for the old one's work to finish.
   const locks = new Map<number, Mutex>();
@@ -427,6 +429,12 @@ export function createEpochCommitter(ports: EpochPorts, o: EpochCommitterOptions
           if (!batch.active() || rt.stale || !running) break;
           // After a restore the fetch may start before the checkpoint: those effects are in the state.
           if (rt.nextOffset !== undefined && BigInt(message.offset) < BigInt(rt.nextOffset)) continue;
+          if (rt.nextOffset !== undefined && BigInt(message.offset) > BigInt(rt.nextOffset)) {
+            // Records between were never read: deleted by retention before this group got to them
+            // (the consumer then restarts at the log start). They are lost; say so loudly.
+            stats.inputRecordsMissing += Number(BigInt(message.offset) - BigInt(rt.nextOffset));
+            o.logger.error({ event: 'input_records_missing', partition: p, from_offset: rt.nextOffset, to_offset: message.offset, count: (BigInt(message.offset) - BigInt(rt.nextOffset)).toString() });
+          }
           stats.messages++;
           const value = message.value ?? new Uint8Array(0);
           const decoded = decodeEnvelope(value);

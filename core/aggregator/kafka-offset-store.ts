@@ -32,10 +32,10 @@ export function createKafkaOffsetStore(o: { consumer: Pick<Consumer, 'commitOffs
   async function read(partition: number): Promise<CommittedPosition> {
     const [committed] = await o.admin.fetchOffsets({ groupId: o.groupId, topics: [o.topic] });
     const entry = committed?.partitions.find((p) => p.partition === partition);
-    return {
-      offset: entry && entry.offset !== '-1' && entry.offset !== '' ? entry.offset : undefined,
-      metadata: entry?.metadata ?? undefined,
-    };
+    // Negative offsets are no position: -1 is "never committed", and kafkajs itself commits -2
+    // (its "earliest" sentinel, without metadata) when a fetch runs out of range.
+    const offset = entry && /^\d+$/.test(entry.offset) ? entry.offset : undefined;
+    return { offset, metadata: offset !== undefined ? (entry?.metadata ?? undefined) : undefined };
   }
   return {
     read,

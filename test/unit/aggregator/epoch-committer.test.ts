@@ -342,6 +342,45 @@ describe('epoch committer: state mismatch and ClickHouse errors', () => {
     expectExact(world);
   });
 
+  it('does not take kafkajs\' out-of-range reset (offset -2 without metadata) for a position', async () => {
+    const world = new World();
+    workload(world);
+    const first = new Incarnation(world);
+    first.join([0, 1]);
+    expect(await first.run([0, 1])).toBe(true);
+    first.committer.close();
+    // kafkajs commits its "earliest" sentinel when a fetch runs out of range, dropping our metadata.
+    world.committed.set(0, { offset: '-2', metadata: null });
+    const second = new Incarnation(world);
+    second.join([0, 1]);
+    const err = await second.committer.fatal;
+    expect(err.message).toContain('[0]');
+    expect(err.message).toContain('the broker has no committed offset');
+    expect(world.commitsAttempted).toBeGreaterThan(0);
+    expect([...world.committed.values()].every((c) => !c.offset.startsWith('-') || c.metadata === null)).toBe(true);
+  });
+
+  it('says loudly when records were skipped over (gone from the log before they were read)', async () => {
+    const world = new World();
+    workload(world, 6);
+    const inc = new Incarnation(world);
+    inc.join([1]);
+    const list = world.log.get(1)!;
+    const batch = (from: number, to: number) =>
+      inc.committer.ingest({
+        partition: 1,
+        messages: list.slice(from, to).map((e, i) => ({ offset: String(from + i), value: e.bytes })),
+        highWatermark: String(list.length),
+        active: () => true,
+        resolveOffset: () => undefined,
+        heartbeat: async () => undefined,
+      });
+    await batch(0, 2);
+    await batch(5, 7);
+    expect(inc.committer.stats().inputRecordsMissing).toBe(3);
+    expect(inc.events('input_records_missing')).toEqual([expect.objectContaining({ level: 'error', partition: 1, from_offset: '2', to_offset: '5', count: '3' })]);
+  });
+
   it('starts from the beginning when only an unconfirmed first checkpoint exists', async () => {
     const world = new World();
     workload(world);
