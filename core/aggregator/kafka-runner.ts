@@ -36,6 +36,8 @@ export interface AggregatorRunnerOptions {
   hooks?: AggregatorHooks;
   /** How often the high watermarks of owned partitions are read for the lag metric (default 5 s), also while a partition is blocked. */
   highWatermarkIntervalMs?: number;
+  /** How long `stop()` tries to write the last epochs before it gives up on them (default 10 s). */
+  stopFlushTimeoutMs?: number;
 }
 
 export type { AggregatorHooks, AggregatorStats } from './epoch-committer.ts';
@@ -197,7 +199,23 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
       stopped = true;
       clearInterval(timer);
       clearInterval(watermarkTimer);
-      if (!committer.failure()) await committer.flushAll().catch((err: unknown) => o.logger.warn({ event: 'final_flush_failed', err: errorMessage(err) }));
+      if (!committer.failure()) {
+        // Bounded: with ClickHouse or Kafka down the final epoch would retry forever. Giving up is
+        // safe (nothing unconfirmed is written; the next owner restores from the last commit).
+        const flushed = committer.flushAll().then(
+          () => true,
+          (err: unknown) => {
+            o.logger.warn({ event: 'final_flush_failed', err: errorMessage(err) });
+            return true;
+          },
+        );
+        let deadline: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<boolean>((resolve) => {
+          deadline = setTimeout(() => resolve(false), o.stopFlushTimeoutMs ?? 10_000);
+        });
+        if (!(await Promise.race([flushed, timedOut]))) o.logger.warn({ event: 'final_flush_failed', err: `not finished within ${o.stopFlushTimeoutMs ?? 10_000} ms; the next owner restores from the last commit` });
+        clearTimeout(deadline);
+      }
       committer.close();
       await consumer.disconnect();
       await Promise.all([admin.disconnect(), dlqProducer.disconnect()]);
