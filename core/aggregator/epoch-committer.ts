@@ -7,6 +7,9 @@ import { isEmptyEmission, type EncodedEmission } from './emission.ts';
 import type { EpochPorts } from './epoch-ports.ts';
 import { createMutex, type Mutex } from './mutex.ts';
 import { createPartitionAggregator, type AggregatorSettings, type PartitionAggregator, type PartitionSnapshot } from './partition-aggregator.ts';
+import { FatalAggregatorError, forgottenProgress, missingCheckpoint, unreadableMetadata } from './state-mismatch.ts';
+
+export { FatalAggregatorError };
 
 /** Observation points for metrics; every hook is optional and must not throw. */
 export interface AggregatorHooks {
@@ -104,11 +107,6 @@ export interface EpochCommitter {
   stats(): AggregatorStats;
   partitions(): PartitionView[];
   owned(): number[];
-}
-
-/** A state mismatch or a permanent write error: stop the aggregator, do not retry. */
-export class FatalAggregatorError extends Error {
-  override readonly name = 'FatalAggregatorError';
 }
 
 interface PartitionRuntime {
@@ -237,16 +235,6 @@ export function createEpochCommitter(ports: EpochPorts, o: EpochCommitterOptions
     hooks.emissionWritten?.(partition, emission, clock.now() - started);
   }
 
-  function mismatch(partition: number, what: string, todo: string): FatalAggregatorError {
-    return new FatalAggregatorError(`state mismatch on ${o.topic}[${partition}] (group ${o.groupId}): ${what}. ${todo}`);
-  }
-
-  const resetAdvice = (partition: number): string =>
-    'Local development: stop Tributary and run `tributary reset --yes` (clears the local broker data, the consumer group and the embedded ClickHouse). ' +
-    'Production: restore aggregator_checkpoints from the backup of this ClickHouse, or, to start this group over deliberately, stop every aggregator of the group and run ' +
-    `\`kafka-consumer-groups.sh --bootstrap-server <brokers> --group ${o.groupId} --topic ${o.topic}:${partition} --reset-offsets --to-earliest --execute\` ` +
-    '(every event still in the topic is counted again into this ClickHouse) — see docs/OPERATIONS.md "State mismatch"';
-
   /** Builds the runtime of a partition from its committed checkpoint (under the partition lock). */
   async function restore(partition: number): Promise<PartitionRuntime> {
     await settled(partition);
@@ -265,7 +253,7 @@ export function createEpochCommitter(ports: EpochPorts, o: EpochCommitterOptions
     };
     const parsed = parseCheckpointMetadata(position.metadata);
     if (parsed.kind === 'unsupported') {
-      throw mismatch(partition, `the committed offset carries metadata ${JSON.stringify(parsed.metadata.slice(0, 200))}, which this version cannot read`, 'Run the Tributary version that wrote it, or see docs/OPERATIONS.md "State mismatch"');
+      throw unreadableMetadata(scope(partition), parsed.metadata);
     }
     if (parsed.kind === 'pointer') {
       const { pointer } = parsed;
@@ -274,12 +262,7 @@ export function createEpochCommitter(ports: EpochPorts, o: EpochCommitterOptions
       );
       if (!checkpoint) {
         // Resuming without the state the committed offset depends on would lose (or double count) input.
-        throw mismatch(
-          partition,
-          `the committed offset ${position.offset ?? '?'} names checkpoint ${pointer.checkpointId} (epoch ${pointer.epoch}), which this ClickHouse does not have in aggregator_checkpoints: ` +
-            'the broker kept offsets of a consumer that wrote into another ClickHouse (e.g. a fresh CLICKHOUSE_PATH with an old broker), or the checkpoint was deleted',
-          resetAdvice(partition),
-        );
+        throw missingCheckpoint(scope(partition), position.offset, pointer);
       }
       rt.aggregator = createPartitionAggregator(o.settings, checkpoint.state, clock.now());
       rt.epoch = pointer.epoch;
@@ -316,14 +299,7 @@ export function createEpochCommitter(ports: EpochPorts, o: EpochCommitterOptions
       o.logger.warn({ event: 'checkpoints_without_committed_offset', partition, max_epoch: summary.maxEpoch, next_offset: summary.maxNextOffset, log_start: logStart });
       return;
     }
-    throw mismatch(
-      partition,
-      `the broker has no committed offset for the group, but this ClickHouse holds its checkpoints up to epoch ${summary.maxEpoch} (offset ${summary.maxNextOffset}) and the log still starts at ${logStart}: ` +
-        'reading from the beginning would count those events again (were the group offsets deleted, did they expire after offsets.retention.minutes, or is this a fresh broker with an old ClickHouse?)',
-      'Local development: stop Tributary and run `tributary reset --yes`. Production: if the topic is the same, commit the offset the furthest checkpoint reached (an upper bound of what was counted: the last epoch before it may not have been written) ' +
-        `(\`kafka-consumer-groups.sh --bootstrap-server <brokers> --group ${o.groupId} --topic ${o.topic}:${partition} --reset-offsets --to-offset ${summary.maxNextOffset} --execute\`, ` +
-        'which resumes with a fresh aggregation state there); if the broker is new, point the aggregator at a fresh ClickHouse or delete this group\'s rows from aggregator_checkpoints deliberately — see docs/OPERATIONS.md "State mismatch"',
-    );
+    throw forgottenProgress(scope(partition), summary, logStart);
   }
 
   async function runtimeFor(partition: number): Promise<PartitionRuntime> {
