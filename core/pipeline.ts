@@ -26,7 +26,7 @@ export interface Pipeline {
   brokers: string[];
   clickhouse: ClickHouse;
   /** Joins its consumer group in the background: see {@link PipelineHealth}. */
-  aggregator: BackgroundComponent<AggregatorWithLifecycle>;
+  aggregator: BackgroundComponent<RunningAggregator>;
   rejectedSink: BackgroundComponent<RunningRejectedSink>;
   /** The process's Prometheus registry, served at the query API's GET /metrics. */
   metrics: Registry;
@@ -39,12 +39,6 @@ export interface Pipeline {
 }
 
 export type PipelineHealth = Record<'aggregator' | 'rejected_sink', ComponentHealth>;
-
-/**
- * `RunningAggregator` with the state the runner reports once it no longer waits for its group
- * join (`health`, `fatal`); optional until every runner has them.
- */
-type AggregatorWithLifecycle = RunningAggregator & Partial<{ health(): ComponentHealth; fatal: Promise<Error> }>;
 
 /**
  * The composition root of `tributary start`: one ClickHouse client, one Kafka client, the Node
@@ -72,7 +66,7 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
   await ensurePipelineTopics(kafka, config);
 
   // Filled once the edge and the query API are up; until then both report `joining`.
-  const consumers: { aggregator?: BackgroundComponent<AggregatorWithLifecycle>; rejectedSink?: BackgroundComponent<RunningRejectedSink> } = {};
+  const consumers: { aggregator?: BackgroundComponent<RunningAggregator>; rejectedSink?: BackgroundComponent<RunningRejectedSink> } = {};
   const health = (): PipelineHealth => ({
     aggregator: consumers.aggregator?.health() ?? { status: 'joining' },
     rejected_sink: consumers.rejectedSink?.health() ?? { status: 'joining' },
@@ -97,9 +91,9 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
   await new Promise<void>((resolve) => queryServer.once('listening', () => resolve()));
   const queryPort = (queryServer.address() as AddressInfo).port;
 
-  const aggregator = startInBackground<AggregatorWithLifecycle>({
+  const aggregator = startInBackground<RunningAggregator>({
     starting: startConfiguredAggregator(kafka, clickhouse, config, logger.child({ component: 'aggregator' }), metrics),
-    health: (a) => a.health?.() ?? { status: 'running' },
+    health: (a) => a.health(),
     fatal: (a) => a.fatal,
   });
   const rejectedSink = startInBackground({ starting: startConfiguredRejectedSink(kafka, clickhouse, config, logger.child({ component: 'rejected_sink' }), metrics) });
