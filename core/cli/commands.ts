@@ -65,7 +65,7 @@ Read results (windows become final ${Math.round((config.aggregator.windowSizeMs 
 
 Press Ctrl-C to stop.`);
   }
-  const announce = announceAggregatorRunning(pipeline.health, logger);
+  const announce = announceAggregatorRunning(() => pipeline.health().aggregator.status === 'running' && (pipeline.aggregator.current()?.partitions().length ?? 0) > 0, logger);
   const outcome = await Promise.race([shutdown.signal.then((signal) => ({ kind: 'signal' as const, signal })), pipeline.fatal.then((f) => ({ kind: 'fatal' as const, ...f }))]);
   clearInterval(announce);
   if (outcome.kind === 'signal') {
@@ -82,10 +82,13 @@ Press Ctrl-C to stop.`);
   return 1;
 }
 
-/** Prints one line when the aggregator has joined its group; returns the timer to clear. */
-function announceAggregatorRunning(health: () => { aggregator: ComponentHealth }, logger: Logger): ReturnType<typeof setInterval> {
+/**
+ * Prints one line once the aggregator has joined its group and restored a partition (a state
+ * mismatch shows at the restore, just after the join); returns the timer to clear.
+ */
+function announceAggregatorRunning(restored: () => boolean, logger: Logger): ReturnType<typeof setInterval> {
   const timer = setInterval(() => {
-    if (health().aggregator.status !== 'running') return;
+    if (!restored()) return;
     clearInterval(timer);
     logger.info({ event: 'aggregator_running' });
     console.log('Aggregator : running (joined its consumer group; results are current once it has caught up)');

@@ -62,7 +62,8 @@ export function kafkaLogLine(entry: LogEntry): KafkaLogLine | undefined {
   const fields: KafkaLogLine['fields'] = { event, kafka_namespace: entry.namespace, message };
   for (const [key, value] of Object.entries(entry.log)) {
     if (DROPPED_FIELDS.has(key) || value === undefined) continue;
-    fields[snake(key)] = value;
+    // kafkajs passes some errors as objects, which JSON would print as {}.
+    fields[snake(key)] = value instanceof Error ? value.message : value;
   }
   return { level, fields };
 }

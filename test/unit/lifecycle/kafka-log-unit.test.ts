@@ -28,6 +28,11 @@ describe('kafkajs log lines in the structured log', () => {
     expect(kafkaLogLine(entry(logLevel.ERROR, 'BrokerPool', { message: 'Failed to connect to seed broker, trying another broker from the list: ...' }))?.fields.event).toBe('kafka_broker_unreachable');
   });
 
+  it('writes error objects as their message', () => {
+    const line = kafkaLogLine(entry(logLevel.ERROR, 'Runner', { message: 'Error when calling eachBatch', error: new Error('checkpoint 7 missing'), partition: 3 }));
+    expect(line?.fields).toMatchObject({ error: 'checkpoint 7 missing', partition: 3 });
+  });
+
   it('names unknown messages by level', () => {
     expect(kafkaLogLine(entry(logLevel.WARN, 'Cluster', { message: 'something new' }))).toEqual({
       level: 'warn',
