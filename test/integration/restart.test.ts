@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -66,10 +66,16 @@ describe('tributary start after a SIGKILL', () => {
     await waitFor(async () => componentStatus((await getHealth(first.edge))?.body, 'aggregator') === 'running', 'the first aggregator to join', 120_000);
     expect(await send(first.edge, 0, 10)).toBe(200);
 
+    const insertDirsOf = (pid: number | undefined): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`tributary-inserts-${pid}-`));
+    expect(insertDirsOf(first.process.child.pid)).toHaveLength(1);
     first.process.kill('SIGKILL');
     await first.process.exited;
+    // A SIGKILL leaves the RowBinary folder behind...
+    expect(insertDirsOf(first.process.child.pid)).toHaveLength(1);
 
     const second = await start();
+    // ...and the next start removes it, since its process is gone.
+    expect(insertDirsOf(first.process.child.pid)).toHaveLength(0);
     // The banner is out: the edge serves, and the aggregator has not joined (the dead member
     // still holds the group until its session expires).
     const before = await getHealth(second.edge);
@@ -88,5 +94,6 @@ describe('tributary start after a SIGKILL', () => {
 
     second.process.kill('SIGTERM');
     expect((await second.process.exited).code).toBe(0);
+    expect(insertDirsOf(second.process.child.pid)).toHaveLength(0);
   });
 });
