@@ -23,7 +23,6 @@ import { createGatewaySaltProvider } from '../../edge/gateway-salt-provider.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
 import type { SaltProvider } from '../../edge/salt-provider.ts';
 
-
 function requireBrokers(config: CoreConfig): string[] {
   if (!config.kafkaBrokers) throw new Error('KAFKA_BROKERS is not set: point it at your brokers (host:port,...) or run `tributary start`, which starts a local broker');
   return config.kafkaBrokers;
