@@ -2,15 +2,17 @@ import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { RunningAggregator } from './aggregator/kafka-runner.ts';
 import { startConfiguredAggregator } from './aggregator/from-config.ts';
-import { startConfiguredRejectedSink } from './rejected/rejected-sink.ts';
+import { startInBackground, type BackgroundComponent, type ComponentHealth } from './background.ts';
+import { startConfiguredRejectedSink, type RunningRejectedSink } from './rejected/rejected-sink.ts';
 import { createKafka } from './kafka/client.ts';
+import { untrackedSteps, type CloseSteps } from './shutdown.ts';
 import { openClickHouse, type ClickHouse } from './clickhouse/client.ts';
 import { migrate } from './clickhouse/migrate.ts';
 import { applyRetention, describeRetention } from './clickhouse/retention.ts';
 import type { CoreConfig } from './config/core-config.ts';
 import type { Env } from './config/env.ts';
 import { ensurePipelineTopics } from './kafka/topics.ts';
-import type { Logger } from './log.ts';
+import { structuredEdgeLog, type Logger } from './log.ts';
 import { createMetricsRegistry } from './metrics.ts';
 import type { Registry } from 'prom-client';
 import { createQueryApp } from './query/api.ts';
@@ -23,15 +25,30 @@ export interface Pipeline {
   queryUrl: string;
   brokers: string[];
   clickhouse: ClickHouse;
-  aggregator: RunningAggregator;
+  /** Joins its consumer group in the background: see {@link PipelineHealth}. */
+  aggregator: BackgroundComponent<RunningAggregator>;
+  rejectedSink: BackgroundComponent<RunningRejectedSink>;
   /** The process's Prometheus registry, served at the query API's GET /metrics. */
   metrics: Registry;
-  stop(): Promise<void>;
+  /** What the edge's and the query API's `/health` report about the consumers. */
+  health(): PipelineHealth;
+  /** Settles when a consumer of the pipeline stopped on a fatal error (never otherwise). */
+  fatal: Promise<{ component: 'aggregator' | 'rejected_sink'; error: Error }>;
+  /** Closes the edge first (no new acknowledgements), then the consumers, the query API, ClickHouse. */
+  stop(steps?: CloseSteps): Promise<void>;
 }
+
+export type PipelineHealth = Record<'aggregator' | 'rejected_sink', ComponentHealth>;
 
 /**
  * The composition root of `tributary start`: one ClickHouse client, one Kafka client, the Node
  * edge, the aggregator and the query API, in one process.
+ *
+ * Start-up order: ClickHouse and its migrations, the topics, then the edge and the query API;
+ * the aggregator and the rejected-events sink start last and join their consumer groups in the
+ * background. Ingest never waits for them: after a crash the group join waits out the dead
+ * member's session timeout (30 s by default), while the edge only needs Kafka to acknowledge
+ * (ADR 0011). Their state is in `health()` and on both `/health` endpoints.
  */
 export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: string[], logger: Logger): Promise<Pipeline> {
   if (config.saltSource === 'gateway') throw new Error('SALT_SOURCE=gateway is for edges that reach a separate `tributary gateway`; `tributary start` reads salts from its own ClickHouse: use clickhouse (the default) or static');
@@ -48,8 +65,12 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
   const kafka = createKafka(brokers, 'tributary', logger);
   await ensurePipelineTopics(kafka, config);
 
-  const aggregator = await startConfiguredAggregator(kafka, clickhouse, config, logger.child({ component: 'aggregator' }), metrics);
-  const rejectedSink = await startConfiguredRejectedSink(kafka, clickhouse, config, logger.child({ component: 'rejected_sink' }), metrics);
+  // Filled once the edge and the query API are up; until then both report `joining`.
+  const consumers: { aggregator?: BackgroundComponent<RunningAggregator>; rejectedSink?: BackgroundComponent<RunningRejectedSink> } = {};
+  const health = (): PipelineHealth => ({
+    aggregator: consumers.aggregator?.health() ?? { status: 'joining' },
+    rejected_sink: consumers.rejectedSink?.health() ?? { status: 'joining' },
+  });
 
   const saltProvider =
     config.saltSource === 'clickhouse'
@@ -61,12 +82,27 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
     brokers,
     port: config.edgePort,
     topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting },
+    log: structuredEdgeLog(logger.child({ component: 'edge' })),
+    components: health,
   });
 
-  const queryApp = createQueryApp(clickhouse.client, { registry: metrics, allowedLatenessMs: config.aggregator.allowedLatenessMs, logger: logger.child({ component: 'query_api' }) });
+  const queryApp = createQueryApp(clickhouse.client, { registry: metrics, allowedLatenessMs: config.aggregator.allowedLatenessMs, logger: logger.child({ component: 'query_api' }), health });
   const queryServer = serve({ fetch: queryApp.fetch, port: config.queryPort, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => queryServer.once('listening', () => resolve()));
   const queryPort = (queryServer.address() as AddressInfo).port;
+
+  const aggregator = startInBackground<RunningAggregator>({
+    starting: startConfiguredAggregator(kafka, clickhouse, config, logger.child({ component: 'aggregator' }), metrics),
+    health: (a) => a.health(),
+    fatal: (a) => a.fatal,
+  });
+  const rejectedSink = startInBackground({ starting: startConfiguredRejectedSink(kafka, clickhouse, config, logger.child({ component: 'rejected_sink' }), metrics) });
+  consumers.aggregator = aggregator;
+  consumers.rejectedSink = rejectedSink;
+  const fatal = Promise.race([
+    aggregator.fatal.then((error) => ({ component: 'aggregator' as const, error })),
+    rejectedSink.fatal.then((error) => ({ component: 'rejected_sink' as const, error })),
+  ]);
 
   return {
     edgeUrl: edge.url,
@@ -74,13 +110,15 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
     brokers,
     clickhouse,
     aggregator,
+    rejectedSink,
     metrics,
-    async stop() {
-      await edge.close();
-      await aggregator.stop();
-      await rejectedSink.stop();
-      await new Promise<void>((resolve) => queryServer.close(() => resolve()));
-      await clickhouse.close();
+    health,
+    fatal,
+    async stop(steps = untrackedSteps) {
+      await steps.run('edge', () => edge.close());
+      await Promise.all([steps.run('aggregator', () => aggregator.stop()), steps.run('rejected_sink', () => rejectedSink.stop())]);
+      await steps.run('query_api', () => new Promise<void>((resolve) => queryServer.close(() => resolve())));
+      await steps.run('clickhouse', () => clickhouse.close());
     },
   };
 }

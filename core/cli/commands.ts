@@ -4,7 +4,9 @@ import { migrate } from '../clickhouse/migrate.ts';
 import { applyRetention, describeRetention } from '../clickhouse/retention.ts';
 import type { CoreConfig } from '../config/core-config.ts';
 import { startLocalKafka } from '../kafka/local-broker.ts';
-import type { Logger } from '../log.ts';
+import { structuredEdgeLog, type Logger } from '../log.ts';
+import type { Shutdown } from '../shutdown.ts';
+import type { ComponentHealth } from '../background.ts';
 import { startConfiguredAggregator } from '../aggregator/from-config.ts';
 import { startConfiguredRejectedSink } from '../rejected/rejected-sink.ts';
 import { createKafka } from '../kafka/client.ts';
@@ -21,19 +23,12 @@ import { createGatewaySaltProvider } from '../../edge/gateway-salt-provider.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
 import type { SaltProvider } from '../../edge/salt-provider.ts';
 
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
-}
-
 function requireBrokers(config: CoreConfig): string[] {
   if (!config.kafkaBrokers) throw new Error('KAFKA_BROKERS is not set: point it at your brokers (host:port,...) or run `tributary start`, which starts a local broker');
   return config.kafkaBrokers;
 }
 
-export async function runStart(config: CoreConfig, logger: Logger): Promise<number> {
+export async function runStart(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   let brokers = config.kafkaBrokers;
   if (!brokers) {
     console.log('Starting local Kafka (first run downloads the broker jars with Maven)...');
@@ -44,12 +39,20 @@ export async function runStart(config: CoreConfig, logger: Logger): Promise<numb
   // `start` is the local development pipeline: demo write key and dev salt unless configured.
   const pipeline = await startPipeline(config, { TRIBUTARY_ENV: 'dev', ...process.env }, brokers, logger);
   const site = 'demo';
-  console.log(`
-Tributary is running.
+  const aggregatorLine = (h: ComponentHealth): string =>
+    h.status === 'running'
+      ? 'running'
+      : `joining its consumer group: results catch up in the background (after a crash this takes up to AGGREGATOR_SESSION_TIMEOUT_MS=${config.aggregator.sessionTimeoutMs} ms; events are accepted meanwhile)`;
+  const early = pipeline.health().aggregator;
+  if (early.status !== 'failed') {
+    console.log(`
+Tributary is accepting events.
   ClickHouse : ${pipeline.clickhouse.description}
   Kafka      : ${brokers.join(',')}
-  Edge       : ${pipeline.edgeUrl}
+  Edge       : ${pipeline.edgeUrl} (accepting events)
+  Aggregator : ${aggregatorLine(early)}
   Query API  : ${pipeline.queryUrl}
+  Health     : ${pipeline.edgeUrl}/health, ${pipeline.queryUrl}/health
 
 Send an event (write key wk_demo -> site "${site}"):
   curl -s -u wk_demo: -H 'content-type: application/json' ${pipeline.edgeUrl}/v1/track \\
@@ -60,13 +63,58 @@ Read results (windows become final ${Math.round((config.aggregator.windowSizeMs 
   curl -s '${pipeline.queryUrl}/api/v1/totals?site=${site}'
 
 Press Ctrl-C to stop.`);
-  const signal = await waitForSignal();
-  logger.info({ event: 'shutdown_requested', signal });
-  await pipeline.stop();
-  return 0;
+  }
+  const announce = announceAggregatorRunning(() => pipeline.health().aggregator.status === 'running' && (pipeline.aggregator.current()?.partitions().length ?? 0) > 0, logger);
+  const outcome = await Promise.race([shutdown.signal.then((signal) => ({ kind: 'signal' as const, signal })), pipeline.fatal.then((f) => ({ kind: 'fatal' as const, ...f }))]);
+  clearInterval(announce);
+  if (outcome.kind === 'signal') {
+    logger.info({ event: 'shutdown_requested', signal: outcome.signal });
+    await pipeline.stop(shutdown);
+    return 0;
+  }
+  // A pipeline whose consumer is dead must not keep acknowledging events into a topic nobody
+  // reads (ADR 0011): close the edge first, say what happened and what to run, exit non-zero.
+  logger.error({ event: 'pipeline_failed', component: outcome.component, err: outcome.error.message });
+  shutdown.armDeadline(1);
+  await pipeline.stop(shutdown);
+  console.error(startFailureMessage(config, outcome.component, outcome.error));
+  return 1;
 }
 
-export async function runEdge(config: CoreConfig, logger: Logger): Promise<number> {
+/**
+ * Prints one line once the aggregator has joined its group and restored a partition (a state
+ * mismatch shows at the restore, just after the join); returns the timer to clear.
+ */
+function announceAggregatorRunning(restored: () => boolean, logger: Logger): ReturnType<typeof setInterval> {
+  const timer = setInterval(() => {
+    if (!restored()) return;
+    clearInterval(timer);
+    logger.info({ event: 'aggregator_running' });
+    console.log('Aggregator : running (joined its consumer group; results are current once it has caught up)');
+  }, 250);
+  timer.unref();
+  return timer;
+}
+
+/** What `tributary start` prints when a consumer of the pipeline failed: what happened and what to run. */
+export function startFailureMessage(config: CoreConfig, component: 'aggregator' | 'rejected_sink', error: Error): string {
+  const local = config.kafkaBrokers === undefined && config.clickhouse.kind === 'embedded';
+  return [
+    '',
+    `Tributary stopped: the ${component === 'aggregator' ? 'aggregator' : 'rejected-events sink'} failed, so events would no longer be counted.`,
+    `  ${error.message}`,
+    'The edge was closed first: nothing was acknowledged that the pipeline could not process.',
+    '',
+    'What to do:',
+    local
+      ? `  - If this is local state that no longer fits together (e.g. a new CLICKHOUSE_PATH with a broker that kept the offsets of an earlier run),
+    start over from empty local state: npx tributary reset --yes   (removes the local broker's data, ${config.clickhouse.kind === 'embedded' ? config.clickhouse.path : 'ClickHouse'} and ${config.dedupDir}), then npx tributary start`
+      : '  - KAFKA_BROKERS or CLICKHOUSE_URL point at shared systems: do not reset them blindly. `tributary reset` removes local state only (see docs/OPERATIONS.md).',
+    '  - Otherwise restore the missing state, or see docs/OPERATIONS.md "When the aggregator fails".',
+  ].join('\n');
+}
+
+export async function runEdge(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   const brokers = requireBrokers(config);
   const edgeConfig = parseEdgeConfig(process.env, { pseudonymSaltRequired: config.saltSource === 'static' });
   if (!edgeConfig.ok) throw new Error(`edge configuration is not valid:\n  - ${edgeConfig.errors.join('\n  - ')}`);
@@ -82,12 +130,15 @@ export async function runEdge(config: CoreConfig, logger: Logger): Promise<numbe
     port: config.edgePort,
     topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting },
     ...(salts.provider ? { saltProvider: salts.provider } : {}),
+    log: structuredEdgeLog(logger.child({ component: 'edge' })),
+    closeDeadlineMs: config.shutdownTimeoutMs,
     ...(multi ? { processes: config.edgeProcesses, workerSetup: new URL('./edge-worker.ts', import.meta.url).href } : {}),
   });
   logger.info({ event: 'edge_listening', url: edge.url, salt_source: config.saltSource });
-  await waitForSignal();
-  await edge.close();
-  await salts.close();
+  const signal = await shutdown.signal;
+  logger.info({ event: 'shutdown_requested', signal });
+  await shutdown.run('edge', () => edge.close());
+  await shutdown.run('salts', () => salts.close());
   return 0;
 }
 
@@ -150,20 +201,21 @@ async function gatewaySalts(config: CoreConfig, logger: Logger): Promise<{ salts
 }
 
 /** `tributary gateway`: signed HTTPS in, idempotent Kafka producer out (docs/DEPLOY-WORKERS.md). */
-export async function runGateway(config: CoreConfig, logger: Logger): Promise<number> {
+export async function runGateway(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   const brokers = requireBrokers(config);
   if (config.gateway.signingKeys.size === 0) throw new Error('GATEWAY_SIGNING_KEYS is not set: list each edge as edgeId:secret (the edge has the same secret as GATEWAY_SIGNING_KEY)');
   await ensurePipelineTopics(createKafka(brokers, 'tributary-gateway-admin', logger), config);
   const store = await gatewaySalts(config, logger);
   const gateway = await startGateway({ brokers, keys: config.gateway.signingKeys, port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting }, logger, ...(store.salts ? { salts: store.salts } : {}) });
   logger.info({ event: 'gateway_listening', url: gateway.url });
-  await waitForSignal();
-  await gateway.close();
-  await store.close();
+  const signal = await shutdown.signal;
+  logger.info({ event: 'shutdown_requested', signal });
+  await shutdown.run('gateway', () => gateway.close());
+  await shutdown.run('salts', () => store.close());
   return 0;
 }
 
-export async function runAggregator(config: CoreConfig, logger: Logger): Promise<number> {
+export async function runAggregator(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   const brokers = requireBrokers(config);
   const clickhouse = await openClickHouse(config.clickhouse);
   await migrate(clickhouse.client);
@@ -175,26 +227,29 @@ export async function runAggregator(config: CoreConfig, logger: Logger): Promise
   const metrics = await serveMetrics(registry, config.metricsPort);
   logger.info({ event: 'aggregator_started', clickhouse: clickhouse.description, metrics: metrics.url });
   // A fatal error (state mismatch, permanent ClickHouse error) ends the process non-zero so a supervisor and a human notice.
-  const outcome = await Promise.race([waitForSignal().then(() => undefined), aggregator.fatal, rejectedSink.fatal]);
-  await aggregator.stop();
-  await rejectedSink.stop();
-  await metrics.close();
-  await clickhouse.close();
-  if (outcome) {
+  const outcome = await Promise.race([shutdown.signal.then((signal) => ({ signal })), aggregator.fatal, rejectedSink.fatal]);
+  if (outcome instanceof Error) shutdown.armDeadline(1);
+  else logger.info({ event: 'shutdown_requested', signal: outcome.signal });
+  await shutdown.run('aggregator', () => aggregator.stop());
+  await shutdown.run('rejected_sink', () => rejectedSink.stop());
+  await shutdown.run('metrics', () => metrics.close());
+  await shutdown.run('clickhouse', () => clickhouse.close());
+  if (outcome instanceof Error) {
     console.error(`tributary aggregator stopped: ${outcome.message}`);
     return 1;
   }
   return 0;
 }
 
-export async function runQueryApi(config: CoreConfig, logger: Logger): Promise<number> {
+export async function runQueryApi(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   const clickhouse = await openClickHouse(config.clickhouse);
   const app = createQueryApp(clickhouse.client, { registry: createMetricsRegistry(), allowedLatenessMs: config.aggregator.allowedLatenessMs, logger });
   const server = serve({ fetch: app.fetch, port: config.queryPort });
   logger.info({ event: 'query_api_listening', port: config.queryPort });
-  await waitForSignal();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await clickhouse.close();
+  const signal = await shutdown.signal;
+  logger.info({ event: 'shutdown_requested', signal });
+  await shutdown.run('query_api', () => new Promise<void>((resolve) => server.close(() => resolve())));
+  await shutdown.run('clickhouse', () => clickhouse.close());
   return 0;
 }
 

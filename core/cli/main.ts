@@ -1,7 +1,9 @@
 import { parseCoreConfig, type CoreConfig } from '../config/core-config.ts';
 import { redactSecrets, secretValues } from '../config/secrets.ts';
 import { createLogger } from '../log.ts';
+import { createShutdown } from '../shutdown.ts';
 import { runKafkaCommand } from './kafka-command.ts';
+import { runReset } from './reset-command.ts';
 
 const USAGE = `tributary <command>
 
@@ -14,6 +16,9 @@ Commands:
   aggregator              the central aggregator (needs KAFKA_BROKERS)
   query-api               the HTTP query API
   migrate                 apply schemas/clickhouse migrations
+  reset --yes             remove local state: the local broker's data (topics, consumer groups), the embedded
+                          ClickHouse (CLICKHOUSE_PATH) and the dedup store (DEDUP_DIR); refuses while a local
+                          broker or pipeline runs, and with KAFKA_BROKERS/CLICKHOUSE_URL set unless --local-only
   kafka start|stop|status|fetch   manage the local single-node Kafka broker
 
 Configuration comes from the environment; see README.md.`;
@@ -36,28 +41,44 @@ export async function main(argv: string[]): Promise<number> {
   }
   const config: CoreConfig = parsed.config;
   const logger = createLogger('tributary', process.env.LOG_LEVEL ?? 'info');
+  // SIGTERM ends every command within SHUTDOWN_TIMEOUT_MS, also while it is still starting.
+  const shutdown = createShutdown({ deadlineMs: config.shutdownTimeoutMs, logger });
   // Loaded only for the commands that need them: `kafka ...` must work before anything else is built.
   const { runAggregator, runEdge, runGateway, runMigrate, runQueryApi, runStart } = await import('./commands.ts');
+  let code = 1;
   try {
     switch (command) {
       case 'start':
-        return await runStart(config, logger);
+        code = await runStart(config, logger, shutdown);
+        break;
       case 'edge':
-        return await runEdge(config, logger);
+        code = await runEdge(config, logger, shutdown);
+        break;
       case 'gateway':
-        return await runGateway(config, logger);
+        code = await runGateway(config, logger, shutdown);
+        break;
       case 'aggregator':
-        return await runAggregator(config, logger);
+        code = await runAggregator(config, logger, shutdown);
+        break;
       case 'query-api':
-        return await runQueryApi(config, logger);
+        code = await runQueryApi(config, logger, shutdown);
+        break;
       case 'migrate':
-        return await runMigrate(config);
+        code = await runMigrate(config);
+        break;
+      case 'reset':
+        code = await runReset(config, rest);
+        break;
       default:
         console.error(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-        return 1;
+        code = 1;
     }
   } catch (err) {
     console.error(`tributary ${command} failed: ${redactSecrets(err instanceof Error ? err.message : String(err), secrets)}`);
-    return 1;
+    code = 1;
   }
+  // A client that never closed (a socket to an unreachable broker) must not keep a finished
+  // command alive: the deadline exits with this code if something still holds the process.
+  shutdown.armDeadline(code);
+  return code;
 }

@@ -1,8 +1,9 @@
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { embeddedRowBinaryInsert, serverRowBinaryInsert, type InsertRowBinary } from './row-binary-insert.ts';
+import { isProcessAlive } from '../kafka/os-probes.ts';
+import { createInsertDir, embeddedRowBinaryInsert, removeDeadInsertDirs, serverRowBinaryInsert, type InsertRowBinary } from './row-binary-insert.ts';
 
 /** Where ClickHouse lives: a server over HTTP, or the embedded engine (chdb) on a local path. */
 export type ClickHouseTarget =
@@ -46,17 +47,32 @@ export async function openClickHouse(target: ClickHouseTarget): Promise<ClickHou
   // a copy of; the shapes are the same, the declarations are not shared.
   const connection = createChdbConnection({ path }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
   const client = createClient({ connection });
-  // Private to this process: RowBinary files live only for the length of one insert.
-  const insertDir = mkdtempSync(join(tmpdir(), 'tributary-inserts-'));
+  // Private to this process: RowBinary files live only for the length of one insert. Folders of
+  // processes that were killed before they could remove theirs go first.
+  removeDeadInsertDirs(tmpdir(), isProcessAlive);
+  const insertDir = createInsertDir(tmpdir());
+  // Says which process has the directory open, so `tributary reset` does not delete it under a running pipeline.
+  const owner = embeddedOwnerFile(path);
+  writeFileSync(owner, `${process.pid}\n`);
   return {
     client,
-    insertRowBinary: embeddedRowBinaryInsert(client, insertDir),
+    insertRowBinary: embeddedRowBinaryInsert(client, insertDir.path),
     description: `embedded chdb at ${path}`,
     close: async () => {
       await client.close();
-      rmSync(insertDir, { recursive: true, force: true });
+      insertDir.release();
+      try {
+        if (readFileSync(owner, 'utf8').trim() === String(process.pid)) rmSync(owner, { force: true });
+      } catch {
+        // already gone (reset, or removed by hand)
+      }
     },
   };
+}
+
+/** The file naming the process that has the embedded ClickHouse at `path` open (its pid). */
+export function embeddedOwnerFile(path: string): string {
+  return join(resolve(path), 'tributary-owner.pid');
 }
 
 function redactUrl(url: string): string {

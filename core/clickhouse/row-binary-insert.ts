@@ -1,5 +1,6 @@
 import type { ClickHouseClient, ClickHouseSettings } from '@clickhouse/client';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -70,4 +71,55 @@ export function embeddedRowBinaryInsert(client: ClickHouseClient, dir: string): 
       await rm(path, { force: true });
     }
   };
+}
+
+const INSERT_DIR_PREFIX = 'tributary-inserts-';
+const INSERT_DIR = /^tributary-inserts-(\d+)-/;
+/** Insert folders of this process, removed on exit even when `close()` is never reached. */
+const liveInsertDirs = new Set<string>();
+let exitHookInstalled = false;
+
+/**
+ * A private folder for the RowBinary files of the embedded engine, named
+ * `tributary-inserts-<pid>-<random>` in `parent` (the temp dir): a process killed with SIGKILL
+ * cannot remove its own, so the next start removes the folders of processes that are gone
+ * ({@link removeDeadInsertDirs}). Removed by `release()` and, failing that, on process exit.
+ */
+export function createInsertDir(parent: string, pid: number = process.pid): { path: string; release(): void } {
+  const path = mkdtempSync(join(parent, `${INSERT_DIR_PREFIX}${pid}-`));
+  liveInsertDirs.add(path);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const dir of liveInsertDirs) rmSync(dir, { recursive: true, force: true });
+    });
+  }
+  return {
+    path,
+    release() {
+      liveInsertDirs.delete(path);
+      rmSync(path, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Removes the insert folders in `parent` whose process is no longer alive (left by a SIGKILL or
+ * a crash); folders of live processes stay. Returns the folders removed.
+ */
+export function removeDeadInsertDirs(parent: string, isAlive: (pid: number) => boolean): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = Number(INSERT_DIR.exec(name)?.[1]);
+    if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue;
+    rmSync(join(parent, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
 }

@@ -43,6 +43,10 @@ export interface CoreConfig {
   };
   /** Days each table keeps rows (0 = forever), applied by `tributary migrate` as table TTLs (ADR 0005). */
   retention: RetentionDays;
+  /** SIGTERM/SIGINT: a process still closing this long after the signal logs what is open and exits (ADR 0011). */
+  shutdownTimeoutMs: number;
+  /** The edge's persistent messageId store (`DEDUP_DIR`): local state that `tributary reset` removes. */
+  dedupDir: string;
 }
 
 export type CoreSaltSource = 'clickhouse' | 'static' | 'gateway';
@@ -134,6 +138,8 @@ export function parseCoreConfig(env: Env): ConfigResult {
       lateDays: readInt(env, 'RETENTION_LATE_DAYS', 30, errors, { min: 0, max: MAX_RETENTION_DAYS }),
       rejectedDays: readInt(env, 'RETENTION_REJECTED_DAYS', 30, errors, { min: 0, max: MAX_RETENTION_DAYS }),
     },
+    shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, errors, { min: 1_000, max: 600_000 }),
+    dedupDir: readString(env, 'DEDUP_DIR') ?? './data/dedup',
   };
   if (windowSizeMs > 0 && (24 * HOUR) % windowSizeMs === 0 && config.salts.epochMs % windowSizeMs !== 0) {
     errors.add(`SALT_EPOCH_MS=${config.salts.epochMs} must be a multiple of WINDOW_SIZE_MS=${windowSizeMs}: a window must not span two salt epochs`);

@@ -1,10 +1,10 @@
 import type { PartialsRouting } from '../kafka/partials-router.ts';
 import { serve } from '@hono/node-server';
-import { Kafka, logLevel } from 'kafkajs';
 import type { AddressInfo } from 'node:net';
 import type { SaltProvider } from '../../edge/salt-provider.ts';
 import type { Logger } from '../log.ts';
 import { createGatewayApp } from './app.ts';
+import { createKafka, pinoKafkaLogSink } from '../kafka/client.ts';
 import { createPipelineProducer } from '../kafka/pipeline-producer.ts';
 
 export interface GatewayServerOptions {
@@ -37,16 +37,9 @@ export interface RunningGateway {
  * ```
  */
 export async function startGateway(o: GatewayServerOptions): Promise<RunningGateway> {
-  const kafka = new Kafka({
-    clientId: 'tributary-gateway',
-    brokers: o.brokers,
-    // Short client retries: an edge waits for this answer, and a fast 503 lets it back off.
-    retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
-    connectionTimeout: 3000,
-    logLevel: logLevel.WARN,
-    logCreator: () => ({ level, log }) => o.logger.warn({ event: 'kafka_client', level, kafka_logger: log.logger, message: log.message }),
-  });
-  const producer = createPipelineProducer({ kafka, topics: o.topics });
+  // Short client retries: an edge waits for this answer, and a fast 503 lets it back off.
+  const kafka = createKafka(o.brokers, 'tributary-gateway', o.logger, { retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 }, connectionTimeout: 3000 });
+  const producer = createPipelineProducer({ kafka, topics: o.topics, log: pinoKafkaLogSink(o.logger) });
   await producer.connect();
   const app = createGatewayApp({ keys: o.keys, producer, logger: o.logger, ...(o.salts ? { salts: o.salts } : {}) });
   const server = serve({ fetch: app.fetch, port: o.port, ...(o.hostname ? { hostname: o.hostname } : {}) });

@@ -1,4 +1,5 @@
-import { openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { LocalKafkaError } from './local-kafka-error.ts';
 import { isProcessAlive, sleep } from './os-probes.ts';
 
@@ -14,6 +15,8 @@ import { isProcessAlive, sleep } from './os-probes.ts';
 export async function withFileLock<T>(lockFile: string, timeoutMs: number, purpose: string, body: () => Promise<T>): Promise<T> {
   const token = `${process.pid}:${Math.random().toString(36).slice(2)}`;
   const deadline = Date.now() + timeoutMs;
+  // On a fresh machine the lock's folder (~/.cache/tributary) may not exist yet (issue #11).
+  mkdirSync(dirname(lockFile), { recursive: true });
   for (;;) {
     if (tryCreate(lockFile, token)) break;
     // An empty lock is one being written right now: wait for its owner's pid to appear.

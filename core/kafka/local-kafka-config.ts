@@ -10,7 +10,7 @@ export interface LocalKafkaOptions {
   cacheDir?: string;
   /** Broker state: config, KRaft logs, pid file, log file. Default `<cacheDir>/kafka-data`. */
   dataDir?: string;
-  /** PLAINTEXT port clients use. Default 9092. */
+  /** PLAINTEXT port clients use. Default `$TRIBUTARY_KAFKA_PORT` or 9092. */
   port?: number;
   /** KRaft controller port. Default `port + 1` (9093). */
   controllerPort?: number;
@@ -57,7 +57,7 @@ export function resolveLocalKafkaConfig(opts: LocalKafkaOptions = {}): LocalKafk
   const cacheDir = resolve(opts.cacheDir ?? nonEmpty(env.TRIBUTARY_CACHE_DIR) ?? join(homedir(), '.cache', 'tributary'));
   const dataDir = resolve(opts.dataDir ?? join(cacheDir, 'kafka-data'));
   const libDir = join(cacheDir, `kafka-${KAFKA_VERSION}`, 'lib');
-  const port = opts.port ?? 9092;
+  const port = opts.port ?? localPort(env.TRIBUTARY_KAFKA_PORT);
   const javaHome = nonEmpty(env.JAVA_HOME);
   return {
     cacheDir,
@@ -85,4 +85,13 @@ export function resolveLocalKafkaConfig(opts: LocalKafkaOptions = {}): LocalKafk
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+/** `TRIBUTARY_KAFKA_PORT`: the local broker's port, so a second local pipeline (or a test) can run beside the first. */
+function localPort(text: string | undefined): number {
+  const value = nonEmpty(text);
+  if (value === undefined) return 9092;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port <= 0 || port >= 65535) throw new Error(`TRIBUTARY_KAFKA_PORT must be a TCP port below 65535 (the controller uses port + 1), got '${value}'`);
+  return port;
 }

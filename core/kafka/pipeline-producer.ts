@@ -1,4 +1,5 @@
-import type { Kafka, Producer } from 'kafkajs';
+import { Partitioners, type Kafka, type Producer, type RetryOptions } from 'kafkajs';
+import type { KafkaLogSink } from './client.ts';
 import { createPartialsRouter, type PartialsRouting } from './partials-router.ts';
 
 /** What the Node edge and the gateway send to Kafka, through one producer. */
@@ -10,6 +11,15 @@ export interface PipelineProducer {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
 }
+
+/**
+ * Retries of one send inside kafkajs. Bounded, so a client waiting for its group commit gets
+ * 503 + Retry-After in about a second instead of waiting through kafkajs' unlimited retries of
+ * an idempotent producer. kafkajs warns that this "may invalidate EoS guarantees": its
+ * producer-level deduplication no longer covers a send we repeat ourselves, but every repeat
+ * carries the envelope's own (source, sequence), which the aggregator drops (ADR 0003).
+ */
+export const SEND_RETRY: RetryOptions = { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 };
 
 /**
  * The producer of the Node edge and the gateway: idempotent, one request in flight, `acks: -1`,
@@ -25,8 +35,22 @@ export interface PipelineProducer {
  * await producer.connect();
  * ```
  */
-export function createPipelineProducer(o: { kafka: Kafka; topics: { partials: string; rejected: string; partialsRouting?: PartialsRouting } }): PipelineProducer {
-  const producer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+export function createPipelineProducer(o: { kafka: Kafka; topics: { partials: string; rejected: string; partialsRouting?: PartialsRouting }; log?: KafkaLogSink }): PipelineProducer {
+  const producer: Producer = o.kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    retry: SEND_RETRY,
+    // kafkajs' v2 default (murmur2, as Java clients); named so no start prints its migration notice.
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  o.log?.({
+    level: 'info',
+    fields: {
+      event: 'kafka_producer_retries_bounded',
+      retries: SEND_RETRY.retries,
+      reason: 'a send that still fails is answered 503 and its envelope re-sent with the same sequence; the aggregator drops (source, sequence) repeats (docs/OPERATIONS.md)',
+    },
+  });
   const router = createPartialsRouter(o.kafka, o.topics.partials, o.topics.partialsRouting ?? 'cell');
   return {
     async sendPartials(message) {

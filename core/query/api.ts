@@ -15,6 +15,11 @@ export interface QueryAppOptions {
   now?: () => number;
   /** Failed ClickHouse queries are logged here (`query_failed`). */
   logger?: Logger;
+  /**
+   * Components whose state `GET /health` reports (`tributary start`: the aggregator, so a
+   * dashboard reading stale numbers can tell why). A `failed` one makes `/health` answer 503.
+   */
+  health?: () => Record<string, { status: string; error?: string }>;
 }
 
 function queryInput(c: Context): QueryInput {
@@ -64,7 +69,11 @@ export function createQueryApp(client: ClickHouseClient, options: QueryAppOption
 
   const app = new Hono();
   app.use('*', httpMetricsMiddleware(createHttpMetrics(registry, 'query_api')));
-  app.get('/health', (c) => c.json({ ok: true }));
+  app.get('/health', (c) => {
+    const components = o.health?.() ?? {};
+    const failed = Object.values(components).some((h) => h.status === 'failed');
+    return c.json({ ok: !failed, status: failed ? 'failed' : 'ok', ...components }, failed ? 503 : 200);
+  });
   app.get('/metrics', async (c) => c.body(await registry.metrics(), 200, { 'content-type': registry.contentType }));
 
   app.get('/api/v1/timeseries', async (c) => {

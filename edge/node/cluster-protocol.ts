@@ -9,6 +9,8 @@ export interface WorkerStartOptions {
   hostname?: string;
   topics?: { partials?: string; rejected?: string };
   workerSetup?: string;
+  /** A worker still closing this long after its close began exits anyway (see NodeEdgeOptions.closeDeadlineMs). */
+  closeDeadlineMs?: number;
 }
 
 /** `/health` of one process: status and body as `GET /health` answers them there. */

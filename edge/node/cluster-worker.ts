@@ -11,6 +11,7 @@ import { startNodeEdge, type NodeEdgeWorkerExtras, type NodeEdgeWorkerSetup, typ
 let edge: RunningNodeEdge | undefined;
 let extras: NodeEdgeWorkerExtras = {};
 let stopping: Promise<void> | undefined;
+let closeDeadlineMs = 10_000;
 
 function tell(message: FromWorker): void {
   if (process.connected) process.send?.(message);
@@ -24,6 +25,7 @@ async function start(m: Extract<ToWorker, { type: 'tributary-edge:start' }>): Pr
       if (typeof setup.nodeEdgeWorker !== 'function') throw new Error(`${m.options.workerSetup} does not export a nodeEdgeWorker function`);
       extras = await setup.nodeEdgeWorker({ index: m.index, sourceId: m.sourceId });
     }
+    closeDeadlineMs = m.options.closeDeadlineMs ?? closeDeadlineMs;
     // JSON over IPC lost the null prototype of the write-key map (looked up with Object.hasOwn anyway).
     const config = { ...m.options.config, writeKeys: Object.assign(Object.create(null) as Record<string, string>, m.options.config.writeKeys) };
     edge = await startNodeEdge({
@@ -43,6 +45,12 @@ async function start(m: Extract<ToWorker, { type: 'tributary-edge:start' }>): Pr
 
 function stop(): Promise<void> {
   stopping ??= (async () => {
+    // A close that hangs (the final flush to an unreachable broker) must not leave an orphan
+    // process behind once the primary has gone.
+    setTimeout(() => {
+      defaultLog({ event: 'edge_close_deadline_exceeded', deadline_ms: closeDeadlineMs, still_open: ['edge'] });
+      process.exit(1);
+    }, closeDeadlineMs).unref();
     await edge?.close();
     await extras.afterClose?.();
     process.exit(0);

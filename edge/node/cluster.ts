@@ -51,6 +51,7 @@ export async function startNodeEdgeCluster(o: NodeEdgeOptions): Promise<RunningN
     ...(o.hostname !== undefined ? { hostname: o.hostname } : {}),
     ...(o.topics !== undefined ? { topics: o.topics } : {}),
     ...(o.workerSetup !== undefined ? { workerSetup: o.workerSetup } : {}),
+    ...(o.closeDeadlineMs !== undefined ? { closeDeadlineMs: o.closeDeadlineMs } : {}),
   };
   cluster.setupPrimary({ exec: WORKER_ENTRY, execArgv: workerExecArgv() });
 

@@ -1,4 +1,5 @@
 import type { Kafka } from 'kafkajs';
+import type { KafkaLogSink } from '../../core/kafka/client.ts';
 import type { PartialsRouting } from '../../core/kafka/partials-router.ts';
 import { createPipelineProducer } from '../../core/kafka/pipeline-producer.ts';
 import type { PartialSink, RejectedRecord, RejectedSink } from '../ports.ts';
@@ -23,7 +24,7 @@ export interface KafkaSinks {
  * await sinks.connect();
  * ```
  */
-export function createKafkaSinks(o: { kafka: Kafka; topics: { partials: string; rejected: string; partialsRouting?: PartialsRouting } }): KafkaSinks {
+export function createKafkaSinks(o: { kafka: Kafka; topics: { partials: string; rejected: string; partialsRouting?: PartialsRouting }; log?: KafkaLogSink }): KafkaSinks {
   const producer = createPipelineProducer(o);
   return {
     partialSink: { send: (message) => producer.sendPartials(message) },

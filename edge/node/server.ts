@@ -1,10 +1,11 @@
 import type { PartialsRouting } from '../../core/kafka/partials-router.ts';
 import { getRequestListener } from '@hono/node-server';
-import { Kafka, logLevel } from 'kafkajs';
+import { createKafkaClient, type KafkaLogLine } from '../../core/kafka/client.ts';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EdgeConfig } from '../config.ts';
 import { createEdge } from '../edge.ts';
+import { jsonAnswer } from '../answer.ts';
 import type { EdgeLog, PartialSink, RejectedSink } from '../ports.ts';
 import type { SaltProvider } from '../salt-provider.ts';
 import { startNodeEdgeCluster, type NodeEdgeHealth } from './cluster.ts';
@@ -12,6 +13,8 @@ import { defaultLog, defaultSourceId } from './defaults.ts';
 import { nodeHmac } from './hmac.ts';
 import { createNodeEdgeListener } from './http-listener.ts';
 import { createKafkaSinks } from './kafka-sink.ts';
+import type { ComponentHealth } from '../../core/background.ts';
+import { trackSinkHealth } from './sink-health.ts';
 
 export interface NodeEdgeOptions {
   config: EdgeConfig;
@@ -48,6 +51,14 @@ export interface NodeEdgeOptions {
    * `saltProvider` and `log`. Used by the benchmark (in-memory sinks per worker).
    */
   workerSetup?: string;
+  /**
+   * Components of the same process whose state `GET /health` reports next to the edge's own
+   * (`tributary start`: the aggregator and the rejected-events sink). A `failed` one makes
+   * `/health` answer 503.
+   */
+  components?: () => Record<string, ComponentHealth>;
+  /** With `processes > 1`: a worker still closing this long after SIGTERM or the primary's close exits anyway. Default 10 s. */
+  closeDeadlineMs?: number;
 }
 
 /** What a `workerSetup` module gives one worker process: options that cannot be sent to it. */
@@ -88,14 +99,17 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
   if ((o.processes ?? 1) > 1) return startNodeEdgeCluster(o);
   const sourceId = o.sourceId ?? defaultSourceId();
   const log: EdgeLog = o.log ?? defaultLog;
-  const sinks = o.sinks !== undefined ? { ...o.sinks, connect: async () => undefined, disconnect: async () => undefined } : kafkaSinks(o, sourceId);
+  const sinks = o.sinks !== undefined ? { ...o.sinks, connect: async () => undefined, disconnect: async () => undefined } : kafkaSinks(o, sourceId, log);
   await sinks.connect();
+  // What /health says about the sink comes from the sends themselves: the flusher sends at least
+  // a heartbeat every HEARTBEAT_MS, so an unreachable broker shows within one heartbeat.
+  const sinkHealth = trackSinkHealth({ partialSink: sinks.partialSink, rejectedSink: sinks.rejectedSink, now: Date.now });
 
   const edge = createEdge({
     config: o.config,
     sourceId,
-    partialSink: sinks.partialSink,
-    rejectedSink: sinks.rejectedSink,
+    partialSink: sinkHealth.partialSink,
+    rejectedSink: sinkHealth.rejectedSink,
     log,
     pseudonymMac: nodeHmac,
     ...(o.saltProvider ? { saltProvider: o.saltProvider } : {}),
@@ -104,8 +118,25 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
     edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: e instanceof Error ? e.message : String(e) }));
   }, o.config.flushIntervalMs);
 
+  /**
+   * `GET /health`: the edge's counters plus the sink's state and the components of this
+   * process. 503 with `status: "degraded"` while the sink fails (clients get 503
+   * sink_unavailable meanwhile) or the edge is overloaded; 503 with `status: "failed"` when a
+   * component failed (the events would not be processed).
+   */
+  const health = () => {
+    const base = edge.http.health();
+    const sink = sinkHealth.state();
+    const components = o.components?.() ?? {};
+    const failed = Object.values(components).some((c) => c.status === 'failed');
+    const degraded = base.status !== 200 || sink.status !== 'ok';
+    const status = failed ? 'failed' : degraded ? 'degraded' : 'ok';
+    return jsonAnswer(status === 'ok' ? 200 : 503, { ...(JSON.parse(base.body ?? '{}') as Record<string, unknown>), ok: status === 'ok', status, sink, ...components });
+  };
+  const http = { ...edge.http, health };
+
   // Hot paths straight from node:http into the edge's HTTP semantics; the rest through Hono.
-  const server = createServer(createNodeEdgeListener({ http: edge.http, fallback: getRequestListener(edge.app.fetch), countryHeader: o.config.countryHeader }));
+  const server = createServer(createNodeEdgeListener({ http, fallback: getRequestListener(edge.app.fetch), countryHeader: o.config.countryHeader }));
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
     server.once('error', reject);
@@ -120,7 +151,7 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
     url: `http://${host}:${port}`,
     sourceId,
     async health() {
-      const answer = edge.http.health();
+      const answer = health();
       return [{ sourceId, status: answer.status, body: JSON.parse(answer.body ?? '{}') as Record<string, unknown> }];
     },
     close() {
@@ -137,19 +168,19 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
   };
 }
 
-function kafkaSinks(o: NodeEdgeOptions, sourceId: string) {
-  const kafka = new Kafka({
+function kafkaSinks(o: NodeEdgeOptions, sourceId: string, log: EdgeLog) {
+  const kafkaLog = ({ level, fields }: KafkaLogLine) => log({ level, ...fields });
+  const kafka = createKafkaClient({
     clientId: sourceId,
     brokers: o.brokers,
-    logLevel: logLevel.WARN,
+    log: kafkaLog,
     // Short client-level retries: the flusher retries too, and waiting clients are answered
-    // with 503 + Retry-After rather than held for kafkajs' default 30 s back-off. kafkajs warns
-    // that limited retries weaken idempotence; duplicates are still harmless because a failed
-    // envelope is re-sent with its sequence number and the aggregator drops (source, seq) repeats.
+    // with 503 + Retry-After rather than held for kafkajs' default 30 s back-off.
     retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
   });
   return createKafkaSinks({
     kafka,
     topics: { partials: o.topics?.partials ?? 'partials', rejected: o.topics?.rejected ?? 'rejected', partialsRouting: o.topics?.partialsRouting ?? 'cell' },
+    log: kafkaLog,
   });
 }
