@@ -4,19 +4,23 @@
  *
  * Layout: LMDB environments (memory-mapped B-trees, safe across processes) named
  * `gen-<n>.mdb`, one per generation. A key is the first 16 bytes of SHA-256(site, NUL,
- * messageId); its value is `C` (committed: the event is in Kafka) or `P` + pid + process start
- * time + store nonce (pending: the event sits in that process's memory, in an envelope not yet
- * acknowledged). One-byte keys hold a generation's start time and its successor.
+ * messageId); its value names who counted the event: the process (pid and start time), the
+ * store instance (a nonce) and the flush (the instance's drain number) that carries it. Each
+ * instance records, under its own 17-byte key, the last drain whose envelopes Kafka
+ * acknowledged: a mark at or below it is committed (the event is in Kafka), above it pending
+ * (the event sits in that process's memory). So an event costs one write, and an acknowledged
+ * flush one more write, whatever its size. One-byte keys hold a generation's start time and
+ * its successor.
  *
  * Expiry without scans: lookups read the current and the previous generation; when the current
  * one is older than the window, the next is created and the one before the previous is deleted
  * as a file. A key is remembered between `windowMs` and `2 × windowMs`.
  *
  * Crash safety: a pending mark counts as absent once its process is gone (its pid is not
- * running, or runs a process that started at another time, or the store was closed), so the retry of an event that
- * never reached Kafka is counted; a pending mark of a live process makes another process answer
- * 503 `in_flight` (nothing counted) until the owner's flush is acknowledged and the mark turns
- * committed.
+ * running, or runs a process that started at another time, or the store was closed), so the
+ * retry of an event that never reached Kafka is counted; a pending mark of a live process makes
+ * another process answer 503 `in_flight` (nothing counted) until the owner's flush is
+ * acknowledged.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -41,14 +45,15 @@ export interface DedupStoreOptions {
 export interface DedupStore extends Deduplicator {
   /** Rotates generations when due and deletes expired ones; call every few seconds. */
   maintain(): void;
-  stats(): { generations: number[]; currentStartMs: number; pendingMarks: number; bytes: number };
+  stats(): { generations: number[]; currentStartMs: number; unacknowledgedDrains: number; bytes: number };
   close(): void;
 }
 
-const COMMITTED = Buffer.from('C');
-const PENDING = 0x50; // 'P'
-/** 'P', pid (u32), process start (f64), store nonce (u32). */
-const PENDING_BYTES = 17;
+const MARK = 0x50; // 'P'
+/** A mark: 'P', then the owner (pid u32, process start f64, store nonce u32), then its drain (u32). */
+const MARK_BYTES = 21;
+const OWNER_BYTES = 16;
+const PROGRESS = 0x6f; // 'o': 'o' + owner -> last acknowledged drain (u32)
 const START_KEY = Buffer.from([0x73]); // 's'
 const SUCCESSOR_KEY = Buffer.from([0x6e]); // 'n'
 const FILE = /^gen-(\d{10})\.mdb$/;
@@ -128,11 +133,16 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
   let nonce = randomBytes(4).readUInt32BE(0);
   while (openInThisProcess.has(nonce)) nonce = (nonce + 1) >>> 0;
   openInThisProcess.add(nonce);
-  const pendingValue = Buffer.alloc(PENDING_BYTES);
-  pendingValue[0] = PENDING;
-  pendingValue.writeUInt32BE(me.pid, 1);
-  pendingValue.writeDoubleBE(me.start, 5);
-  pendingValue.writeUInt32BE(nonce, 13);
+  const markValue = Buffer.alloc(MARK_BYTES);
+  markValue[0] = MARK;
+  markValue.writeUInt32BE(me.pid, 1);
+  markValue.writeDoubleBE(me.start, 5);
+  markValue.writeUInt32BE(nonce, 13);
+  const myProgressKey = Buffer.alloc(1 + OWNER_BYTES);
+  myProgressKey[0] = PROGRESS;
+  markValue.copy(myProgressKey, 1, 1, 1 + OWNER_BYTES);
+  const progressKey = Buffer.alloc(1 + OWNER_BYTES);
+  progressKey[0] = PROGRESS;
 
   mkdirSync(o.dir, { recursive: true });
 
@@ -165,9 +175,10 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
   const seqs = existing();
   let current = openGeneration(seqs.at(-1) ?? 1);
   let previous: Generation | undefined = seqs.includes(current.seq - 1) ? openGeneration(current.seq - 1) : undefined;
-  // Marks claimed since the last drain, and marks drained but not yet acknowledged.
-  let fresh: Buffer[] = [];
-  let sealed: Buffer[] = [];
+  // Drains so far (marks claimed now ride on drain `drains + 1`), and the last acknowledged one.
+  let drains = 0;
+  let acknowledgedDrain = 0;
+  let claimedSinceDrain = 0;
   let closed = false;
 
   /** Moves on to the successor of the current generation, if it has one. */
@@ -184,27 +195,37 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
     return true;
   }
 
-  /** Whether the process (and store) that made a pending mark still runs. */
+  /** The last drain the mark's owner recorded as acknowledged, in either generation. */
+  function progressOf(value: Buffer): number {
+    value.copy(progressKey, 1, 1, 1 + OWNER_BYTES);
+    const a = current.db.getBinary(progressKey);
+    const b = previous?.db.getBinary(progressKey);
+    return Math.max(a === undefined ? 0 : a.readUInt32BE(0), b === undefined ? 0 : b.readUInt32BE(0));
+  }
+
+  /** Whether the process (and store) that made a mark still runs. */
   function ownerAlive(value: Buffer): boolean {
-    if (value.length !== PENDING_BYTES) return false;
     const pid = value.readUInt32BE(1);
     const start = value.readDoubleBE(5);
     if (pid === me.pid && start === me.start) return openInThisProcess.has(value.readUInt32BE(13));
     return alive(pid, start);
   }
 
-  type State = 'absent' | 'committed' | 'own' | 'busy';
+  type State = 'absent' | 'counted' | 'busy';
 
   function stateIn(db: RootDatabase<Buffer, Buffer>, key: Uint8Array): State | undefined {
     const v = db.getBinary(key as Buffer);
     if (v === undefined) return undefined;
-    if (v[0] !== PENDING) return 'committed';
-    if (v.compare(pendingValue) === 0) return 'own';
+    if (v.length !== MARK_BYTES || v[0] !== MARK) return 'absent';
+    // Own mark: in Kafka, or in an envelope this process keeps until Kafka has it.
+    if (v.compare(markValue, 1, 1 + OWNER_BYTES, 1, 1 + OWNER_BYTES) === 0) return 'counted';
+    if (v.readUInt32BE(1 + OWNER_BYTES) <= progressOf(v)) return 'counted';
     return ownerAlive(v) ? 'busy' : 'absent';
   }
 
-  function claimOnce(site: string, ids: ReadonlyArray<string | undefined>, keys: Array<Uint8Array | undefined>): ClaimResult | 'follow' {
-    const marked: Buffer[] = [];
+  function claimOnce(ids: ReadonlyArray<string | undefined>, keys: Array<Uint8Array | undefined>): ClaimResult | 'follow' {
+    let marked = 0;
+    markValue.writeUInt32BE(drains + 1, 1 + OWNER_BYTES);
     const duplicate = new Array<boolean>(ids.length);
     let busy = false;
     const r = current.db.transactionSync(() => {
@@ -222,8 +243,8 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
           return ABORT;
         }
         if (state === 'absent') {
-          current.db.putSync(key as Buffer, pendingValue);
-          marked.push(key as Buffer);
+          current.db.putSync(key as Buffer, markValue);
+          marked++;
           duplicate[i] = false;
         } else {
           duplicate[i] = true;
@@ -233,7 +254,7 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
     }) as unknown;
     if (r === ABORT && !busy) return 'follow';
     if (busy) return { kind: 'busy' };
-    for (const m of marked) fresh.push(m);
+    claimedSinceDrain += marked;
     return { kind: 'ok', duplicate };
   }
 
@@ -243,29 +264,30 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
       const keys = ids.map((id) => (id === undefined ? undefined : hash(site, id)));
       if (keys.every((k) => k === undefined)) return { kind: 'ok', duplicate: ids.map(() => false) };
       for (;;) {
-        const r = claimOnce(site, ids, keys);
+        const r = claimOnce(ids, keys);
         if (r !== 'follow') return r;
         follow();
       }
     },
     drained() {
-      if (fresh.length === 0) return;
-      sealed = sealed.length === 0 ? fresh : sealed.concat(fresh);
-      fresh = [];
+      if (claimedSinceDrain === 0) return;
+      claimedSinceDrain = 0;
+      drains++;
     },
     acknowledged() {
-      if (sealed.length === 0 || closed) return;
-      const marks = sealed;
-      sealed = [];
+      if (acknowledgedDrain === drains || closed) return;
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(drains);
       for (;;) {
         const r = current.db.transactionSync(() => {
           if (current.db.getBinary(SUCCESSOR_KEY) !== undefined) return ABORT;
-          for (const key of marks) current.db.putSync(key, COMMITTED);
+          current.db.putSync(myProgressKey, b);
           return undefined;
         }) as unknown;
-        if (r !== ABORT) return;
+        if (r !== ABORT) break;
         follow();
       }
+      acknowledgedDrain = drains;
     },
     maintain() {
       if (closed) return;
@@ -296,7 +318,7 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
     stats() {
       let bytes = 0;
       for (const seq of existing()) bytes += statSync(fileOf(o.dir, seq)).size;
-      return { generations: [previous?.seq, current.seq].filter((s): s is number => s !== undefined), currentStartMs: current.startMs, pendingMarks: fresh.length + sealed.length, bytes };
+      return { generations: [previous?.seq, current.seq].filter((s): s is number => s !== undefined), currentStartMs: current.startMs, unacknowledgedDrains: drains - acknowledgedDrain, bytes };
     },
     close() {
       if (closed) return;

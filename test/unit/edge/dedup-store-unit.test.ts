@@ -158,7 +158,7 @@ describe('dedup store (shared, on disk)', () => {
     expect(a.claim('s', ['late', 'new'])).toEqual(ok(false, true));
   });
 
-  it('commits marks claimed before a rotation into the new generation', () => {
+  it('commits marks claimed before a rotation with the acknowledgement recorded after it', () => {
     const w = world();
     const a = w.store(101);
     const b = w.store(202);
@@ -167,11 +167,13 @@ describe('dedup store (shared, on disk)', () => {
     w.clock.ms += W;
     b.maintain(); // rotates while a's mark is pending in generation 1
     expect(b.claim('s', ['m1'])).toEqual({ kind: 'busy' });
-    a.acknowledged();
+    a.acknowledged(); // recorded in generation 2, where a follows
+    expect(b.claim('s', ['m1'])).toEqual(ok(true));
+    w.dead.add(101); // a's acknowledgement outlives a
     expect(b.claim('s', ['m1'])).toEqual(ok(true));
     w.clock.ms += W;
-    b.maintain(); // generation 1 expires; the committed mark lives in generation 2
-    expect(b.claim('s', ['m1'])).toEqual(ok(true));
+    b.maintain(); // generation 1 (m1, claimed two windows ago) expires
+    expect(b.claim('s', ['m1'])).toEqual(ok(false));
   });
 
   it('a hash collision makes the second event a duplicate (odds: 16-byte keys, see ADR 0010)', () => {

@@ -1,0 +1,82 @@
+/**
+ * `npm run bench:dedup`: the Node edge's retry dedup store (ADR 0010) alone, on this machine's disk.
+ *
+ *   npm run bench:dedup                  # 1,000,000 keys
+ *   npm run bench:dedup -- --keys 200000
+ *
+ * Claims 1 M fresh messageIds in requests of 100 (one write transaction each), committing the
+ * marks every 2,000 events as the flusher does after an acknowledged flush; then claims them all
+ * again (every one a duplicate), then 20,000 single-event requests. Reports µs per event, the
+ * store's size on disk per million keys and the process RSS (which counts the store's pages
+ * mapped into memory: they are the OS page cache, shared by every edge process, and evictable).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dedupKey, openDedupStore } from '../../edge/node/dedup-store.ts';
+
+const arg = process.argv.indexOf('--keys');
+const keys = arg > 0 ? Number(process.argv[arg + 1]) : 1_000_000;
+const PER_REQUEST = 100;
+const PER_FLUSH = 2000;
+const dir = mkdtempSync(join(tmpdir(), 'tributary-dedup-bench-'));
+const mb = (n: number): string => (n / 1e6).toFixed(1);
+// analytics.js style messageIds: "ajs-next-" + 32 hex digits.
+const id = (i: number): string => `ajs-next-${i.toString(16).padStart(8, '0')}${'5f3a9c1e'.repeat(3)}`;
+
+console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${keys.toLocaleString('en-US')} keys in ${dir}`);
+const rssBefore = process.memoryUsage().rss;
+const store = openDedupStore({ dir, windowMs: 3_600_000 });
+try {
+  const ids = new Array<string>(PER_REQUEST);
+  let t0 = performance.now();
+  let commitMs = 0;
+  for (let i = 0; i < keys; i += PER_REQUEST) {
+    for (let j = 0; j < PER_REQUEST; j++) ids[j] = id(i + j);
+    const r = store.claim('bench', ids);
+    if (r.kind !== 'ok' || r.duplicate.some((d) => d)) throw new Error('fresh ids must be new');
+    if ((i + PER_REQUEST) % PER_FLUSH === 0) {
+      const c0 = performance.now();
+      store.drained();
+      store.acknowledged();
+      commitMs += performance.now() - c0;
+    }
+  }
+  const insertMs = performance.now() - t0;
+  const { bytes } = store.stats();
+  const rssAfter = process.memoryUsage().rss;
+
+  t0 = performance.now();
+  for (let i = 0; i < keys; i += PER_REQUEST) {
+    for (let j = 0; j < PER_REQUEST; j++) ids[j] = id(i + j);
+    const r = store.claim('bench', ids);
+    if (r.kind !== 'ok' || r.duplicate.some((d) => !d)) throw new Error('known ids must be duplicates');
+  }
+  const lookupMs = performance.now() - t0;
+
+  const singles = 20_000;
+  t0 = performance.now();
+  for (let i = 0; i < singles; i++) {
+    store.claim('bench', [`single-${i}`]);
+    if (i % 20 === 19) {
+      store.drained();
+      store.acknowledged();
+    }
+  }
+  const singleMs = performance.now() - t0;
+
+  t0 = performance.now();
+  for (let i = 0; i < 200_000; i++) dedupKey('bench', id(i));
+  const hashUs = ((performance.now() - t0) * 1000) / 200_000;
+
+  const perMillion = 1e6 / keys;
+  console.log(`new events, requests of ${PER_REQUEST}: ${((insertMs * 1000) / keys).toFixed(2)} µs/event (of which committing marks after each ${PER_FLUSH}-event flush: ${((commitMs * 1000) / keys).toFixed(2)} µs/event)`);
+  console.log(`retries (all duplicates), requests of ${PER_REQUEST}: ${((lookupMs * 1000) / keys).toFixed(2)} µs/event`);
+  console.log(`single-event requests: ${((singleMs * 1000) / singles).toFixed(1)} µs/request (one write transaction each)`);
+  console.log(`key hash (SHA-256, 16 bytes): ${hashUs.toFixed(2)} µs/event`);
+  console.log(`disk: ${mb(bytes * perMillion)} MB per million keys (${bytes.toLocaleString('en-US')} bytes for ${keys.toLocaleString('en-US')})`);
+  console.log(`RSS: +${mb((rssAfter - rssBefore) * perMillion)} MB per million keys (mapped store pages, shared page cache)`);
+} finally {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+}
