@@ -22,6 +22,7 @@
  * another process answer 503 `in_flight` (nothing counted) until the owner's flush is
  * acknowledged.
  */
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,8 +67,12 @@ interface Generation {
 
 /** 16 bytes of SHA-256 over (site, NUL, messageId): ~1e-19 odds of any collision among 1e10 keys. */
 export function dedupKey(site: string, messageId: string): Uint8Array {
+  // One-shot crypto.hash (Node ≥ 20.12) skips the Hash object: about half the cost per event.
+  if (oneShot !== undefined) return oneShot('sha256', `${site}\u0000${messageId}`, 'buffer').subarray(0, 16);
   return createHash('sha256').update(site).update('\u0000').update(messageId).digest().subarray(0, 16);
 }
+
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
 
 /**
  * When process `pid` started, in clock ticks since boot (`/proc/<pid>/stat`, field 22): with the
