@@ -2,7 +2,9 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDedupStore, type DedupStore, type DedupStoreOptions } from '../../../edge/node/dedup-store.ts';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { openDedupStore, processRuns, processStart, type DedupStore, type DedupStoreOptions } from '../../../edge/node/dedup-store.ts';
 
 // The shared on-disk store of the Node edge (ADR 0010). Several stores on one directory in this
 // process stand for several edge processes: each has its own pid in its marks, and `alive` says
@@ -198,5 +200,18 @@ describe('dedup store (shared, on disk)', () => {
     expect(b.claim('s', ['second'])).toEqual({ kind: 'busy' });
     flushAcknowledged(a);
     expect(b.claim('s', ['second'])).toEqual(ok(true));
+  });
+
+  it('tells a running process from a killed one, and from another one with the same pid', async () => {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    const pid = child.pid as number;
+    const start = processStart(pid);
+    expect(start).toBeDefined();
+    expect(processRuns(pid, start as number)).toBe(true);
+    expect(processRuns(pid, (start as number) + 1)).toBe(false); // a pid reused by a later process
+    expect(processRuns(process.pid, processStart(process.pid) as number)).toBe(true);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    expect(processRuns(pid, start as number)).toBe(false);
   });
 });
