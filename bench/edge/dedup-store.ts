@@ -1,8 +1,8 @@
 /**
  * `npm run bench:dedup`: the Node edge's retry dedup store (ADR 0010) alone, on this machine's disk.
  *
- *   npm run bench:dedup                  # 1,000,000 keys
- *   npm run bench:dedup -- --keys 200000
+ *   npm run bench:dedup                  # 1,000,000 keys; writes the "Retry dedup store" section of docs/BENCHMARKS.md
+ *   npm run bench:dedup -- --keys 200000 # smaller (docs not written)
  *
  * Claims 1 M fresh messageIds in requests of 100 (one write transaction each), committing the
  * marks every 2,000 events as the flusher does after an acknowledged flush; then claims them all
@@ -11,9 +11,10 @@
  * mapped into memory: they are the OS page cache, shared by every edge process, and evictable).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dedupKey, openDedupStore } from '../../edge/node/dedup-store.ts';
+import { writeBenchmarkSection } from '../write-section.ts';
 
 const arg = process.argv.indexOf('--keys');
 const keys = arg > 0 ? Number(process.argv[arg + 1]) : 1_000_000;
@@ -24,7 +25,9 @@ const mb = (n: number): string => (n / 1e6).toFixed(1);
 // analytics.js style messageIds: "ajs-next-" + 32 hex digits.
 const id = (i: number): string => `ajs-next-${i.toString(16).padStart(8, '0')}${'5f3a9c1e'.repeat(3)}`;
 
-console.log(`load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; ${keys.toLocaleString('en-US')} keys in ${dir}`);
+const load = loadavg().map((l) => l.toFixed(2)).join(' ');
+const startedAt = new Date();
+console.log(`load ${load}; ${keys.toLocaleString('en-US')} keys in ${dir}`);
 const rssBefore = process.memoryUsage().rss;
 const store = openDedupStore({ dir, windowMs: 3_600_000 });
 try {
@@ -70,12 +73,31 @@ try {
   const hashUs = ((performance.now() - t0) * 1000) / 200_000;
 
   const perMillion = 1e6 / keys;
-  console.log(`new events, requests of ${PER_REQUEST}: ${((insertMs * 1000) / keys).toFixed(2)} µs/event (of which committing marks after each ${PER_FLUSH}-event flush: ${((commitMs * 1000) / keys).toFixed(2)} µs/event)`);
-  console.log(`retries (all duplicates), requests of ${PER_REQUEST}: ${((lookupMs * 1000) / keys).toFixed(2)} µs/event`);
-  console.log(`single-event requests: ${((singleMs * 1000) / singles).toFixed(1)} µs/request (one write transaction each)`);
-  console.log(`key hash (SHA-256, 16 bytes): ${hashUs.toFixed(2)} µs/event`);
-  console.log(`disk: ${mb(bytes * perMillion)} MB per million keys (${bytes.toLocaleString('en-US')} bytes for ${keys.toLocaleString('en-US')})`);
-  console.log(`RSS: +${mb((rssAfter - rssBefore) * perMillion)} MB per million keys (mapped store pages, shared page cache)`);
+  const lines = [
+    `new events, requests of ${PER_REQUEST}: ${((insertMs * 1000) / keys).toFixed(2)} µs/event (of which recording the acknowledgement after each ${PER_FLUSH}-event flush: ${((commitMs * 1000) / keys).toFixed(2)} µs/event)`,
+    `retries (all duplicates), requests of ${PER_REQUEST}: ${((lookupMs * 1000) / keys).toFixed(2)} µs/event`,
+    `single-event requests (new): ${((singleMs * 1000) / singles).toFixed(1)} µs/request (one write transaction each)`,
+    `key hash (SHA-256, first 16 bytes): ${hashUs.toFixed(2)} µs/event (included above)`,
+    `disk: ${mb(bytes * perMillion)} MB per million keys (${bytes.toLocaleString('en-US')} bytes for ${keys.toLocaleString('en-US')} keys); the store holds up to 2 × DEDUP_WINDOW_MS of keys`,
+    `RSS: +${mb((rssAfter - rssBefore) * perMillion)} MB per million keys: the store's pages mapped into the process (page cache, shared by the edge processes of the machine, reclaimable)`,
+  ];
+  for (const l of lines) console.log(l);
+  if (keys === 1_000_000) {
+    const path = writeBenchmarkSection(
+      'Retry dedup store',
+      `## Retry dedup store
+
+\`npm run bench:dedup\` — ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${availableParallelism()} CPUs, Node ${process.version}, load average at start ${load}
+(the machine was shared with other test runs: compare figures taken at the same time, not across sections).
+The Node edge's on-disk store (edge/node/dedup-store.ts, ADR 0010) alone: ${keys.toLocaleString('en-US')} fresh analytics.js-style messageIds
+claimed in requests of ${PER_REQUEST} (one write transaction each), the acknowledgement recorded every ${PER_FLUSH} events as the flusher does; then the
+same ids again (all duplicates); then ${singles.toLocaleString('en-US')} single-event requests.
+
+${lines.map((l) => `- ${l}`).join('\n')}
+`,
+    );
+    console.log(`written to ${path}`);
+  }
 } finally {
   store.close();
   rmSync(dir, { recursive: true, force: true });
