@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDedupStore } from '../../edge/node/dedup-store.ts';
-import type { Deduplicator } from '../../edge/pipeline/dedup.ts';
+import { createMemoryDeduplicator, type Deduplicator } from '../../edge/pipeline/dedup.ts';
 import { extractEvents } from '../../edge/request-events.ts';
 import { nodeHmac } from '../../edge/node/hmac.ts';
 import { createStaticSaltProvider } from '../../edge/salt-provider.ts';
@@ -156,6 +156,40 @@ export async function benchInProcess(config: EdgeConfig, profile: Profile, runs:
     jsonParseRuns,
     coldPipelineEventsPerS,
   };
+}
+
+/**
+ * The pipeline's CPU per event with the in-memory dedup set (what the Node edge had) and with the
+ * shared on-disk store (ADR 0010), alternating runs so that load drifting on a shared machine
+ * hits both alike. CPU time of this process (`process.cpuUsage`), not wall time.
+ */
+export async function benchDedupCost(config: EdgeConfig, profile: Profile, rounds: number): Promise<{ memoryUsPerEvent: number; storeUsPerEvent: number; memoryRuns: number[]; storeRuns: number[] }> {
+  const warm = newState(config, profile);
+  const cpuPass = async (dedup: Deduplicator): Promise<number> => {
+    const c0 = process.cpuUsage();
+    await pass(config, profile, { ...warm, dedup }, config.flushIntervalMs, () => undefined);
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / profile.events;
+  };
+  const withStore = async (): Promise<number> => {
+    const dir = mkdtempSync(join(tmpdir(), 'tributary-bench-dedup-'));
+    const store = openDedupStore({ dir, windowMs: config.dedupWindowMs });
+    try {
+      return await cpuPass(store);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  await cpuPass(createMemoryDeduplicator({ capacity: config.dedupCapacity }));
+  await withStore();
+  const memoryRuns: number[] = [];
+  const storeRuns: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    memoryRuns.push(await cpuPass(createMemoryDeduplicator({ capacity: config.dedupCapacity })));
+    storeRuns.push(await withStore());
+  }
+  return { memoryUsPerEvent: median(memoryRuns), storeUsPerEvent: median(storeRuns), memoryRuns, storeRuns };
 }
 
 export async function benchCompaction(config: EdgeConfig, profile: Profile, flushIntervalMs: number): Promise<CompactionResult> {
