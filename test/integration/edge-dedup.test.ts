@@ -164,7 +164,9 @@ describe('retry deduplication across edge processes (DEDUP_DIR)', () => {
   it('with EDGE_PROCESSES=2, retries on fresh connections are counted once whichever process takes them', async () => {
     const t = await topics();
     const edge = await startEdge(t, tempDedupDir(), { EDGE_PROCESSES: '2' });
-    const batches = Array.from({ length: 6 }, (_, i) => events(`cl${i}`, 5));
+    // An odd number of batches: the primary hands connections to the workers in turn, so the
+    // retries of a batch alternate between the worker that took it and the other one.
+    const batches = Array.from({ length: 5 }, (_, i) => events(`cl${i}`, 6));
     for (const batch of batches) expect(await postBatch(edge.url, batch)).toMatchObject({ status: 200, body: { duplicates: 0 } });
     // Three retries of each on new connections: the cluster spreads connections over both workers.
     let duplicates = 0;
