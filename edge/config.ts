@@ -33,7 +33,15 @@ export interface EdgeConfig {
   maxEventsPerBatch: number;
   maxEventBytes: number;
   maxFutureSkewMs: number;
-  /** messageIds remembered per edge for deduplication. */
+  /**
+   * How long an acknowledged (site, messageId) is remembered: a retry within this window is not
+   * counted again (it is remembered between `dedupWindowMs` and twice that). 0 turns
+   * deduplication off. Default one hour (docs/EDGE.md "Deduplication", ADR 0010).
+   */
+  dedupWindowMs: number;
+  /** Node: the directory of the on-disk store shared by all edge processes of this machine. */
+  dedupDir: string;
+  /** In-memory deduplication only (Deno): messageIds remembered per process. */
   dedupCapacity: number;
   /** Name of a header set by a trusted proxy carrying an ISO country code. */
   countryHeader: string | undefined;
@@ -121,6 +129,8 @@ export function parseEdgeConfig(env: Env, o: ParseEdgeConfigOptions = {}): EdgeC
     maxEventsPerBatch: int('MAX_EVENTS_PER_BATCH', 500, 1, 100_000),
     maxEventBytes: int('MAX_EVENT_BYTES', 32 * KIB, 256, 16 * KIB * KIB),
     maxFutureSkewMs: int('MAX_FUTURE_SKEW_MS', 5 * 60_000, 0, DAY_MS),
+    dedupWindowMs: int('DEDUP_WINDOW_MS', 3_600_000, 0, 7 * DAY_MS),
+    dedupDir: read(env, 'DEDUP_DIR') ?? './data/dedup',
     dedupCapacity: int('DEDUP_CAPACITY', 100_000, 0, 10_000_000),
     countryHeader: parseHeaderName(read(env, 'COUNTRY_HEADER'), errors),
     pseudonymSalt: parseSalt(env, mode, o.pseudonymSaltRequired ?? true, errors),

@@ -4,6 +4,7 @@ import type { EdgeConfig } from './config.ts';
 import { createFlusher, type Flusher, type FlusherOptions } from './flusher.ts';
 import { createIngestHttp, type IngestHttp } from './http-ingest.ts';
 import type { EdgeLog, PartialSink, RejectedSink } from './ports.ts';
+import type { Deduplicator } from './pipeline/dedup.ts';
 import type { MacFactory, SaltProvider } from './salt-provider.ts';
 import type { Hono } from 'hono';
 
@@ -20,6 +21,8 @@ export interface EdgeOptions {
   /** HMAC-SHA-256 for pseudonyms; default `crypto.subtle` (see `webCryptoHmac`). */
   pseudonymMac?: MacFactory;
   log?: EdgeLog;
+  /** Retry deduplication; default in memory, per process (`createMemoryDeduplicator`). */
+  dedup?: Deduplicator;
   /** Retry tuning and test hooks passed to the flusher. */
   flusher?: Pick<FlusherOptions, 'retries' | 'backoffBaseMs' | 'sleep' | 'random' | 'maxEnvelopeBytes' | 'initialSequence'>;
 }
@@ -59,6 +62,7 @@ export function createEdge(o: EdgeOptions): Edge {
     flushMaxRows: o.config.flushMaxRows,
     maxPendingRows: o.config.maxPendingRows,
     ...(o.log ? { log: o.log } : {}),
+    ...(o.dedup ? { marks: o.dedup } : {}),
   });
   const http = createIngestHttp({
     config: o.config,
@@ -68,6 +72,7 @@ export function createEdge(o: EdgeOptions): Edge {
     ...(o.saltProvider ? { saltProvider: o.saltProvider } : {}),
     ...(o.pseudonymMac ? { pseudonymMac: o.pseudonymMac } : {}),
     ...(o.log ? { log: o.log } : {}),
+    ...(o.dedup ? { dedup: o.dedup } : {}),
   });
   const app = createEdgeApp({ config: o.config, accumulator, flusher, http, ...(o.country ? { country: o.country } : {}) });
   return { app, http, flusher, accumulator };

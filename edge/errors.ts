@@ -20,6 +20,7 @@ export type EdgeErrorCode =
   | 'overloaded'
   | 'sink_unavailable'
   | 'salt_unavailable'
+  | 'in_flight'
   | 'not_found'
   | 'internal_error';
 

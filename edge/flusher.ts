@@ -31,10 +31,16 @@ export interface FlusherOptions {
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
   log?: EdgeLog;
+  /**
+   * Told when the accumulator is drained and when everything drained so far is acknowledged,
+   * so the dedup marks of those events become committed (edge/pipeline/dedup.ts).
+   */
+  marks?: { drained(): void; acknowledged(): void };
 }
 
 /** The answer a request waiting for durability gets. */
-export type CommitResult = { ok: true } | { ok: false; retryAfterS: number };
+/** `duplicates`: events the sink itself found already stored (Workers shards), added to the answer's count. */
+export type CommitResult = { ok: true; duplicates?: number } | { ok: false; retryAfterS: number };
 
 export type FlushOutcome =
   | { ok: true; envelopes: number; rows: number; rejected: number }
@@ -174,6 +180,8 @@ export function createFlusher(o: FlusherOptions): Flusher {
   async function flushFor(myWaiters: Waiter[]): Promise<FlushOutcome> {
     const now = o.now();
     const rows = o.accumulator.drain();
+    // Nothing awaits between the drain and this: marks made after it belong to the next drain.
+    o.marks?.drained();
     const rejected = rejectedBuffer;
     rejectedBuffer = [];
     const heartbeatDue = now - lastSentAtMs >= o.heartbeatMs;
@@ -200,6 +208,8 @@ export function createFlusher(o: FlusherOptions): Flusher {
       for (const w of myWaiters) w.resolve({ ok: false, retryAfterS });
       return { ok: false, pendingEnvelopes: pending.length, error };
     }
+    // `pending` is empty: every envelope encoded up to this drain is acknowledged.
+    o.marks?.acknowledged();
     if (envelopes > 0 || rejected.length > 0) log({ event: 'flushed', envelopes, rows: rows.length, rejected: rejected.length, sequence: nextSequence - 1, watermark_ms: watermarkMs });
     for (const w of myWaiters) w.resolve({ ok: true });
     return { ok: true, envelopes, rows: rows.length, rejected: rejected.length };

@@ -6,6 +6,7 @@ import type { EdgeConfig } from './config.ts';
 import { rejection, rejectionAnswer, type EdgeErrorCode, type RequestRejection } from './errors.ts';
 import type { Flusher } from './flusher.ts';
 import { createIngest, createIngestState, type IngestCounters, type IngestState, type IngestSummary } from './ingest.ts';
+import type { Deduplicator } from './pipeline/dedup.ts';
 import type { EdgeLog } from './ports.ts';
 import { extractEvents, type IngestRoute } from './request-events.ts';
 import { createStaticSaltProvider, type MacFactory, type SaltProvider } from './salt-provider.ts';
@@ -85,6 +86,8 @@ export interface IngestHttpDeps {
    * Entries that build the app per request (Workers) pass one kept per isolate.
    */
   ingestState?: IngestState;
+  /** Retry deduplication for the default ingest state (ignored with `ingestState`). */
+  dedup?: Deduplicator;
   log?: EdgeLog;
 }
 
@@ -137,7 +140,7 @@ export function createIngestHttp(deps: IngestHttpDeps): IngestHttp {
     createIngestState(
       config,
       deps.saltProvider ?? createStaticSaltProvider({ secret: config.pseudonymSalt, epochMs: config.saltEpochMs, retentionEpochs: config.saltRetentionEpochs, now }),
-      deps.pseudonymMac ? { mac: deps.pseudonymMac } : {},
+      { ...(deps.pseudonymMac ? { mac: deps.pseudonymMac } : {}), ...(deps.dedup ? { dedup: deps.dedup } : {}) },
     );
   const ingest = createIngest({ config, accumulator: deps.accumulator, flusher, state });
   const log: EdgeLog = deps.log ?? (() => undefined);
@@ -187,6 +190,10 @@ export function createIngestHttp(deps: IngestHttpDeps): IngestHttp {
       headerUserAgent: beacon ? (request.headers.get('user-agent') ?? undefined) : undefined,
     });
     if ('kind' in summary) {
+      if (summary.reason === 'in_flight') {
+        log({ event: 'retry_in_flight', site: site.site });
+        return refuse(rejection(503, 'in_flight', summary.message, { retryAfterS: flusher.retryAfterS }), cors);
+      }
       log({ event: 'salt_unavailable', site: site.site });
       return refuse(rejection(503, 'salt_unavailable', summary.message, { retryAfterS: SALT_RETRY_AFTER_S }), cors);
     }
@@ -207,6 +214,8 @@ export function createIngestHttp(deps: IngestHttpDeps): IngestHttp {
         cors,
       );
     }
+    // Workers: the shards found these already stored (the isolate does not deduplicate).
+    if (committed.duplicates !== undefined) summary.duplicates += committed.duplicates;
     return { status: 200, headers: cors ? JSON_CORS : JSON_PLAIN, body: successBody(summary) };
   }
 

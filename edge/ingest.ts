@@ -5,7 +5,7 @@ import type { RejectedRecord } from './ports.ts';
 import type { RequestEvents } from './request-events.ts';
 import { saltEpoch, type MacFactory, type SaltProvider } from './salt-provider.ts';
 import type { FieldError, SegmentEvent } from '../schemas/validators.ts';
-import { createDeduplicator, type Deduplicator } from './pipeline/dedup.ts';
+import { createMemoryDeduplicator, type Deduplicator } from './pipeline/dedup.ts';
 import { createEnrichStep, eventName, numericValue, type Dimensions, type EnrichStep } from './pipeline/dimensions.ts';
 import { createEventTimeStep } from './pipeline/event-time.ts';
 import { createPseudonymizer, rawUserId, type Pseudonym, type PseudonymResult, type Pseudonymizer } from './pipeline/pseudonymize.ts';
@@ -24,7 +24,11 @@ export interface IngestSummary {
 /** The request could not be taken now (nothing of it was counted): answer 503 and let the client retry. */
 export interface IngestRetry {
   kind: 'retry';
-  reason: 'salt_unavailable';
+  /**
+   * `salt_unavailable`: a pseudonym salt cannot be had now; `in_flight`: another edge process
+   * holds one of the request's messageIds in an envelope not yet acknowledged by Kafka.
+   */
+  reason: 'salt_unavailable' | 'in_flight';
   message: string;
 }
 
@@ -70,12 +74,13 @@ export interface IngestState {
  * const state = createIngestState(config, createStaticSaltProvider({ secret: config.pseudonymSalt, epochMs: config.saltEpochMs, retentionEpochs: config.saltRetentionEpochs, now: Date.now }));
  * ```
  */
-export function createIngestState(config: EdgeConfig, salts: SaltProvider, o: { mac?: MacFactory } = {}): IngestState {
+export function createIngestState(config: EdgeConfig, salts: SaltProvider, o: { mac?: MacFactory; dedup?: Deduplicator } = {}): IngestState {
   return {
     salts,
     enrich: createEnrichStep({ dimensions: config.dimensions, botPolicy: config.botPolicy, pathQueryAllowlist: config.pathQueryAllowlist }),
     pseudonymizer: createPseudonymizer({ salts, ...(o.mac ? { mac: o.mac } : {}) }),
-    dedup: createDeduplicator({ capacity: config.dedupCapacity }),
+    // Default: in memory, per process (the Node entry passes the shared on-disk store, ADR 0010).
+    dedup: o.dedup ?? createMemoryDeduplicator({ capacity: config.dedupWindowMs > 0 ? config.dedupCapacity : 0 }),
     dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
     usersNotCounted: { salt_expired: 0 },
   };
@@ -171,10 +176,16 @@ export function createIngest(o: { config: EdgeConfig; accumulator: Accumulator; 
 
     // From here to the end nothing awaits: dedup marks and accumulator adds happen together,
     // so a concurrent retry of the same messageId and a concurrent flush see both or neither.
+    const ids = new Array<string | undefined>(valid.length);
+    for (let i = 0; i < valid.length; i++) ids[i] = (valid[i] as ValidEvent).event.messageId;
+    const claim = dedup.claim(ctx.site, ids);
+    if (claim.kind === 'busy') {
+      return { kind: 'retry', reason: 'in_flight', message: 'an event of this request is still being stored by another edge process: retry the same request after the Retry-After delay; it will not be counted twice' };
+    }
     for (let i = 0; i < valid.length; i++) {
       const v = valid[i] as ValidEvent;
       summary.accepted++;
-      if (dedup.check(ctx.site, v.event.messageId).kind === 'drop') {
+      if (claim.duplicate[i] === true) {
         summary.duplicates++;
         dropped.duplicate_message_id++;
         continue;

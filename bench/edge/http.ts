@@ -9,6 +9,9 @@
  */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { treeCpuMs } from './process-cpu.ts';
@@ -144,7 +147,17 @@ function cannon(o: HttpBenchOptions, port: number, counter: { n: number; bytes: 
 
 /** Warm-up run, then `runs` measured runs against one server. */
 export async function benchHttp(o: HttpBenchOptions, runs: number): Promise<HttpBenchResult> {
-  const server = await startServer(SERVERS[o.server ?? 'edge'], { ...o.env, EDGE_PROCESSES: String(o.processes ?? 1) });
+  // A fresh retry-dedup store per server (DEDUP_DIR, shared by its processes), removed after.
+  const dedupDir = mkdtempSync(join(tmpdir(), 'tributary-bench-dedup-'));
+  try {
+    return await benchHttpIn(o, runs, dedupDir);
+  } finally {
+    rmSync(dedupDir, { recursive: true, force: true });
+  }
+}
+
+async function benchHttpIn(o: HttpBenchOptions, runs: number, dedupDir: string): Promise<HttpBenchResult> {
+  const server = await startServer(SERVERS[o.server ?? 'edge'], { DEDUP_DIR: dedupDir, ...o.env, EDGE_PROCESSES: String(o.processes ?? 1) });
   const counter = { n: 0, bytes: 0 };
   const perRequest = o.mode === 'batch' ? o.profile.events / o.profile.batches.length : 1;
   const results: autocannon.Result[] = [];

@@ -12,7 +12,11 @@ import { parseJsonBody } from '../../edge/body/parse-json.ts';
 import type { EdgeConfig } from '../../edge/config.ts';
 import type { Flusher } from '../../edge/flusher.ts';
 import { createIngest, createIngestState, type IngestState } from '../../edge/ingest.ts';
-import { createDeduplicator } from '../../edge/pipeline/dedup.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDedupStore } from '../../edge/node/dedup-store.ts';
+import { createMemoryDeduplicator, type Deduplicator } from '../../edge/pipeline/dedup.ts';
 import { extractEvents } from '../../edge/request-events.ts';
 import { nodeHmac } from '../../edge/node/hmac.ts';
 import { createStaticSaltProvider } from '../../edge/salt-provider.ts';
@@ -85,10 +89,15 @@ async function pass(config: EdgeConfig, profile: Profile, state: IngestState, fl
     if ('kind' in summary || summary.rejected.length > 0) throw new Error(`profile batch ${i}: events rejected`);
     if (receivedAtMs >= nextFlush) {
       onFlush(accumulator.drain(), receivedAtMs);
+      // As the flusher does once the envelopes are acknowledged: the dedup marks become committed.
+      state.dedup.drained();
+      state.dedup.acknowledged();
       nextFlush += flushIntervalMs;
     }
   }
   onFlush(accumulator.drain(), profile.startMs + profile.spanMs);
+  state.dedup.drained();
+  state.dedup.acknowledged();
 }
 
 const median = (xs: number[]): number => {
@@ -111,12 +120,24 @@ export async function benchInProcess(config: EdgeConfig, profile: Profile, runs:
     await pass(config, profile, state, config.flushIntervalMs, () => undefined);
     return profile.events / ((performance.now() - t0) / 1000);
   };
+  // The Node edge's dedup: the shared on-disk store (ADR 0010), fresh per run or the repeated
+  // messageIds would all be dropped as retries.
+  const withFreshDedup = async (state: IngestState): Promise<number> => {
+    const dir = mkdtempSync(join(tmpdir(), 'tributary-bench-dedup-'));
+    const dedup: Deduplicator & { close(): void } = openDedupStore({ dir, windowMs: config.dedupWindowMs });
+    try {
+      return await pipeline({ ...state, dedup });
+    } finally {
+      dedup.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
 
   // Cold: fresh caches (user agents, paths, referrers, 5k pseudonyms computed by HMAC).
   const warm = newState(config, profile);
-  const coldPipelineEventsPerS = await pipeline(warm);
+  const coldPipelineEventsPerS = await withFreshDedup(warm);
   // One more unmeasured pass each, so the JIT has settled before the measured runs.
-  await pipeline({ ...warm, dedup: createDeduplicator({ capacity: config.dedupCapacity }) });
+  await withFreshDedup(warm);
   jsonParse();
   // Warm (steady state: an edge sees the same users and user agents all day). A fresh dedup
   // set per run, or the repeated messageIds would all be dropped as retries.
@@ -124,7 +145,7 @@ export async function benchInProcess(config: EdgeConfig, profile: Profile, runs:
   const jsonParseRuns: number[] = [];
   for (let r = 0; r < runs; r++) {
     jsonParseRuns.push(jsonParse());
-    pipelineRuns.push(await pipeline({ ...warm, dedup: createDeduplicator({ capacity: config.dedupCapacity }) }));
+    pipelineRuns.push(await withFreshDedup(warm));
   }
   return {
     pipelineEventsPerS: median(pipelineRuns),
@@ -135,6 +156,40 @@ export async function benchInProcess(config: EdgeConfig, profile: Profile, runs:
     jsonParseRuns,
     coldPipelineEventsPerS,
   };
+}
+
+/**
+ * The pipeline's CPU per event with the in-memory dedup set (what the Node edge had) and with the
+ * shared on-disk store (ADR 0010), alternating runs so that load drifting on a shared machine
+ * hits both alike. CPU time of this process (`process.cpuUsage`), not wall time.
+ */
+export async function benchDedupCost(config: EdgeConfig, profile: Profile, rounds: number): Promise<{ memoryUsPerEvent: number; storeUsPerEvent: number; memoryRuns: number[]; storeRuns: number[] }> {
+  const warm = newState(config, profile);
+  const cpuPass = async (dedup: Deduplicator): Promise<number> => {
+    const c0 = process.cpuUsage();
+    await pass(config, profile, { ...warm, dedup }, config.flushIntervalMs, () => undefined);
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / profile.events;
+  };
+  const withStore = async (): Promise<number> => {
+    const dir = mkdtempSync(join(tmpdir(), 'tributary-bench-dedup-'));
+    const store = openDedupStore({ dir, windowMs: config.dedupWindowMs });
+    try {
+      return await cpuPass(store);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  await cpuPass(createMemoryDeduplicator({ capacity: config.dedupCapacity }));
+  await withStore();
+  const memoryRuns: number[] = [];
+  const storeRuns: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    memoryRuns.push(await cpuPass(createMemoryDeduplicator({ capacity: config.dedupCapacity })));
+    storeRuns.push(await withStore());
+  }
+  return { memoryUsPerEvent: median(memoryRuns), storeUsPerEvent: median(storeRuns), memoryRuns, storeRuns };
 }
 
 export async function benchCompaction(config: EdgeConfig, profile: Profile, flushIntervalMs: number): Promise<CompactionResult> {

@@ -13,6 +13,8 @@
  * On start it prints one JSON line `{"event":"edge_started","url":...,"source_id":...}`.
  * Durability is the Node edge's: a 2xx means the gateway had the envelope in Kafka; rows of a
  * process that dies before its flush are lost with it, and those requests were not answered 2xx.
+ * Retries are deduplicated in memory, per process (the last `DEDUP_CAPACITY` messageIds): a
+ * retry after a restart, or on another Deno process, counts again (docs/EDGE.md "Deduplication").
  */
 import { parseEdgeConfig } from '../config.ts';
 import { createEdge } from '../edge.ts';

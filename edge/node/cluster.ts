@@ -23,8 +23,9 @@ const RESTART_DELAY_MS = 1000;
  * - its own source id `<sourceId>-<n>`, Kafka producer and sequence numbers, so the
  *   aggregator keeps one watermark per worker (a replaced worker reuses its slot's id; its
  *   sequences start at the clock, as after any restart);
- * - its own messageId dedup set: a client retry that arrives on another connection may land on
- *   another worker and be counted again (docs/EDGE.md "Deduplication");
+ * - one retry dedup store for all of them (`DEDUP_DIR`, on disk, edge/node/dedup-store.ts): a
+ *   client retry that lands on another worker, or on the replacement of a crashed one, is
+ *   recognized (docs/EDGE.md "Deduplication", ADR 0010);
  * - its own `/health`: `GET /health` answers for the worker that got the connection;
  *   `health()` here collects every worker's.
  *

@@ -11,7 +11,9 @@ import type { SaltProvider } from '../salt-provider.ts';
 import { startNodeEdgeCluster, type NodeEdgeHealth } from './cluster.ts';
 import { defaultLog, defaultSourceId } from './defaults.ts';
 import { nodeHmac } from './hmac.ts';
+import { openDedupStore, type DedupStore } from './dedup-store.ts';
 import { createNodeEdgeListener } from './http-listener.ts';
+import { resolve } from 'node:path';
 import { createKafkaSinks } from './kafka-sink.ts';
 import type { ComponentHealth } from '../../core/background.ts';
 import { trackSinkHealth } from './sink-health.ts';
@@ -40,8 +42,8 @@ export interface NodeEdgeOptions {
   /**
    * Edge processes serving `port` (node:cluster; `EDGE_PROCESSES`). Default 1: this process is
    * the edge. With N > 1 this process only supervises N worker processes, each a complete edge
-   * with its own source id (`<sourceId>-<n>`), Kafka producer, flush timer, messageId dedup set,
-   * caches and `/health` (see `startNodeEdgeCluster`). `sinks` and `saltProvider` cannot cross
+   * with its own source id (`<sourceId>-<n>`), Kafka producer, flush timer, caches and
+   * `/health`; all share the retry dedup store in `DEDUP_DIR` (see `startNodeEdgeCluster`). `sinks` and `saltProvider` cannot cross
    * a process boundary: pass `workerSetup` instead.
    */
   processes?: number;
@@ -105,6 +107,8 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
   // a heartbeat every HEARTBEAT_MS, so an unreachable broker shows within one heartbeat.
   const sinkHealth = trackSinkHealth({ partialSink: sinks.partialSink, rejectedSink: sinks.rejectedSink, now: Date.now });
 
+  // Retries are deduplicated in a store on disk shared by every edge process of this machine (ADR 0010).
+  const dedup = o.config.dedupWindowMs > 0 ? openEdgeDedupStore(o.config, log) : undefined;
   const edge = createEdge({
     config: o.config,
     sourceId,
@@ -113,10 +117,22 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
     log,
     pseudonymMac: nodeHmac,
     ...(o.saltProvider ? { saltProvider: o.saltProvider } : {}),
+    ...(dedup ? { dedup } : {}),
   });
   const timer = setInterval(() => {
     edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: e instanceof Error ? e.message : String(e) }));
   }, o.config.flushIntervalMs);
+  const dedupTimer =
+    dedup === undefined
+      ? undefined
+      : setInterval(() => {
+          try {
+            dedup.maintain();
+          } catch (e) {
+            log({ event: 'dedup_maintenance_failed', error: e instanceof Error ? e.message : String(e) });
+          }
+        }, DEDUP_MAINTAIN_MS);
+  dedupTimer?.unref();
 
   /**
    * `GET /health`: the edge's counters plus the sink's state and the components of this
@@ -161,11 +177,34 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
         clearInterval(timer);
         const last = await edge.flusher.close();
         if (!last.ok) log({ event: 'final_flush_failed', pending_envelopes: last.pendingEnvelopes, error: last.error });
+        // After the last flush: its marks are committed; marks still pending become absent.
+        clearInterval(dedupTimer);
+        dedup?.close();
         await sinks.disconnect();
       })();
       return closing;
     },
   };
+}
+
+/** How often an edge process rotates and expires dedup generations (cheap when there is nothing to do). */
+const DEDUP_MAINTAIN_MS = 5000;
+
+function openEdgeDedupStore(config: EdgeConfig, log: EdgeLog): DedupStore {
+  const dir = resolve(config.dedupDir);
+  let store: DedupStore;
+  try {
+    store = openDedupStore({ dir, windowMs: config.dedupWindowMs, log });
+    store.maintain();
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    throw new Error(
+      `the retry deduplication store in DEDUP_DIR=${dir} cannot be opened (${reason}): check that the directory is writable and on a local disk; it holds only retry marks, so it can be deleted (retries of events acknowledged in the last DEDUP_WINDOW_MS may then be counted twice), or set DEDUP_WINDOW_MS=0 to turn deduplication off`,
+      { cause: e },
+    );
+  }
+  log({ event: 'dedup_store_opened', dir, window_ms: config.dedupWindowMs, generations: store.stats().generations });
+  return store;
 }
 
 function kafkaSinks(o: NodeEdgeOptions, sourceId: string, log: EdgeLog) {

@@ -1,23 +1,43 @@
-import { drop, ok, type StepResult } from './step-result.ts';
-
-/** Remembers recent messageIds per site so client retries are counted once. */
+/**
+ * Deduplication of client retries by (site, messageId) (docs/EDGE.md "Deduplication", ADR 0010).
+ *
+ * The ingest pipeline claims a request's messageIds in its synchronous section, right before
+ * accumulating; the flusher tells the deduplicator when it drains the accumulator and when the
+ * envelopes of that drain are acknowledged, so a durable implementation can turn its marks from
+ * "pending" (the event sits in this process's memory) into "committed" (the event is in Kafka).
+ */
 export interface Deduplicator {
-  /** `ok` the first time (site, messageId) is seen, `drop` afterwards. Marks it as seen. */
-  check(siteId: string, messageId: string | undefined): StepResult<null>;
-  readonly size: number;
+  /**
+   * Synchronous. For each messageId (`undefined`: the event has none and cannot be
+   * deduplicated), `true` when it is a duplicate (already counted, or in flight in this process,
+   * or earlier in the same list), `false` when it is new; new ids are marked. `busy` when another
+   * live process holds one of the ids in flight: nothing was marked, answer 503 + Retry-After.
+   */
+  claim(site: string, messageIds: ReadonlyArray<string | undefined>): ClaimResult;
+  /** The flusher drained the accumulator: the marks made so far ride on the envelopes it encodes now. */
+  drained(): void;
+  /** Every envelope drained so far is acknowledged by the sink: those marks become committed. */
+  acknowledged(): void;
 }
 
-const FIRST_SEEN = ok(null);
-const DUPLICATE = drop('duplicate_message_id');
+export type ClaimResult = { kind: 'ok'; duplicate: boolean[] } | { kind: 'busy' };
+
+/** A deduplicator that finds nothing: every event is new (Workers isolates, whose shards deduplicate). */
+export const NO_DEDUPLICATION: Deduplicator = {
+  claim: (_site, ids) => ({ kind: 'ok', duplicate: ids.map(() => false) }),
+  drained: () => undefined,
+  acknowledged: () => undefined,
+};
 
 /**
- * Bounded by `capacity` with first-in-first-out eviction, so memory stays flat under any
- * traffic; a retry is recognized as long as its id is among the last `capacity` ids this edge
- * accepted. Events without a messageId cannot be deduplicated and always pass. Eviction goes
- * through a ring buffer, O(1) (see `createFifoOrder` in bounded-cache.ts: evicting through the
- * Set's iterator made every event cost O(capacity) once the set was full).
+ * In-memory, per process (Deno, and tests): bounded by `capacity` with first-in-first-out
+ * eviction, so memory stays flat under any traffic; a retry is recognized as long as its id is
+ * among the last `capacity` ids this process accepted and the process has not restarted.
+ * Correct for retries of in-flight events: a mark made before the flush is acknowledged stays,
+ * and the flusher re-sends the same envelope after a failure. Eviction goes through a ring
+ * buffer, O(1) (evicting through the Set's iterator made every event cost O(capacity)).
  */
-export function createDeduplicator(o: { capacity: number }): Deduplicator {
+export function createMemoryDeduplicator(o: { capacity: number }): Deduplicator & { readonly size: number } {
   // Per site, so the hot path builds no composite key; the ring remembers (site, id) in two
   // parallel arrays so recording an id allocates nothing.
   const bySite = new Map<string, Set<string>>();
@@ -25,33 +45,42 @@ export function createDeduplicator(o: { capacity: number }): Deduplicator {
   const ringIds = new Array<string>(Math.max(0, o.capacity));
   let next = 0;
   let size = 0;
+
+  function check(siteId: string, messageId: string | undefined): boolean {
+    if (messageId === undefined || o.capacity === 0) return false;
+    let seen = bySite.get(siteId);
+    if (seen === undefined) {
+      seen = new Set();
+      bySite.set(siteId, seen);
+    }
+    // One hash lookup instead of has() then add(): an id that was there leaves the size unchanged.
+    const before = seen.size;
+    seen.add(messageId);
+    if (seen.size === before) return true;
+    if (size < o.capacity) {
+      const at = (next + size++) % o.capacity;
+      ringSites[at] = siteId;
+      ringIds[at] = messageId;
+    } else {
+      const oldSite = ringSites[next] as string;
+      const oldSet = bySite.get(oldSite);
+      oldSet?.delete(ringIds[next] as string);
+      if (oldSet?.size === 0) bySite.delete(oldSite);
+      ringSites[next] = siteId;
+      ringIds[next] = messageId;
+      next = (next + 1) % o.capacity;
+    }
+    return false;
+  }
+
   return {
-    check(siteId, messageId) {
-      if (messageId === undefined || o.capacity === 0) return FIRST_SEEN;
-      let seen = bySite.get(siteId);
-      if (seen === undefined) {
-        seen = new Set();
-        bySite.set(siteId, seen);
-      }
-      // One hash lookup instead of has() then add(): an id that was there leaves the size unchanged.
-      const before = seen.size;
-      seen.add(messageId);
-      if (seen.size === before) return DUPLICATE;
-      if (size < o.capacity) {
-        const at = (next + size++) % o.capacity;
-        ringSites[at] = siteId;
-        ringIds[at] = messageId;
-      } else {
-        const oldSite = ringSites[next] as string;
-        const oldSet = bySite.get(oldSite);
-        oldSet?.delete(ringIds[next] as string);
-        if (oldSet?.size === 0) bySite.delete(oldSite);
-        ringSites[next] = siteId;
-        ringIds[next] = messageId;
-        next = (next + 1) % o.capacity;
-      }
-      return FIRST_SEEN;
+    claim(site, ids) {
+      const duplicate = new Array<boolean>(ids.length);
+      for (let i = 0; i < ids.length; i++) duplicate[i] = check(site, ids[i]);
+      return { kind: 'ok', duplicate };
     },
+    drained: () => undefined,
+    acknowledged: () => undefined,
     get size() {
       return size;
     },

@@ -54,16 +54,16 @@ export class EdgeShard extends DurableObject<Env> {
     if (this.overloaded(c)) {
       return { ok: false, code: 'overloaded', retryAfterS: this.retryAfterS(c), message: 'the shard holds too many unsent events (MAX_PENDING_ROWS)' };
     }
-    const dedup = c.edge.dedupCapacity > 0;
+    const dedup = c.edge.dedupWindowMs > 0;
     const result = this.ctx.storage.transactionSync(() => {
       if (this.store.getMeta('shard') === undefined) this.store.setMeta('shard', batch.shard);
       const fresh: AccumulatorEvent[] = [];
       let duplicates = 0;
       for (const { messageId, ...event } of batch.events) {
-        if (dedup && messageId !== undefined && !this.store.markSeen(`${event.site}\u0000${messageId}`)) duplicates++;
+        if (dedup && messageId !== undefined && !this.store.markSeen(`${event.site}\u0000${messageId}`, now)) duplicates++;
         else fresh.push(event);
       }
-      if (dedup && fresh.length > 0) this.store.trimSeen(c.edge.dedupCapacity);
+      if (dedup) this.store.expireSeen(now - c.edge.dedupWindowMs);
       this.store.addPending(fresh);
       this.store.addRejected(batch.rejected);
       if (fresh.length > 0) this.store.setMeta('last_data_ms', now);

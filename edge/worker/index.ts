@@ -6,6 +6,7 @@
  */
 import { createGatewaySaltProvider } from '../gateway-salt-provider.ts';
 import { createIngestState, type IngestState } from '../ingest.ts';
+import { NO_DEDUPLICATION } from '../pipeline/dedup.ts';
 import type { EdgeLog } from '../ports.ts';
 import { createStaticSaltProvider } from '../salt-provider.ts';
 import { EdgeShard } from './edge-shard.ts';
@@ -36,10 +37,10 @@ function isolateState(env: object, config: WorkerEdgeConfig): IsolateState {
     const now = (): number => Date.now();
     if (config.saltSource === 'gateway') {
       const salts = createGatewaySaltProvider({ gateway: config.gateway, epochMs: edge.saltEpochMs, retentionEpochs: edge.saltRetentionEpochs, now, log });
-      state = { ingest: createIngestState(edge, salts), prefetchSalt: () => salts.prefetch() };
+      state = { ingest: createIngestState(edge, salts, { dedup: NO_DEDUPLICATION }), prefetchSalt: () => salts.prefetch() };
     } else {
       const salts = createStaticSaltProvider({ secret: edge.pseudonymSalt, epochMs: edge.saltEpochMs, retentionEpochs: edge.saltRetentionEpochs, now });
-      state = { ingest: createIngestState(edge, salts), prefetchSalt: () => undefined };
+      state = { ingest: createIngestState(edge, salts, { dedup: NO_DEDUPLICATION }), prefetchSalt: () => undefined };
     }
     isolates.set(env, state);
   }

@@ -49,11 +49,11 @@ export function createShardCommitter(o: ShardCommitterOptions): Flusher {
     }
   }
 
-  async function send(): Promise<{ ok: true; events: number; rejected: number } | { ok: false; retryAfterS: number; error: string }> {
+  async function send(): Promise<{ ok: true; events: number; rejected: number; duplicates: number } | { ok: false; retryAfterS: number; error: string }> {
     const events = o.capture.take();
     const records = rejected;
     rejected = [];
-    if (events.length === 0 && records.length === 0) return { ok: true, events: 0, rejected: 0 };
+    if (events.length === 0 && records.length === 0) return { ok: true, events: 0, rejected: 0, duplicates: 0 };
     const batches = new Map<number, ShardBatch>();
     const batchOf = (index: number): ShardBatch => {
       let b = batches.get(index);
@@ -68,7 +68,7 @@ export function createShardCommitter(o: ShardCommitterOptions): Flusher {
 
     const results = await Promise.all([...batches].map(([index, batch]) => callShard(index, batch)));
     const failed = results.filter((r): r is Extract<ShardIngestResult, { ok: false }> => !r.ok);
-    if (failed.length === 0) return { ok: true, events: events.length, rejected: records.length };
+    if (failed.length === 0) return { ok: true, events: events.length, rejected: records.length, duplicates: results.reduce((n, r) => n + (r.ok ? r.duplicates : 0), 0) };
     const retryAfterS = Math.max(o.retryAfterS, ...failed.map((f) => f.retryAfterS));
     if (failed.some((f) => f.code === 'overloaded')) o.overload.untilMs = Math.max(o.overload.untilMs, o.now() + retryAfterS * 1000);
     log({ event: 'shards_not_stored', failed: failed.length, shards: batches.size, codes: [...new Set(failed.map((f) => f.code))] });
@@ -89,7 +89,7 @@ export function createShardCommitter(o: ShardCommitterOptions): Flusher {
     },
     async commit(): Promise<CommitResult> {
       const r = await send();
-      return r.ok ? { ok: true } : { ok: false, retryAfterS: r.retryAfterS };
+      return r.ok ? { ok: true, duplicates: r.duplicates } : { ok: false, retryAfterS: r.retryAfterS };
     },
     overloaded() {
       return o.now() < o.overload.untilMs;

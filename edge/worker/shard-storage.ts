@@ -8,13 +8,17 @@ import type { RejectedRecord } from '../ports.ts';
  * - `pending`  events stored and acknowledged, not yet in an envelope (JSON, ≤ 1000 per row);
  * - `outbox`   sealed envelopes (exact bytes, with their sequence), deleted after the gateway's 200;
  * - `rejected` redacted rejected records, deleted after the gateway's 200;
- * - `seen`     recent (site, messageId) keys, first in first out, for durable deduplication;
+ * - `seen`     (site, messageId) keys with the time they were first seen, for durable
+ *              deduplication within `DEDUP_WINDOW_MS` (rows in `id` order are in time order);
  * - `meta`     shard name, next sequence, watermark, retry state.
  */
 export interface ShardStorage {
-  /** Marks (site, messageId) as seen; false when it already was (a retry). */
-  markSeen(key: string): boolean;
-  trimSeen(capacity: number): void;
+  /** Marks (site, messageId) as seen at `atMs`; false when it already was (a retry). */
+  markSeen(key: string, atMs: number): boolean;
+  /** Forgets keys seen before `beforeMs`; costs the rows it deletes (they are in `id` order). */
+  expireSeen(beforeMs: number): void;
+  /** Keys remembered. */
+  seenCount(): number;
   addPending(events: AccumulatorEvent[]): void;
   addRejected(records: RejectedRecord[]): void;
   pendingEvents(): number;
@@ -43,20 +47,27 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (id INTEGER PRIMARY KEY AUTOINCREMENT, events TEXT NOT NULL, n INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (sequence INTEGER PRIMARY KEY, body BLOB NOT NULL, rows INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS rejected (id INTEGER PRIMARY KEY AUTOINCREMENT, record TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS seen (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS seen (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE, at INTEGER NOT NULL DEFAULT 0);
 `;
 
 /** Creates the tables if needed (idempotent) and returns the typed queries. */
 export function openShardStorage(sql: SqlStorage): ShardStorage {
   sql.exec(SCHEMA);
+  // Shards created before the time window had `seen (id, key)`, trimmed by count: keep their keys one more window.
+  if (!sql.exec<{ name: string }>('PRAGMA table_info(seen)').toArray().some((c) => c.name === 'at')) {
+    sql.exec('ALTER TABLE seen ADD COLUMN at INTEGER NOT NULL DEFAULT 0');
+    sql.exec('UPDATE seen SET at = ?', Date.now());
+  }
   const count = (query: string): number => Number(sql.exec<{ n: number | null }>(query).one().n ?? 0);
   return {
-    markSeen(key) {
-      return sql.exec('INSERT INTO seen (key) VALUES (?) ON CONFLICT (key) DO NOTHING RETURNING id', key).toArray().length === 1;
+    markSeen(key, atMs) {
+      return sql.exec('INSERT INTO seen (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING RETURNING id', key, atMs).toArray().length === 1;
     },
-    trimSeen(capacity) {
-      sql.exec('DELETE FROM seen WHERE id <= (SELECT max(id) FROM seen) - ?', capacity);
+    expireSeen(beforeMs) {
+      // The subquery walks from the oldest row to the first one still in the window.
+      sql.exec('DELETE FROM seen WHERE id < coalesce((SELECT id FROM seen WHERE at >= ? ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM seen))', beforeMs);
     },
+    seenCount: () => count('SELECT count(*) AS n FROM seen'),
     addPending(events) {
       for (let i = 0; i < events.length; i += EVENTS_PER_ROW) {
         const chunk = events.slice(i, i + EVENTS_PER_ROW);

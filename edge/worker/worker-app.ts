@@ -1,5 +1,6 @@
 import { createEdgeApp } from '../app.ts';
 import type { IngestState } from '../ingest.ts';
+import { NO_DEDUPLICATION } from '../pipeline/dedup.ts';
 import type { EdgeLog } from '../ports.ts';
 import { createEventCapture } from './event-capture.ts';
 import { createShardCommitter, type OverloadMemo } from './shard-committer.ts';
@@ -52,6 +53,9 @@ export function createWorkerRequestHandler(o: {
     accumulator: capture,
     flusher: committer,
     ...(o.ingestState ? { ingestState: o.ingestState } : {}),
+    // The shards deduplicate, atomically with storing (an isolate's memory would mark events a
+    // failing shard never stored, and a retry would then be dropped: lost).
+    dedup: NO_DEDUPLICATION,
     // Cloudflare sets request.cf.country itself; a configured COUNTRY_HEADER still wins.
     country: (req) => (edge.countryHeader !== undefined ? (req.headers.get(edge.countryHeader) ?? undefined) : cfCountry(req)),
     ...(o.log ? { log: o.log } : {}),

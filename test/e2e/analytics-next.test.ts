@@ -11,6 +11,7 @@ import { parseCoreConfig } from '../../core/config/core-config.ts';
 import { silentLogger } from '../../core/log.ts';
 import { startPipeline, type Pipeline } from '../../core/pipeline.ts';
 import { testKafkaBrokers, uniqueName, waitFor } from '../integration/setup/kafka-test-env.ts';
+import { tempDedupDir } from '../integration/setup/dedup-dir.ts';
 
 // Segment's own browser library, @segment/analytics-next, unmodified (bundled from node_modules
 // with esbuild at test time), in Debian's Chromium, against the whole pipeline of `tributary
@@ -70,6 +71,7 @@ beforeAll(async () => {
     BOT_POLICY: 'drop',
     FLUSH_INTERVAL_MS: '100',
     HEARTBEAT_MS: '200',
+    DEDUP_DIR: tempDedupDir(),
   };
   pipeline = await startPipeline(core.config, edgeEnv, testKafkaBrokers(), silentLogger());
   wire = await startRecordingProxy(pipeline.edgeUrl);

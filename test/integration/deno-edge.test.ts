@@ -142,6 +142,7 @@ const REQUESTS: Array<{ path: string; body: unknown; contentType?: string; keyIn
     },
   },
   { path: '/v1/track', body: { event: 'purchase', userId: 'u3', messageId: 't-1', timestamp: at(8), properties: { revenue: 42 } } },
+  // A retry of b-0 in the same process: counted once on Deno too (in-memory dedup, docs/EDGE.md).
   { path: '/v1/batch', body: { batch: [{ type: 'track', event: 'signup', userId: 'u0', messageId: 'b-0', timestamp: at(0) }] } },
   { path: '/v1/collect', body: JSON.stringify({ writeKey: 'wk_smoke', batch: [{ type: 'track', event: 'beacon', anonymousId: 'a7', messageId: 'c-1', timestamp: at(9) }] }), contentType: 'text/plain' },
   { path: '/v1/page', body: { name: 'Pricing', userId: 'u4', messageId: 'p-2', timestamp: at(11), context: { page: { path: '/pricing' } } } },

@@ -5,6 +5,7 @@ import { decodeEnvelope, sourceOfSubSource, type PartialEnvelope } from '../../c
 import { parseEdgeConfig } from '../../edge/config.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
 import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
+import { tempDedupDir } from './setup/dedup-dir.ts';
 
 // EDGE_PROCESSES: one port, several edge processes, each a source of its own in Kafka.
 const kafka = new Kafka({ clientId: 'edge-node-cluster-test', brokers: testKafkaBrokers(), logLevel: logLevel.WARN });
@@ -44,7 +45,7 @@ describe('Node edge with EDGE_PROCESSES=2', () => {
     const topics = { partials: uniqueName('cluster-partials'), rejected: uniqueName('cluster-rejected') };
     const partials = await collect(topics.partials);
     await collect(topics.rejected);
-    const config = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: 'wk_it:it-site', PSEUDONYM_SALT: 'integration-salt-0123456789', FLUSH_INTERVAL_MS: '100', HEARTBEAT_MS: '200', DIMENSIONS: 'path' });
+    const config = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: 'wk_it:it-site', PSEUDONYM_SALT: 'integration-salt-0123456789', FLUSH_INTERVAL_MS: '100', HEARTBEAT_MS: '200', DIMENSIONS: 'path', DEDUP_DIR: tempDedupDir() });
     if (!config.ok) throw new Error(config.errors.join('\n'));
     const edge = await startNodeEdge({ config: config.config, brokers: testKafkaBrokers(), port: 0, hostname: '127.0.0.1', topics, sourceId: uniqueName('edge-cl'), processes: 2, log: () => undefined });
     cleanups.push(() => edge.close());

@@ -5,6 +5,7 @@ import { parseEdgeConfig } from '../../edge/config.ts';
 import type { RejectedRecord } from '../../edge/ports.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
 import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
+import { tempDedupDir } from './setup/dedup-dir.ts';
 
 // The Node edge against the real broker: HTTP in, idempotent producer out, envelopes decoded.
 const kafka = new Kafka({ clientId: 'edge-node-kafka-test', brokers: testKafkaBrokers(), logLevel: logLevel.WARN });
@@ -43,6 +44,7 @@ describe('Node edge -> Kafka', () => {
       FLUSH_INTERVAL_MS: '100',
       HEARTBEAT_MS: '200',
       DIMENSIONS: 'path',
+      DEDUP_DIR: tempDedupDir(),
     });
     if (!config.ok) throw new Error(config.errors.join('\n'));
     const edge = await startNodeEdge({ config: config.config, brokers: testKafkaBrokers(), port: 0, hostname: '127.0.0.1', topics, log: () => undefined });

@@ -8,6 +8,7 @@ import { silentLogger } from '../../core/log.ts';
 import { startPipeline, type Pipeline } from '../../core/pipeline.ts';
 import { queryTotals } from '../../core/query/queries.ts';
 import { testKafkaBrokers, uniqueName } from './setup/kafka-test-env.ts';
+import { tempDedupDir } from './setup/dedup-dir.ts';
 
 // The whole path with real components: HTTP -> Node edge -> Kafka broker -> aggregator -> chdb.
 const WINDOW_MS = 1000;
@@ -40,6 +41,7 @@ describe.each(['source', 'cell'] as const)('one event travelling the whole path,
       FLUSH_INTERVAL_MS: '100',
       HEARTBEAT_MS: '200',
       WATERMARK_DELAY_MS: '100',
+      DEDUP_DIR: tempDedupDir(),
     };
     const parsed = parseCoreConfig(env);
     if (!parsed.ok) throw new Error(parsed.errors.join('\n'));

@@ -13,6 +13,7 @@ import { startNodeEdge, type RunningNodeEdge } from '../../edge/node/server.ts';
 import type { SaltLookup } from '../../edge/salt-provider.ts';
 import { openTestClickHouse } from './helpers/aggregator-harness.ts';
 import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
+import { tempDedupDir } from './setup/dedup-dir.ts';
 
 // The salts a Workers or Deno edge gets from `tributary gateway` are the central store's: the
 // same bytes the Node edge's ClickHouse provider reads, so both edges give one user one pseudonym.
@@ -45,7 +46,7 @@ beforeAll(async () => {
   const gatewayStore = createClickHouseSaltProvider({ client: ch.client, epochMs: DAY, retentionEpochs: 2, now: Date.now });
   gateway = await startGateway({ brokers: testKafkaBrokers(), keys: new Map([[EDGE_ID, SECRET]]), port: 0, hostname: '127.0.0.1', topics, logger: silentLogger(), salts: gatewayStore });
 
-  const parsed = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: 'wk_it:it', FLUSH_INTERVAL_MS: '50', HEARTBEAT_MS: '600000', DIMENSIONS: 'path' }, { pseudonymSaltRequired: false });
+  const parsed = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: 'wk_it:it', FLUSH_INTERVAL_MS: '50', HEARTBEAT_MS: '600000', DIMENSIONS: 'path', DEDUP_DIR: tempDedupDir() }, { pseudonymSaltRequired: false });
   if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
   config = parsed.config;
   // The Node edge: ClickHouse salts, straight to Kafka.

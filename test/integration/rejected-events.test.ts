@@ -8,6 +8,7 @@ import { parseEdgeConfig } from '../../edge/config.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
 import { openTestClickHouse, testCoreConfig, testKafka } from './helpers/aggregator-harness.ts';
 import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
+import { tempDedupDir } from './setup/dedup-dir.ts';
 
 // Refused events: Node edge -> topic `rejected` -> sink -> ClickHouse rejected_events, with the
 // reasons, without the personal data, counted in Prometheus, and once per record after a replay.
@@ -44,7 +45,7 @@ describe('rejected events', () => {
     await admin.createTopics({ topics: [{ topic: config.topics.partials, numPartitions: 1 }, { topic: config.topics.rejected, numPartitions: 1 }], waitForLeaders: true });
     await admin.disconnect();
 
-    const edgeConfig = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: 'wk_rej:rej-site', PSEUDONYM_SALT: 'integration-salt-0123456789', FLUSH_INTERVAL_MS: '100' });
+    const edgeConfig = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: 'wk_rej:rej-site', PSEUDONYM_SALT: 'integration-salt-0123456789', FLUSH_INTERVAL_MS: '100', DEDUP_DIR: tempDedupDir() });
     if (!edgeConfig.ok) throw new Error(edgeConfig.errors.join('\n'));
     const edge = await startNodeEdge({ config: edgeConfig.config, brokers, port: 0, hostname: '127.0.0.1', topics: config.topics, log: () => undefined });
     const registry = createMetricsRegistry();

@@ -3,6 +3,7 @@ import { decodeEnvelope, type PartialEnvelope } from '../../../core/algebra/inde
 import { parseEdgeConfig } from '../../../edge/config.ts';
 import { startNodeEdge, type RunningNodeEdge } from '../../../edge/node/server.ts';
 import { testKafkaBrokers, uniqueName } from './kafka-test-env.ts';
+import { tempDedupDir } from './dedup-dir.ts';
 
 /** A Node edge on the test broker, and everything it wrote to Kafka as it arrives. */
 export interface EdgeKafkaRig {
@@ -27,7 +28,7 @@ export async function startEdgeKafkaRig(o: { name: string; writeKeys: string; sa
   await admin.createTopics({ topics: [topics.partials, topics.rejected].map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
   await admin.disconnect();
 
-  const config = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: o.writeKeys, PSEUDONYM_SALT: o.salt, FLUSH_INTERVAL_MS: '100', HEARTBEAT_MS: '200', DIMENSIONS: 'path' });
+  const config = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: o.writeKeys, PSEUDONYM_SALT: o.salt, FLUSH_INTERVAL_MS: '100', HEARTBEAT_MS: '200', DIMENSIONS: 'path', DEDUP_DIR: tempDedupDir() });
   if (!config.ok) throw new Error(config.errors.join('\n'));
   const edge = await startNodeEdge({ config: config.config, brokers: testKafkaBrokers(), port: 0, hostname: '127.0.0.1', topics, log: () => undefined });
 

@@ -5,6 +5,7 @@ import { parseEdgeConfig, type EdgeConfig } from '../../../edge/config.ts';
 import { createEdge, type Edge } from '../../../edge/edge.ts';
 import type { PartialSink, RejectedRecord, RejectedSink } from '../../../edge/ports.ts';
 import type { SaltProvider } from '../../../edge/salt-provider.ts';
+import type { Deduplicator } from '../../../edge/pipeline/dedup.ts';
 
 export const T0 = Date.parse('2024-05-01T12:00:00.000Z');
 
@@ -95,7 +96,7 @@ export interface TestEdge extends Edge {
   config: EdgeConfig;
 }
 
-export function makeEdge(env: Record<string, string> = {}, opts: { country?: (r: Request) => string | undefined; saltProvider?: SaltProvider } = {}): TestEdge {
+export function makeEdge(env: Record<string, string> = {}, opts: { country?: (r: Request) => string | undefined; saltProvider?: SaltProvider; dedup?: Deduplicator } = {}): TestEdge {
   const config = testConfig(env);
   const partials = new FakePartialSink();
   const rejected = new FakeRejectedSink();
@@ -108,6 +109,7 @@ export function makeEdge(env: Record<string, string> = {}, opts: { country?: (r:
     now: () => clock.now,
     ...(opts.country ? { country: opts.country } : {}),
     ...(opts.saltProvider ? { saltProvider: opts.saltProvider } : {}),
+    ...(opts.dedup ? { dedup: opts.dedup } : {}),
     flusher: { sleep: async () => undefined, random: () => 0.5, initialSequence: 1 },
   });
   return { ...edge, partials, rejected, clock, config };

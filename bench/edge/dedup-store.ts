@@ -1,0 +1,119 @@
+/**
+ * `npm run bench:dedup`: the Node edge's retry dedup store (ADR 0010) alone, on this machine's disk.
+ *
+ *   npm run bench:dedup                  # 1,000,000 keys; writes the "Retry dedup store" section of docs/BENCHMARKS.md
+ *   npm run bench:dedup -- --keys 200000 # smaller (docs not written)
+ *
+ * Claims 1 M fresh messageIds in requests of 100 (one write transaction each), committing the
+ * marks every 2,000 events as the flusher does after an acknowledged flush; then claims them all
+ * again (every one a duplicate), then 20,000 single-event requests; then the whole in-process
+ * pipeline with the in-memory set and with the store, alternating. Reports CPU µs per event, the
+ * store's size on disk per million keys and the process RSS (which counts the store's pages
+ * mapped into memory: they are the OS page cache, shared by every edge process, and evictable).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseEdgeConfig } from '../../edge/config.ts';
+import { dedupKey, openDedupStore } from '../../edge/node/dedup-store.ts';
+import { benchDedupCost } from './in-process.ts';
+import { BENCH_DIMENSIONS, generateProfile } from './profile.ts';
+import { writeBenchmarkSection } from '../write-section.ts';
+
+const arg = process.argv.indexOf('--keys');
+const keys = arg > 0 ? Number(process.argv[arg + 1]) : 1_000_000;
+const PER_REQUEST = 100;
+const PER_FLUSH = 2000;
+const dir = mkdtempSync(join(tmpdir(), 'tributary-dedup-bench-'));
+const mb = (n: number): string => (n / 1e6).toFixed(1);
+/** CPU time of this process in ms (user + system): robust to other processes' load, unlike wall time. */
+const cpuMs = (): number => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+};
+// analytics.js style messageIds: "ajs-next-" + 32 hex digits.
+const id = (i: number): string => `ajs-next-${i.toString(16).padStart(8, '0')}${'5f3a9c1e'.repeat(3)}`;
+
+const load = loadavg().map((l) => l.toFixed(2)).join(' ');
+const startedAt = new Date();
+console.log(`load ${load}; ${keys.toLocaleString('en-US')} keys in ${dir}`);
+const rssBefore = process.memoryUsage().rss;
+const store = openDedupStore({ dir, windowMs: 3_600_000 });
+try {
+  const ids = new Array<string>(PER_REQUEST);
+  let t0 = cpuMs();
+  let commitMs = 0;
+  for (let i = 0; i < keys; i += PER_REQUEST) {
+    for (let j = 0; j < PER_REQUEST; j++) ids[j] = id(i + j);
+    const r = store.claim('bench', ids);
+    if (r.kind !== 'ok' || r.duplicate.some((d) => d)) throw new Error('fresh ids must be new');
+    if ((i + PER_REQUEST) % PER_FLUSH === 0) {
+      const c0 = cpuMs();
+      store.drained();
+      store.acknowledged();
+      commitMs += cpuMs() - c0;
+    }
+  }
+  const insertMs = cpuMs() - t0;
+  const { bytes } = store.stats();
+  const rssAfter = process.memoryUsage().rss;
+
+  t0 = cpuMs();
+  for (let i = 0; i < keys; i += PER_REQUEST) {
+    for (let j = 0; j < PER_REQUEST; j++) ids[j] = id(i + j);
+    const r = store.claim('bench', ids);
+    if (r.kind !== 'ok' || r.duplicate.some((d) => !d)) throw new Error('known ids must be duplicates');
+  }
+  const lookupMs = cpuMs() - t0;
+
+  const singles = 20_000;
+  t0 = cpuMs();
+  for (let i = 0; i < singles; i++) {
+    store.claim('bench', [`single-${i}`]);
+    if (i % 20 === 19) {
+      store.drained();
+      store.acknowledged();
+    }
+  }
+  const singleMs = cpuMs() - t0;
+
+  t0 = cpuMs();
+  for (let i = 0; i < 200_000; i++) dedupKey('bench', id(i));
+  const hashUs = ((cpuMs() - t0) * 1000) / 200_000;
+
+  // The whole pipeline, in-memory set against the store, alternating (CPU time per event).
+  const edgeConfig = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: 'wk_bench:bench', PSEUDONYM_SALT: 'bench-secret-0123456789abcdef', DIMENSIONS: BENCH_DIMENSIONS, COUNTRY_HEADER: 'cf-ipcountry' });
+  if (!edgeConfig.ok) throw new Error(edgeConfig.errors.join('\n'));
+  const cost = await benchDedupCost(edgeConfig.config, generateProfile({ events: 100_000 }), 5);
+
+  const perMillion = 1e6 / keys;
+  const lines = [
+    `pipeline CPU per event (parse → … → dedup → accumulate, 100-event batches, median of 5 alternating runs): ${cost.memoryUsPerEvent.toFixed(1)} µs with the in-memory set, ${cost.storeUsPerEvent.toFixed(1)} µs with the shared store (+${(cost.storeUsPerEvent - cost.memoryUsPerEvent).toFixed(1)} µs, ×${(cost.storeUsPerEvent / cost.memoryUsPerEvent).toFixed(2)}); runs ${cost.memoryRuns.map((x) => x.toFixed(1)).join(', ')} vs ${cost.storeRuns.map((x) => x.toFixed(1)).join(', ')}`,
+    `CPU: new events, requests of ${PER_REQUEST}: ${((insertMs * 1000) / keys).toFixed(2)} µs/event (of which recording the acknowledgement after each ${PER_FLUSH}-event flush: ${((commitMs * 1000) / keys).toFixed(2)} µs/event)`,
+    `retries (all duplicates), requests of ${PER_REQUEST}: ${((lookupMs * 1000) / keys).toFixed(2)} µs/event`,
+    `single-event requests (new): ${((singleMs * 1000) / singles).toFixed(1)} µs/request (one write transaction each)`,
+    `key hash (SHA-256, first 16 bytes): ${hashUs.toFixed(2)} µs/event (included above)`,
+    `disk: ${mb(bytes * perMillion)} MB per million keys (${bytes.toLocaleString('en-US')} bytes for ${keys.toLocaleString('en-US')} keys); the store holds up to 2 × DEDUP_WINDOW_MS of keys`,
+    `RSS: +${mb((rssAfter - rssBefore) * perMillion)} MB per million keys: the store's pages mapped into the process (page cache, shared by the edge processes of the machine, reclaimable)`,
+  ];
+  for (const l of lines) console.log(l);
+  if (keys === 1_000_000) {
+    const path = writeBenchmarkSection(
+      'Retry dedup store',
+      `## Retry dedup store
+
+\`npm run bench:dedup\` — ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${availableParallelism()} CPUs, Node ${process.version}, load average at start ${load}
+(the machine was shared with other test runs: compare figures taken at the same time, not across sections).
+The Node edge's on-disk store (edge/node/dedup-store.ts, ADR 0010) alone: ${keys.toLocaleString('en-US')} fresh analytics.js-style messageIds
+claimed in requests of ${PER_REQUEST} (one write transaction each), the acknowledgement recorded every ${PER_FLUSH} events as the flusher does; then the
+same ids again (all duplicates); then ${singles.toLocaleString('en-US')} single-event requests.
+
+${lines.map((l) => `- ${l}`).join('\n')}
+`,
+    );
+    console.log(`written to ${path}`);
+  }
+} finally {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+}

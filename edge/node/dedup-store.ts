@@ -1,0 +1,339 @@
+/**
+ * The Node edge's retry deduplication (ADR 0010): one on-disk store per machine, shared by every
+ * edge process that uses the same `DEDUP_DIR`, kept across crashes and restarts.
+ *
+ * Layout: LMDB environments (memory-mapped B-trees, safe across processes) named
+ * `gen-<n>.mdb`, one per generation. A key is the first 16 bytes of SHA-256(site, NUL,
+ * messageId); its value names who counted the event: the process (pid and start time), the
+ * store instance (a nonce) and the flush (the instance's drain number) that carries it. Each
+ * instance records, under its own 17-byte key, the last drain whose envelopes Kafka
+ * acknowledged: a mark at or below it is committed (the event is in Kafka), above it pending
+ * (the event sits in that process's memory). So an event costs one write, and an acknowledged
+ * flush one more write, whatever its size. One-byte keys hold a generation's start time and
+ * its successor.
+ *
+ * Expiry without scans: lookups read the current and the previous generation; when the current
+ * one is older than the window, the next is created and the one before the previous is deleted
+ * as a file. A key is remembered between `windowMs` and `2 × windowMs`.
+ *
+ * Crash safety: a pending mark counts as absent once its process is gone (its pid is not
+ * running, or runs a process that started at another time, or the store was closed), so the
+ * retry of an event that never reached Kafka is counted; a pending mark of a live process makes
+ * another process answer 503 `in_flight` (nothing counted) until the owner's flush is
+ * acknowledged.
+ */
+import * as crypto from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ABORT, open, type RootDatabase } from 'lmdb';
+import type { ClaimResult, Deduplicator } from '../pipeline/dedup.ts';
+import type { EdgeLog } from '../ports.ts';
+
+export interface DedupStoreOptions {
+  dir: string;
+  windowMs: number;
+  now?: () => number;
+  /** This process in pending marks: pid and start time (see {@link processStart}). Default: this process's. */
+  process?: { pid: number; start: number };
+  /** Whether process `pid` that started at `start` still runs. Default {@link processRuns}. */
+  processAlive?: (pid: number, start: number) => boolean;
+  /** 16 bytes identifying (site, messageId). Default: SHA-256, truncated. Tests inject collisions. */
+  hash?: (site: string, messageId: string) => Uint8Array;
+  log?: EdgeLog;
+}
+
+export interface DedupStore extends Deduplicator {
+  /** Rotates generations when due and deletes expired ones; call every few seconds. */
+  maintain(): void;
+  stats(): { generations: number[]; currentStartMs: number; unacknowledgedDrains: number; bytes: number };
+  close(): void;
+}
+
+const MARK = 0x50; // 'P'
+/** A mark: 'P', then the owner (pid u32, process start f64, store nonce u32), then its drain (u32). */
+const MARK_BYTES = 21;
+const OWNER_BYTES = 16;
+const PROGRESS = 0x6f; // 'o': 'o' + owner -> last acknowledged drain (u32)
+const START_KEY = Buffer.from([0x73]); // 's'
+const SUCCESSOR_KEY = Buffer.from([0x6e]); // 'n'
+const FILE = /^gen-(\d{10})\.mdb$/;
+
+interface Generation {
+  seq: number;
+  db: RootDatabase<Buffer, Buffer>;
+  startMs: number;
+}
+
+/** 16 bytes of SHA-256 over (site, NUL, messageId): ~1e-19 odds of any collision among 1e10 keys. */
+export function dedupKey(site: string, messageId: string): Uint8Array {
+  // One-shot crypto.hash (Node ≥ 20.12) skips the Hash object: about half the cost per event.
+  if (oneShot !== undefined) return oneShot('sha256', `${site}\u0000${messageId}`, 'buffer').subarray(0, 16);
+  return createHash('sha256').update(site).update('\u0000').update(messageId).digest().subarray(0, 16);
+}
+
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
+
+/**
+ * When process `pid` started, in clock ticks since boot (`/proc/<pid>/stat`, field 22): with the
+ * pid it names one incarnation, so a reused pid is not taken for the process that died. 0 where
+ * there is no /proc (then only the pid is compared), undefined when no such process runs.
+ */
+export function processStart(pid: number): number | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && existsSync('/proc/self/stat')) return undefined;
+    return pidRuns(pid) ? 0 : undefined;
+  }
+  // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // A zombie (killed, not yet reaped) no longer runs.
+  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+  return Number(fields[19]);
+}
+
+function pidRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it runs, as another user.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether the process `pid` that started at `start` still runs. */
+export function processRuns(pid: number, start: number): boolean {
+  const now = processStart(pid);
+  return now !== undefined && (start === 0 || now === start);
+}
+
+/** Stores open in this process, by nonce: a closed one's pending marks count as absent. */
+const openInThisProcess = new Set<number>();
+
+function fileOf(dir: string, seq: number): string {
+  return join(dir, `gen-${String(seq).padStart(10, '0')}.mdb`);
+}
+
+/**
+ * Opens (creating if needed) the store in `o.dir`. Synchronous, like every call on it: the
+ * ingest pipeline claims ids between validation and accumulation without awaiting anything.
+ *
+ * @example
+ * ```ts
+ * const store = openDedupStore({ dir: './data/dedup', windowMs: 3_600_000 });
+ * const edge = createEdge({ config, sourceId, partialSink, rejectedSink, dedup: store });
+ * setInterval(() => store.maintain(), 5000);
+ * ```
+ */
+export function openDedupStore(o: DedupStoreOptions): DedupStore {
+  const now = o.now ?? Date.now;
+  const me = o.process ?? { pid: process.pid, start: processStart(process.pid) ?? 0 };
+  const alive = o.processAlive ?? processRuns;
+  const hash = o.hash ?? dedupKey;
+  const log: EdgeLog = o.log ?? (() => undefined);
+  let nonce = randomBytes(4).readUInt32BE(0);
+  while (openInThisProcess.has(nonce)) nonce = (nonce + 1) >>> 0;
+  openInThisProcess.add(nonce);
+  const markValue = Buffer.alloc(MARK_BYTES);
+  markValue[0] = MARK;
+  markValue.writeUInt32BE(me.pid, 1);
+  markValue.writeDoubleBE(me.start, 5);
+  markValue.writeUInt32BE(nonce, 13);
+  const myProgressKey = Buffer.alloc(1 + OWNER_BYTES);
+  myProgressKey[0] = PROGRESS;
+  markValue.copy(myProgressKey, 1, 1, 1 + OWNER_BYTES);
+  const progressKey = Buffer.alloc(1 + OWNER_BYTES);
+  progressKey[0] = PROGRESS;
+
+  mkdirSync(o.dir, { recursive: true });
+
+  function openGeneration(seq: number): Generation {
+    // noSync: a commit is in the page cache, which survives a process crash; after a machine
+    // crash the last marks may be lost (those retries count twice), never an event.
+    // useWritemap: pages are written in the shared map, not copied out with pwrite at each
+    // commit (random 16-byte keys dirty about one page per new key).
+    const db = open<Buffer, Buffer>({ path: fileOf(o.dir, seq), encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false, noSync: true, overlappingSync: false, useWritemap: true });
+    // The first opener sets the start time.
+    const startMs = db.transactionSync(() => {
+      let start = db.getBinary(START_KEY);
+      if (start === undefined) {
+        const b = Buffer.alloc(8);
+        b.writeDoubleBE(now());
+        db.putSync(START_KEY, b);
+        start = b;
+      }
+      return start.readDoubleBE(0);
+    });
+    return { seq, db, startMs };
+  }
+
+  function existing(): number[] {
+    return readdirSync(o.dir)
+      .map((f) => FILE.exec(f)?.[1])
+      .filter((s): s is string => s !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+  }
+
+  const seqs = existing();
+  let current = openGeneration(seqs.at(-1) ?? 1);
+  let previous: Generation | undefined = seqs.includes(current.seq - 1) ? openGeneration(current.seq - 1) : undefined;
+  // Drains so far (marks claimed now ride on drain `drains + 1`), and the last acknowledged one.
+  let drains = 0;
+  let acknowledgedDrain = 0;
+  let claimedSinceDrain = 0;
+  let closed = false;
+
+  /** Moves on to the successor of the current generation, if it has one. */
+  function follow(): boolean {
+    const next = current.db.getBinary(SUCCESSOR_KEY);
+    if (next === undefined) return false;
+    const seq = next.readUInt32BE(0);
+    const old = previous;
+    previous = current;
+    current = openGeneration(seq);
+    old?.db.close();
+    // The previous generation no longer changes: read it from a snapshot taken after its last write.
+    previous.db.resetReadTxn();
+    return true;
+  }
+
+  /** The last drain the mark's owner recorded as acknowledged, in either generation. */
+  function progressOf(value: Buffer): number {
+    value.copy(progressKey, 1, 1, 1 + OWNER_BYTES);
+    const a = current.db.getBinary(progressKey);
+    const b = previous?.db.getBinary(progressKey);
+    return Math.max(a === undefined ? 0 : a.readUInt32BE(0), b === undefined ? 0 : b.readUInt32BE(0));
+  }
+
+  /** Whether the process (and store) that made a mark still runs. */
+  function ownerAlive(value: Buffer): boolean {
+    const pid = value.readUInt32BE(1);
+    const start = value.readDoubleBE(5);
+    if (pid === me.pid && start === me.start) return openInThisProcess.has(value.readUInt32BE(13));
+    return alive(pid, start);
+  }
+
+  type State = 'absent' | 'counted' | 'busy';
+
+  function stateIn(db: RootDatabase<Buffer, Buffer>, key: Uint8Array): State | undefined {
+    const v = db.getBinary(key as Buffer);
+    if (v === undefined) return undefined;
+    if (v.length !== MARK_BYTES || v[0] !== MARK) return 'absent';
+    // Own mark: in Kafka, or in an envelope this process keeps until Kafka has it.
+    if (v.compare(markValue, 1, 1 + OWNER_BYTES, 1, 1 + OWNER_BYTES) === 0) return 'counted';
+    if (v.readUInt32BE(1 + OWNER_BYTES) <= progressOf(v)) return 'counted';
+    return ownerAlive(v) ? 'busy' : 'absent';
+  }
+
+  function claimOnce(ids: ReadonlyArray<string | undefined>, keys: Array<Uint8Array | undefined>): ClaimResult | 'follow' {
+    let marked = 0;
+    markValue.writeUInt32BE(drains + 1, 1 + OWNER_BYTES);
+    const duplicate = new Array<boolean>(ids.length);
+    let busy = false;
+    const r = current.db.transactionSync(() => {
+      if (current.db.getBinary(SUCCESSOR_KEY) !== undefined) return ABORT;
+      for (let i = 0; i < ids.length; i++) {
+        const key = keys[i];
+        if (key === undefined) {
+          duplicate[i] = false;
+          continue;
+        }
+        // The current generation decides; the previous one only for keys the current lacks.
+        const state = stateIn(current.db, key) ?? (previous !== undefined ? stateIn(previous.db, key) : undefined) ?? 'absent';
+        if (state === 'busy') {
+          busy = true;
+          return ABORT;
+        }
+        if (state === 'absent') {
+          current.db.putSync(key as Buffer, markValue);
+          marked++;
+          duplicate[i] = false;
+        } else {
+          duplicate[i] = true;
+        }
+      }
+      return undefined;
+    }) as unknown;
+    if (r === ABORT && !busy) return 'follow';
+    if (busy) return { kind: 'busy' };
+    claimedSinceDrain += marked;
+    return { kind: 'ok', duplicate };
+  }
+
+  return {
+    claim(site, ids) {
+      if (closed) throw new Error('the dedup store is closed');
+      const keys = ids.map((id) => (id === undefined ? undefined : hash(site, id)));
+      if (keys.every((k) => k === undefined)) return { kind: 'ok', duplicate: ids.map(() => false) };
+      for (;;) {
+        const r = claimOnce(ids, keys);
+        if (r !== 'follow') return r;
+        follow();
+      }
+    },
+    drained() {
+      if (claimedSinceDrain === 0) return;
+      claimedSinceDrain = 0;
+      drains++;
+    },
+    acknowledged() {
+      if (acknowledgedDrain === drains || closed) return;
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE(drains);
+      for (;;) {
+        const r = current.db.transactionSync(() => {
+          if (current.db.getBinary(SUCCESSOR_KEY) !== undefined) return ABORT;
+          current.db.putSync(myProgressKey, b);
+          return undefined;
+        }) as unknown;
+        if (r !== ABORT) break;
+        follow();
+      }
+      acknowledgedDrain = drains;
+    },
+    maintain() {
+      if (closed) return;
+      while (follow());
+      if (now() - current.startMs >= o.windowMs) {
+        const next = current.seq + 1;
+        // Created before it is named, so a process that follows finds it.
+        openGeneration(next).db.close();
+        const r = current.db.transactionSync(() => {
+          if (current.db.getBinary(SUCCESSOR_KEY) !== undefined) return ABORT;
+          const b = Buffer.alloc(4);
+          b.writeUInt32BE(next);
+          current.db.putSync(SUCCESSOR_KEY, b);
+          return undefined;
+        }) as unknown;
+        if (r !== ABORT) log({ event: 'dedup_generation_started', generation: next });
+        while (follow());
+      }
+      // Everything before the previous generation is older than the window.
+      const keep = previous?.seq ?? current.seq;
+      for (const seq of existing()) {
+        if (seq >= keep) continue;
+        rmSync(fileOf(o.dir, seq), { force: true });
+        rmSync(`${fileOf(o.dir, seq)}-lock`, { force: true });
+        log({ event: 'dedup_generation_expired', generation: seq });
+      }
+    },
+    stats() {
+      let bytes = 0;
+      // Blocks in use: with a writable map the file is sized ahead, sparsely.
+      for (const seq of existing()) bytes += statSync(fileOf(o.dir, seq)).blocks * 512;
+      return { generations: [previous?.seq, current.seq].filter((s): s is number => s !== undefined), currentStartMs: current.startMs, unacknowledgedDrains: drains - acknowledgedDrain, bytes };
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      openInThisProcess.delete(nonce);
+      previous?.db.close();
+      current.db.close();
+    },
+  };
+}
