@@ -15,6 +15,7 @@ import { resolveLocalKafkaConfig } from '../../core/kafka/local-kafka-config.ts'
 import { isPortFree } from '../../core/kafka/os-probes.ts';
 import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
 import { silentLogger } from '../../core/log.ts';
+import { decodeEnvelope } from '../../core/algebra/index.ts';
 import { checkLedgers, type Counted, type Violation } from './check.ts';
 import { describeFault, type Fault, type FaultKind } from './faults.ts';
 import { startLoad, type LoadOptions, type LoadSummary } from './load.ts';
@@ -69,6 +70,8 @@ export interface RoundReport {
   resentEvents: number;
   statuses: Record<string, number>;
   drainMs: number;
+  /** Repairs the harness made that the pipeline did not make itself (not violations of the invariant). */
+  notes: string[];
   violations: Violation[];
 }
 
@@ -99,8 +102,11 @@ class ChaosPipeline {
   readonly edge: EdgeProcess;
   readonly config: CoreConfig;
 
+  readonly edgeProcesses: number;
+
   constructor(broker: LocalKafkaOptions, env: NodeJS.ProcessEnv, edgePort: number, logDir: string) {
     this.broker = broker;
+    this.edgeProcesses = Number(env.EDGE_PROCESSES ?? '1');
     const parsed = parseCoreConfig(env);
     if (!parsed.ok) throw new Error(parsed.errors.join('; '));
     this.config = parsed.config;
@@ -146,28 +152,38 @@ class ChaosPipeline {
     }
   }
 
-  /** After a round's faults: broker up, aggregator host up with its ClickHouse switch closed, edge up. */
-  async restore(): Promise<void> {
+  /**
+   * After a round's faults: broker up, aggregator host up with its ClickHouse switch closed, edge
+   * up with all its processes. Returns what had to be repaired that the pipeline did not repair itself.
+   */
+  async restore(): Promise<string[]> {
+    const notes: string[] = [];
     await startLocalKafka(this.broker);
     if (!this.host.running) await this.host.start();
     const state = await this.host.state();
     if (state.clickhouseDown) await this.host.setClickHouseDown(false);
     for (let i = state.instances; i > 1; i--) await this.host.removeInstance();
+    if (this.edgeProcesses > 1) {
+      // The primary replaces a dead worker after 1 s; give it a few seconds before calling it stuck.
+      for (let i = 0; i < 25 && this.edge.workerCount() < this.edgeProcesses; i++) await sleep(200);
+      const workers = this.edge.workerCount();
+      if (workers < this.edgeProcesses) {
+        notes.push(`the edge ran with ${workers} of ${this.edgeProcesses} worker processes (a replaced worker failed to start; see edge.log): edge restarted`);
+        await this.edge.kill();
+        await this.edge.start();
+      }
+    }
+    return notes;
   }
 
-  /** Consumer lag from committed offsets over every partition of the partials topic. */
-  async lag(): Promise<number> {
+  /** Per partition of the partials topic: the log end offset and the group's committed offset (-1: none). */
+  async offsets(): Promise<Array<{ partition: number; high: bigint; committed: bigint }>> {
     const admin = createKafka(this.brokers, 'chaos-lag', silentLogger()).admin();
     await admin.connect();
     try {
       const topic = this.config.topics.partials;
       const [high, [committed]] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId: this.config.aggregator.groupId, topics: [topic] })]);
-      let lag = 0;
-      for (const p of high) {
-        const c = committed?.partitions.find((x) => x.partition === p.partition)?.offset ?? '-1';
-        lag += Number(BigInt(p.high) - (c === '-1' ? BigInt(p.low) : BigInt(c)));
-      }
-      return lag;
+      return high.map((p) => ({ partition: p.partition, high: BigInt(p.high), committed: BigInt(committed?.partitions.find((x) => x.partition === p.partition)?.offset ?? '-1') }));
     } finally {
       await admin.disconnect();
     }
@@ -180,6 +196,56 @@ class ChaosPipeline {
       params: { site: SITE, prefix },
     });
     return new Map(rows.map((r) => [r.event, { events: Number(r.events), users: Math.round(Number(r.users)) }]));
+  }
+
+  /**
+   * What Kafka holds per event name (envelopes deduplicated by source and sequence, as the
+   * aggregator does): tells a loss between the edge and Kafka from one between Kafka and ClickHouse.
+   */
+  async kafkaCounts(prefix: string): Promise<Map<string, number>> {
+    const kafka = createKafka(this.brokers, 'chaos-audit', silentLogger());
+    const admin = kafka.admin();
+    await admin.connect();
+    const topic = this.config.topics.partials;
+    const high = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, BigInt(p.high)]));
+    await admin.disconnect();
+    const counts = new Map<string, number>();
+    const seen = new Set<string>();
+    const done = new Set([...high].filter(([, h]) => h === 0n).map(([p]) => p));
+    if (done.size === high.size) return counts;
+    const consumer = kafka.consumer({ groupId: `chaos-audit-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 200 });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('reading the partials topic took longer than 120 s')), 120_000);
+      consumer
+        .run({
+          eachMessage: async ({ partition, message }) => {
+            const decoded = decodeEnvelope(new Uint8Array(message.value ?? Buffer.alloc(0)));
+            if (decoded.ok && !seen.has(`${decoded.value.sourceId}/${decoded.value.sequence}`)) {
+              seen.add(`${decoded.value.sourceId}/${decoded.value.sequence}`);
+              for (const row of decoded.value.rows) if (row.event.startsWith(prefix)) counts.set(row.event, (counts.get(row.event) ?? 0) + row.partial.count);
+            }
+            if (BigInt(message.offset) + 1n >= (high.get(partition) ?? 0n)) done.add(partition);
+            if (done.size === high.size) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    }).finally(() => consumer.disconnect());
+    return counts;
+  }
+
+  /** Checkpoints that share (partition, epoch) with different contents: the epoch reuse of issue 9, finding 1. */
+  async reusedEpochs(): Promise<string[]> {
+    const rows = await this.host.query<{ partition: number; epoch: string; offsets: string[] }>({
+      query: `SELECT partition, toString(epoch) AS epoch, groupUniqArray(next_offset) AS offsets FROM aggregator_checkpoints
+              WHERE group_id = {group:String} GROUP BY partition, epoch HAVING length(offsets) > 1 ORDER BY partition, epoch LIMIT 20`,
+      params: { group: this.config.aggregator.groupId },
+    });
+    return rows.map((r) => `partition ${r.partition} epoch ${r.epoch}: next offsets ${r.offsets.join(' and ')}`);
   }
 
   /** Windows since `fromMs` still provisional, and the start of the newest final (or corrected) one. */
@@ -232,6 +298,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const pipeline = new ChaosPipeline(broker, env, await freePort(), logDir);
   log(`chaos: seed ${o.seed}, ${o.rounds.length} round(s), work dir ${workDir} (logs in ${logDir})`);
   const report: ChaosReport = { seed: o.seed, workDir, rounds: [], violations: 0 };
+  // Interrupted (Ctrl-C): the edge's process group and the broker are detached, take them down too.
+  const interrupted = (): void => {
+    void Promise.allSettled([pipeline.edge.kill(), pipeline.host.kill(), stopLocalKafka(broker)]).then(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
     const started = await startLocalKafka(broker);
     log(`chaos: Kafka broker at ${started.brokers} (${started.startupMs} ms)`);
@@ -246,6 +318,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       report.violations += r.violations.length;
     }
   } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
     await pipeline.edge.stop().catch(() => undefined);
     await pipeline.host.stop().catch(() => undefined);
     await stopLocalKafka(broker).catch(() => undefined);
@@ -286,7 +360,8 @@ async function runRound(pipeline: ChaosPipeline, plan: RoundPlan, ctx: RoundCont
   const loadEnded = Date.now();
   const summary: LoadSummary = await load.stop(ctx.graceMs);
   await Promise.all(faultTasks);
-  await pipeline.restore();
+  const notes = await pipeline.restore();
+  for (const note of notes) ctx.log(`  note: ${note}`);
   ctx.log(`  load: ${summary.batchesSent} batches, ${summary.requests} requests (${summary.retries} retries, ${summary.resends} re-sends of acknowledged batches), statuses ${JSON.stringify(summary.statuses)}; clients stopped ${((Date.now() - loadEnded) / 1000).toFixed(1)} s after the load`);
 
   const drainStarted = Date.now();
@@ -313,36 +388,74 @@ async function runRound(pipeline: ChaosPipeline, plan: RoundPlan, ctx: RoundCont
     resentEvents: summary.resentEvents,
     statuses: summary.statuses,
     drainMs,
+    notes,
     violations,
   };
   ctx.log(`  events: sent ${r.sentEvents}, acknowledged ${r.ackedEvents}, counted ${r.countedEvents}; drained in ${(drainMs / 1000).toFixed(1)} s`);
+  if (violations.length > 0) await diagnose(pipeline, prefix, summary, counted, ctx);
   if (violations.length === 0) ctx.log('  OK: every acknowledged event counted once, nothing counted twice, unique users within the sketch error');
   for (const v of violations) ctx.log(`  VIOLATION ${v.kind}${v.event ? ` [${v.event}]` : ''}: ${v.detail} (seed ${ctx.seed}, round ${plan.round})`);
   return r;
 }
 
+/** Where the events went missing or doubled: Kafka's content per event, and checkpoints that reuse an epoch. */
+async function diagnose(pipeline: ChaosPipeline, prefix: string, summary: LoadSummary, counted: Map<string, Counted>, ctx: RoundContext): Promise<void> {
+  try {
+    const inKafka = await pipeline.kafkaCounts(prefix);
+    const total = (xs: Iterable<number>): number => [...xs].reduce((n, x) => n + x, 0);
+    const kafkaOf = (event: string): number => inKafka.get(event) ?? 0;
+    const edgeLost = summary.ledgers.filter((l) => kafkaOf(l.event) < l.ackedEvents);
+    const edgeDoubled = summary.ledgers.filter((l) => kafkaOf(l.event) > l.sentEvents);
+    const aggregatorDiffers = summary.ledgers.filter((l) => (counted.get(l.event)?.events ?? 0) !== kafkaOf(l.event));
+    ctx.log(
+      `  diagnosis: Kafka holds ${total(inKafka.values())} events of the round (sent ${total(summary.ledgers.map((l) => l.sentEvents))}, acknowledged ${total(summary.ledgers.map((l) => l.ackedEvents))}, ClickHouse ${total([...counted.values()].map((c) => c.events))}); ` +
+        `clients with fewer events in Kafka than acknowledged (lost between edge and Kafka): ${edgeLost.length}; ` +
+        `with more in Kafka than sent (counted twice at the edge): ${edgeDoubled.length}; ` +
+        `with ClickHouse different from Kafka (aggregator): ${aggregatorDiffers.length}`,
+    );
+  } catch (e) {
+    ctx.log(`  diagnosis: could not read the partials topic: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  try {
+    const reused = await pipeline.reusedEpochs();
+    if (reused.length) ctx.log(`  diagnosis: checkpoints reuse an epoch number for different contents (their insert tokens collide): ${reused.join('; ')}`);
+  } catch (e) {
+    ctx.log(`  diagnosis: could not read aggregator_checkpoints: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 /**
- * Drained: committed consumer lag 0 on every partition, no provisional window since the round
- * started, the window of the newest event final, and the round's counts unchanged between two
- * reads. A missing aggregator result therefore shows as a violation, not as a short wait.
+ * Drained: the group's committed offsets have reached the end of every partition as it was when
+ * the clients stopped (edges keep sending heartbeats, so the log end itself keeps moving), no
+ * window since the round started is provisional, the window of the newest event is final, and the
+ * round's counts are unchanged between two reads. A missing aggregator result therefore shows as
+ * a violation, not as a short wait.
  */
 async function drain(pipeline: ChaosPipeline, prefix: string, roundStart: number, lastEventMs: number, ctx: RoundContext): Promise<{ ok: boolean; detail: string }> {
   const deadline = Date.now() + ctx.drainTimeoutMs;
   const lastWindow = Math.floor(lastEventMs / ctx.windowSizeMs) * ctx.windowSizeMs;
   const fromMs = Math.floor(roundStart / ctx.windowSizeMs) * ctx.windowSizeMs - ctx.windowSizeMs;
+  let target: Map<number, bigint> | undefined;
   let previous = '';
   let detail = '';
+  let nextProgress = Date.now() + 30_000;
   while (Date.now() < deadline) {
     try {
-      const lag = await pipeline.lag();
+      const offsets = await pipeline.offsets();
+      target ??= new Map(offsets.map((p) => [p.partition, p.high]));
+      const behind = offsets.reduce((n, p) => n + Number((target?.get(p.partition) ?? 0n) > p.committed ? (target?.get(p.partition) ?? 0n) - (p.committed < 0n ? 0n : p.committed) : 0n), 0);
       const w = await pipeline.windows(fromMs);
       const counts = JSON.stringify([...(await pipeline.counted(prefix)).entries()].sort());
-      detail = `lag ${lag}, provisional windows ${w.provisional}, newest final window ${new Date(w.lastFinalMs).toISOString()} (needed ${new Date(lastWindow).toISOString()})`;
-      if (lag === 0 && w.provisional === 0 && w.lastFinalMs >= lastWindow && counts === previous) return { ok: true, detail };
-      previous = lag === 0 ? counts : '';
+      detail = `${behind} messages of the round not committed, ${w.provisional} provisional windows, newest final window ${w.lastFinalMs ? new Date(w.lastFinalMs).toISOString() : 'none'} (needed ${new Date(lastWindow).toISOString()})`;
+      if (behind === 0 && w.provisional === 0 && w.lastFinalMs >= lastWindow && counts === previous) return { ok: true, detail };
+      previous = behind === 0 ? counts : '';
     } catch (e) {
       detail = `drain check failed: ${e instanceof Error ? e.message : String(e)}`;
       previous = '';
+    }
+    if (Date.now() > nextProgress) {
+      ctx.log(`  draining: ${detail}`);
+      nextProgress = Date.now() + 30_000;
     }
     await sleep(2000);
   }

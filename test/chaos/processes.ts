@@ -171,6 +171,11 @@ export class EdgeProcess {
     return pid;
   }
 
+  /** Worker processes alive under the primary (EDGE_PROCESSES > 1). */
+  workerCount(): number {
+    return this.workerPids().length;
+  }
+
   private workerPids(): number[] {
     const pid = this.child?.pid;
     if (!pid) return [];
