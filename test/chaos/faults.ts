@@ -19,7 +19,7 @@ export interface Fault {
 }
 
 /** Faults on the aggregator host go one after another: a crash would take an added instance or a failing switch with it. */
-const HOST_FAULTS: ReadonlySet<FaultKind> = new Set(['aggregator-crash', 'rebalance', 'clickhouse-outage']);
+export const HOST_FAULTS: ReadonlySet<FaultKind> = new Set(['aggregator-crash', 'rebalance', 'clickhouse-outage']);
 
 function between(random: () => number, lo: number, hi: number): number {
   return Math.round(lo + random() * (hi - lo));

@@ -17,7 +17,7 @@ import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
 import { silentLogger } from '../../core/log.ts';
 import { decodeEnvelope } from '../../core/algebra/index.ts';
 import { checkLedgers, type Counted, type Violation } from './check.ts';
-import { describeFault, type Fault, type FaultKind } from './faults.ts';
+import { describeFault, HOST_FAULTS, type Fault, type FaultKind } from './faults.ts';
 import { startLoad, type LoadOptions, type LoadSummary } from './load.ts';
 import { AggregatorHost, EdgeProcess, sleep } from './processes.ts';
 
@@ -28,6 +28,11 @@ export interface RoundPlan {
   round: number;
   scenario: string;
   loadMs: number;
+  /**
+   * The load also runs at least this long after the last fault has ended (a broker restart can
+   * take 10 s or more on a busy machine), so traffic meets the recovered pipeline. Default 5 s.
+   */
+  loadAfterFaultsMs?: number;
   load: RoundLoad;
   faults: Fault[];
 }
@@ -287,6 +292,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     SALT_SOURCE: 'static',
     PSEUDONYM_SALT: `chaos-salt-${runId}-0123456789abcdef`,
     BOT_POLICY: 'keep',
+    // The edge's retry-dedup store (where the edge has one): kept across edge restarts, shared by its processes.
+    DEDUP_DIR: join(workDir, 'dedup'),
     DIMENSIONS: 'path',
     HEARTBEAT_MS: '1000',
     LOG_LEVEL: 'info',
@@ -343,23 +350,30 @@ async function runRound(pipeline: ChaosPipeline, plan: RoundPlan, ctx: RoundCont
   const load = startLoad({ ...plan.load, url: pipeline.edge.url, writeKey: WRITE_KEY, eventPrefix: prefix, seed: (ctx.seed * 1000 + plan.round) >>> 0 });
 
   const records: FaultRecord[] = [];
-  const faultTasks = plan.faults.map(async (fault) => {
-    await sleep(fault.atMs);
-    const record: FaultRecord = { fault, startedMs: Date.now() - roundStart, endedMs: 0 };
-    records.push(record);
-    try {
-      await pipeline.inject(fault);
-    } catch (e) {
-      record.error = e instanceof Error ? e.message : String(e);
-      ctx.log(`  fault ${fault.kind} failed: ${record.error}`);
-    }
-    record.endedMs = Date.now() - roundStart;
+  // Faults on the aggregator host run one after another even when a restart takes longer than planned.
+  let hostQueue: Promise<void> = Promise.resolve();
+  const faultTasks = plan.faults.map((fault) => {
+    const onHost = HOST_FAULTS.has(fault.kind);
+    const task = (onHost ? hostQueue : Promise.resolve()).then(async () => {
+      await sleep(roundStart + fault.atMs - Date.now());
+      const record: FaultRecord = { fault, startedMs: Date.now() - roundStart, endedMs: 0 };
+      records.push(record);
+      try {
+        await pipeline.inject(fault);
+      } catch (e) {
+        record.error = e instanceof Error ? e.message : String(e);
+        ctx.log(`  fault ${fault.kind} failed: ${record.error}`);
+      }
+      record.endedMs = Date.now() - roundStart;
+    });
+    if (onHost) hostQueue = task;
+    return task;
   });
 
-  await sleep(plan.loadMs);
+  await Promise.all([sleep(plan.loadMs), Promise.all(faultTasks).then(() => sleep(plan.loadAfterFaultsMs ?? 5_000))]);
   const loadEnded = Date.now();
   const summary: LoadSummary = await load.stop(ctx.graceMs);
-  await Promise.all(faultTasks);
+  ctx.log(`  faults ran: ${records.map((f) => `${f.fault.kind} ${(f.startedMs / 1000).toFixed(1)}–${(f.endedMs / 1000).toFixed(1)} s${f.error ? ' (failed)' : ''}`).join(', ') || 'none'}; load ran ${((loadEnded - roundStart) / 1000).toFixed(1)} s`);
   const notes = await pipeline.restore();
   for (const note of notes) ctx.log(`  note: ${note}`);
   ctx.log(`  load: ${summary.batchesSent} batches, ${summary.requests} requests (${summary.retries} retries, ${summary.resends} re-sends of acknowledged batches), statuses ${JSON.stringify(summary.statuses)}; clients stopped ${((Date.now() - loadEnded) / 1000).toFixed(1)} s after the load`);
@@ -418,7 +432,7 @@ async function diagnose(pipeline: ChaosPipeline, prefix: string, summary: LoadSu
   }
   try {
     const reused = await pipeline.reusedEpochs();
-    if (reused.length) ctx.log(`  diagnosis: checkpoints reuse an epoch number for different contents (their insert tokens collide): ${reused.join('; ')}`);
+    if (reused.length) ctx.log(`  diagnosis: checkpoints of this run that reuse an epoch number for different contents (their insert tokens collide): ${reused.join('; ')}`);
   } catch (e) {
     ctx.log(`  diagnosis: could not read aggregator_checkpoints: ${e instanceof Error ? e.message : String(e)}`);
   }

@@ -28,6 +28,8 @@ export function outageUnderLoad(round: number, o: { connections?: number; batche
     round,
     scenario: 'outage-under-load',
     loadMs: beforeMs + outageMs + afterMs,
+    // The full-rate load meets the broker once it is back, however long its restart takes.
+    loadAfterFaultsMs: afterMs,
     load: { connections: o.connections ?? 50, batchesPerSecond: o.batchesPerSecond ?? 0, maxBatchEvents: 100, fixedBatchSize: true, usersPerClient: 1000, resendProbability: 0 },
     faults: [fault],
   };
