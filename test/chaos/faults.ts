@@ -18,8 +18,25 @@ export interface Fault {
   target?: 'group' | 'worker';
 }
 
-/** Faults on the aggregator host go one after another: a crash would take an added instance or a failing switch with it. */
-export const HOST_FAULTS: ReadonlySet<FaultKind> = new Set(['aggregator-crash', 'rebalance', 'clickhouse-outage']);
+/** What a fault acts on. */
+export type FaultTarget = 'broker' | 'aggregator-host' | 'edge';
+
+/**
+ * Faults on the same target go one after another: a crash of the aggregator host would take an
+ * added instance or a failing switch with it, and a broker stopped while it starts fails the start.
+ */
+export function targetOf(kind: FaultKind): FaultTarget {
+  switch (kind) {
+    case 'broker-outage':
+      return 'broker';
+    case 'edge-crash':
+      return 'edge';
+    case 'aggregator-crash':
+    case 'rebalance':
+    case 'clickhouse-outage':
+      return 'aggregator-host';
+  }
+}
 
 function between(random: () => number, lo: number, hi: number): number {
   return Math.round(lo + random() * (hi - lo));
@@ -50,15 +67,14 @@ export function planRound(seed: number, round: number, roundMs: number): Fault[]
   for (let i = 0; i < extra; i++) kinds.push(FAULT_KINDS[Math.floor(random() * FAULT_KINDS.length)] as FaultKind);
 
   const faults: Fault[] = [];
-  let hostFree = 3_000;
+  const free: Record<FaultTarget, number> = { broker: 3_000, 'aggregator-host': 3_000, edge: 3_000 };
   for (const kind of kinds) {
     const durationMs = durationOf(kind, random);
     const latest = Math.max(3_000, roundMs - durationMs - 10_000);
-    let atMs = between(random, 3_000, latest);
-    if (HOST_FAULTS.has(kind)) {
-      atMs = Math.max(atMs, hostFree);
-      hostFree = atMs + durationMs + 3_000;
-    }
+    const target = targetOf(kind);
+    const atMs = Math.max(between(random, 3_000, latest), free[target]);
+    // A restart takes seconds more than the planned pause: the next fault on the target waits for it.
+    free[target] = atMs + durationMs + 5_000;
     faults.push({ kind, atMs, durationMs, ...(kind === 'edge-crash' ? { target: random() < 0.5 ? 'group' : 'worker' } : {}) });
   }
   return faults.sort((a, b) => a.atMs - b.atMs);

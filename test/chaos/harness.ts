@@ -17,7 +17,7 @@ import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
 import { silentLogger } from '../../core/log.ts';
 import { decodeEnvelope } from '../../core/algebra/index.ts';
 import { checkLedgers, type Counted, type Violation } from './check.ts';
-import { describeFault, HOST_FAULTS, type Fault, type FaultKind } from './faults.ts';
+import { describeFault, targetOf, type Fault, type FaultKind, type FaultTarget } from './faults.ts';
 import { startLoad, type LoadOptions, type LoadSummary } from './load.ts';
 import { AggregatorHost, EdgeProcess, sleep } from './processes.ts';
 
@@ -350,11 +350,11 @@ async function runRound(pipeline: ChaosPipeline, plan: RoundPlan, ctx: RoundCont
   const load = startLoad({ ...plan.load, url: pipeline.edge.url, writeKey: WRITE_KEY, eventPrefix: prefix, seed: (ctx.seed * 1000 + plan.round) >>> 0 });
 
   const records: FaultRecord[] = [];
-  // Faults on the aggregator host run one after another even when a restart takes longer than planned.
-  let hostQueue: Promise<void> = Promise.resolve();
+  // Faults on one target run one after another even when a restart takes longer than planned.
+  const queues = new Map<FaultTarget, Promise<void>>();
   const faultTasks = plan.faults.map((fault) => {
-    const onHost = HOST_FAULTS.has(fault.kind);
-    const task = (onHost ? hostQueue : Promise.resolve()).then(async () => {
+    const target = targetOf(fault.kind);
+    const task = (queues.get(target) ?? Promise.resolve()).then(async () => {
       await sleep(roundStart + fault.atMs - Date.now());
       const record: FaultRecord = { fault, startedMs: Date.now() - roundStart, endedMs: 0 };
       records.push(record);
@@ -366,7 +366,7 @@ async function runRound(pipeline: ChaosPipeline, plan: RoundPlan, ctx: RoundCont
       }
       record.endedMs = Date.now() - roundStart;
     });
-    if (onHost) hostQueue = task;
+    queues.set(target, task);
     return task;
   });
 
