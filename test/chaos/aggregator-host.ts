@@ -37,7 +37,13 @@ let started = 0;
 async function addInstance(): Promise<void> {
   const n = ++started;
   const kafka = createKafka(brokers, `chaos-aggregator-${process.pid}-${n}`, logger);
-  instances.push(await startConfiguredAggregator(kafka, writes.clickhouse, config, logger.child({ instance: n })));
+  const instance = await startConfiguredAggregator(kafka, writes.clickhouse, config, logger.child({ instance: n }));
+  // A fatal error stops the aggregator loudly; the host exits so the harness sees it and reports it.
+  void instance.fatal.then((err) => {
+    logger.error({ event: 'chaos_aggregator_fatal', instance: n, err: err.message });
+    process.exit(1);
+  });
+  instances.push(instance);
   logger.info({ event: 'chaos_instance_added', instances: instances.length });
 }
 

@@ -50,6 +50,7 @@ export class AggregatorHost {
   private child: ChildProcess | undefined;
   private port = 0;
   private starts = 0;
+  private exits: string[] = [];
 
   constructor(private readonly env: NodeJS.ProcessEnv, private readonly logDir: string) {}
 
@@ -63,6 +64,9 @@ export class AggregatorHost {
     const child = spawn(process.execPath, ['--import', 'tsx', HOST_ENTRY], { cwd: ROOT, env: this.env, stdio: ['ignore', fd, fd, 'ipc'] });
     closeSync(fd);
     this.child = child;
+    child.once('exit', (code, signal) => {
+      if (this.child === child) this.exits.push(`aggregator host exited by itself (code ${code}, signal ${signal}); see ${join(this.logDir, 'aggregator-host.log')}`);
+    });
     this.port = await new Promise<number>((resolve, reject) => {
       const onExit = (code: number | null, signal: string | null): void => reject(new Error(`aggregator host exited before it was ready (code ${code}, signal ${signal}); see ${join(this.logDir, 'aggregator-host.log')}`));
       child.once('exit', onExit);
@@ -79,24 +83,29 @@ export class AggregatorHost {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.child = undefined;
     child.kill('SIGKILL');
     await exited;
-    this.child = undefined;
   }
 
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.child = undefined;
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     await exited;
     clearTimeout(timer);
-    this.child = undefined;
   }
 
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Exits the harness did not cause (a fatal aggregator error), since the last call. */
+  takeUnexpectedExits(): string[] {
+    return this.exits.splice(0);
   }
 
   state(): Promise<HostState> {
@@ -126,6 +135,7 @@ export class AggregatorHost {
  */
 export class EdgeProcess {
   private child: ChildProcess | undefined;
+  private exits: string[] = [];
 
   constructor(private readonly env: NodeJS.ProcessEnv, readonly port: number, private readonly logDir: string) {}
 
@@ -138,6 +148,9 @@ export class EdgeProcess {
     const child = spawn(process.execPath, [CLI, 'edge'], { cwd: ROOT, env: { ...this.env, PORT: String(this.port) }, stdio: ['ignore', fd, fd], detached: true });
     closeSync(fd);
     this.child = child;
+    child.once('exit', (code, signal) => {
+      if (this.child === child) this.exits.push(`tributary edge exited by itself (code ${code}, signal ${signal}); see ${join(this.logDir, 'edge.log')}`);
+    });
     const deadline = Date.now() + 120_000;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`tributary edge exited at start-up (code ${child.exitCode}); see ${join(this.logDir, 'edge.log')}`);
@@ -155,11 +168,20 @@ export class EdgeProcess {
     if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const workers = this.workerPids();
+    this.child = undefined;
     process.kill(-child.pid, 'SIGKILL');
     await exited;
     // Workers die with the group; wait until none of them is left holding the port.
     for (const pid of workers) while (isAlive(pid)) await sleep(20);
-    this.child = undefined;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Exits the harness did not cause, since the last call. */
+  takeUnexpectedExits(): string[] {
+    return this.exits.splice(0);
   }
 
   /** SIGKILL of one worker process only; the primary replaces it (edge/node/cluster.ts). */
@@ -193,13 +215,13 @@ export class EdgeProcess {
     const child = this.child;
     if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    this.child = undefined;
     child.kill('SIGTERM');
     const timer = setTimeout(() => {
       if (child.pid) process.kill(-child.pid, 'SIGKILL');
     }, 30_000);
     await exited;
     clearTimeout(timer);
-    this.child = undefined;
   }
 }
 
