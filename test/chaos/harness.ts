@@ -143,7 +143,7 @@ class ChaosPipeline {
       case 'aggregator-crash':
         await this.host.kill();
         await sleep(f.durationMs);
-        await this.host.start();
+        this.noteFailedStarts('aggregator host', await this.host.start());
         return;
       case 'edge-crash':
         if (f.target === 'worker') {
@@ -152,9 +152,16 @@ class ChaosPipeline {
         }
         await this.edge.kill();
         await sleep(f.durationMs);
-        await this.edge.start();
+        this.noteFailedStarts('edge', await this.edge.start());
         return;
     }
+  }
+
+  /** What the pipeline did not repair itself (a supervisor had to), for the round's notes. */
+  readonly pendingNotes: string[] = [];
+
+  private noteFailedStarts(what: string, failures: string[]): void {
+    if (failures.length) this.pendingNotes.push(`${what} needed ${failures.length + 1} start attempts (a supervisor restarts it): ${failures[0]}`);
   }
 
   /**
@@ -162,10 +169,10 @@ class ChaosPipeline {
    * up with all its processes. Returns what had to be repaired that the pipeline did not repair itself.
    */
   async restore(): Promise<string[]> {
-    const notes: string[] = [];
     await startLocalKafka(this.broker);
-    if (!this.host.running) await this.host.start();
-    if (!this.edge.running) await this.edge.start();
+    if (!this.host.running) this.noteFailedStarts('aggregator host', await this.host.start());
+    if (!this.edge.running) this.noteFailedStarts('edge', await this.edge.start());
+    const notes = this.pendingNotes.splice(0);
     const state = await this.host.state();
     if (state.clickhouseDown) await this.host.setClickHouseDown(false);
     for (let i = state.instances; i > 1; i--) await this.host.removeInstance();
@@ -176,10 +183,10 @@ class ChaosPipeline {
       if (workers < this.edgeProcesses) {
         notes.push(`the edge ran with ${workers} of ${this.edgeProcesses} worker processes (a replaced worker failed to start; see edge.log): edge restarted`);
         await this.edge.kill();
-        await this.edge.start();
+        this.noteFailedStarts('edge', await this.edge.start());
       }
     }
-    return notes;
+    return [...notes, ...this.pendingNotes.splice(0)];
   }
 
   /** Per partition of the partials topic: the log end offset and the group's committed offset (-1: none). */

@@ -58,15 +58,31 @@ export class AggregatorHost {
     return this.child?.pid;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Starts the host as a supervisor would: a start that fails (e.g. `startAggregator` gives up on
+   * a broker that is still down) is retried every 2 s, up to `attempts` times. Returns the failed
+   * attempts' reasons.
+   */
+  async start(attempts = 30): Promise<string[]> {
+    const failures: string[] = [];
+    for (;;) {
+      try {
+        await this.startOnce();
+        return failures;
+      } catch (e) {
+        failures.push(e instanceof Error ? e.message : String(e));
+        if (failures.length >= attempts) throw e;
+        await sleep(2000);
+      }
+    }
+  }
+
+  private async startOnce(): Promise<void> {
     const fd = logFile(this.logDir, 'aggregator-host');
     this.starts++;
     const child = spawn(process.execPath, ['--import', 'tsx', HOST_ENTRY], { cwd: ROOT, env: this.env, stdio: ['ignore', fd, fd, 'ipc'] });
     closeSync(fd);
     this.child = child;
-    child.once('exit', (code, signal) => {
-      if (this.child === child) this.exits.push(`aggregator host exited by itself (code ${code}, signal ${signal}); see ${join(this.logDir, 'aggregator-host.log')}`);
-    });
     this.port = await new Promise<number>((resolve, reject) => {
       const onExit = (code: number | null, signal: string | null): void => reject(new Error(`aggregator host exited before it was ready (code ${code}, signal ${signal}); see ${join(this.logDir, 'aggregator-host.log')}`));
       child.once('exit', onExit);
@@ -75,6 +91,10 @@ export class AggregatorHost {
         child.off('exit', onExit);
         resolve(m.port);
       });
+    });
+    // From here on, an exit the harness did not cause is a failure of the pipeline.
+    child.once('exit', (code, signal) => {
+      if (this.child === child) this.exits.push(`aggregator host exited by itself (code ${code}, signal ${signal}); see ${join(this.logDir, 'aggregator-host.log')}`);
     });
   }
 
@@ -143,23 +163,40 @@ export class EdgeProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  async start(): Promise<void> {
+  /** Starts the edge as a supervisor would: a failed start (e.g. no broker yet) is retried every 2 s, up to `attempts` times. */
+  async start(attempts = 30): Promise<string[]> {
+    const failures: string[] = [];
+    for (;;) {
+      try {
+        await this.startOnce();
+        return failures;
+      } catch (e) {
+        failures.push(e instanceof Error ? e.message : String(e));
+        await this.kill();
+        if (failures.length >= attempts) throw e;
+        await sleep(2000);
+      }
+    }
+  }
+
+  private async startOnce(): Promise<void> {
     const fd = logFile(this.logDir, 'edge');
     const child = spawn(process.execPath, [CLI, 'edge'], { cwd: ROOT, env: { ...this.env, PORT: String(this.port) }, stdio: ['ignore', fd, fd], detached: true });
     closeSync(fd);
     this.child = child;
-    child.once('exit', (code, signal) => {
-      if (this.child === child) this.exits.push(`tributary edge exited by itself (code ${code}, signal ${signal}); see ${join(this.logDir, 'edge.log')}`);
-    });
     const deadline = Date.now() + 120_000;
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`tributary edge exited at start-up (code ${child.exitCode}); see ${join(this.logDir, 'edge.log')}`);
       // With EDGE_PROCESSES > 1 the port answers once the first worker listens; /health is served by each.
       const ok = await httpJson<unknown>(this.port, 'GET', '/health', undefined, 2000).then(() => true, () => false);
-      if (ok) return;
+      if (ok) break;
       if (Date.now() > deadline) throw new Error('tributary edge did not answer /health within 120 s');
       await sleep(200);
     }
+    // From here on, an exit the harness did not cause is a failure of the pipeline.
+    child.once('exit', (code, signal) => {
+      if (this.child === child) this.exits.push(`tributary edge exited by itself (code ${code}, signal ${signal}); see ${join(this.logDir, 'edge.log')}`);
+    });
   }
 
   /** The edge crash: SIGKILL of the process group (primary and workers); nothing is flushed. */
