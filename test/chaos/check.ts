@@ -26,7 +26,7 @@ export interface Counted {
   users: number;
 }
 
-export type ViolationKind = 'acknowledged_lost' | 'counted_twice' | 'users_out_of_bounds' | 'batch_refused' | 'not_drained' | 'unknown_event' | 'process_exited';
+export type ViolationKind = 'acknowledged_lost' | 'counted_twice' | 'users_out_of_bounds' | 'batch_refused' | 'not_drained' | 'unknown_event' | 'process_exited' | 'pipeline_unrecoverable';
 
 export interface Violation {
   kind: ViolationKind;

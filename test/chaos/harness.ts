@@ -332,7 +332,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     log(`chaos: edge at ${pipeline.edge.url} (${env.EDGE_PROCESSES} processes), ClickHouse ${o.clickhouseUrl ? 'server' : 'embedded'}`);
 
     for (const plan of o.rounds) {
-      const r = await runRound(pipeline, plan, { seed: o.seed, runId, windowSizeMs, graceMs: o.graceMs ?? 20_000, drainTimeoutMs: o.drainTimeoutMs ?? 180_000, log });
+      let r: RoundReport;
+      try {
+        r = await runRound(pipeline, plan, { seed: o.seed, runId, windowSizeMs, graceMs: o.graceMs ?? 20_000, drainTimeoutMs: o.drainTimeoutMs ?? 180_000, log });
+      } catch (e) {
+        // The pipeline could not be brought back (e.g. a process that no longer starts): the run ends here, reported.
+        const detail = `the pipeline could not be restored after round ${plan.round}: ${e instanceof Error ? e.message : String(e)}`;
+        log(`  VIOLATION pipeline_unrecoverable: ${detail} (seed ${o.seed}, round ${plan.round})`);
+        r = { seed: o.seed, round: plan.round, scenario: plan.scenario, faults: [], sentEvents: 0, ackedEvents: 0, countedEvents: 0, batches: 0, requests: 0, retries: 0, resends: 0, resentEvents: 0, statuses: {}, drainMs: 0, notes: [], violations: [{ kind: 'pipeline_unrecoverable', detail }] };
+        report.rounds.push(r);
+        report.violations += 1;
+        break;
+      }
       report.rounds.push(r);
       report.violations += r.violations.length;
     }
