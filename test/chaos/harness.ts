@@ -5,7 +5,7 @@
  * stopped, pipeline drained, every client's ledger checked against ClickHouse (./check.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCoreConfig, type CoreConfig } from '../../core/config/core-config.ts';
@@ -49,6 +49,8 @@ export interface ChaosOptions {
   /** Longest wait for the pipeline to drain after a round. Default 180 s. */
   drainTimeoutMs?: number;
   workDir?: string;
+  /** Keep the work directory (data, logs) after a run without violations; one with violations is always kept. */
+  keepWorkDir?: boolean;
   log?: (line: string) => void;
 }
 
@@ -354,6 +356,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await pipeline.host.stop().catch(() => undefined);
     await stopLocalKafka(broker).catch(() => undefined);
   }
+  if (report.violations === 0 && !o.keepWorkDir && !o.workDir) rmSync(workDir, { recursive: true, force: true });
+  else log(`chaos: data and logs kept in ${workDir}`);
   return report;
 }
 

@@ -7,7 +7,8 @@
  *   npm run chaos -- --scenario outage-under-load --runs 10
  *
  * Options: --round-seconds S (load per random round, default 60), --connections N, --rate B
- * (batches/s; 0 = full rate), --edge-processes N (default 2), --drain-seconds S, --report FILE (JSON).
+ * (batches/s; 0 = full rate), --edge-processes N (default 2), --drain-seconds S, --report FILE (JSON),
+ * --keep (keep the work directory of a run without violations; one with violations is always kept).
  * CLICKHOUSE_URL set: the aggregator host writes to that server instead of embedded ClickHouse.
  * Exit code 1 when any round found a violation.
  */
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     'edge-processes': { type: 'string' },
     'drain-seconds': { type: 'string' },
     report: { type: 'string' },
+    keep: { type: 'boolean' },
   },
 });
 
@@ -73,6 +75,7 @@ const report: ChaosReport = await runChaos({
   edgeProcesses: int('edge-processes', values['edge-processes'], 2),
   ...(process.env.CLICKHOUSE_URL ? { clickhouseUrl: process.env.CLICKHOUSE_URL } : {}),
   drainTimeoutMs: int('drain-seconds', values['drain-seconds'], 180) * 1000,
+  keepWorkDir: values.keep === true,
 });
 const byKind = faultsByKind(report);
 const total = (f: (r: ChaosReport['rounds'][number]) => number): number => report.rounds.reduce((n, r) => n + f(r), 0);
