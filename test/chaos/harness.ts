@@ -371,10 +371,12 @@ interface RoundContext {
 }
 
 async function runRound(pipeline: ChaosPipeline, plan: RoundPlan, ctx: RoundContext): Promise<RoundReport> {
-  const prefix = `chaos${ctx.runId}-r${plan.round}`;
+  const eventPrefix = `chaos${ctx.runId}-r${plan.round}`;
+  // Every event name of the round starts with this, and no name of another round does (r1-c… vs r10-c…).
+  const prefix = `${eventPrefix}-c`;
   ctx.log(`\nround ${plan.round} (${plan.scenario}, seed ${ctx.seed}): ${plan.faults.length ? plan.faults.map(describeFault).join('; ') : 'no faults'}`);
   const roundStart = Date.now();
-  const load = startLoad({ ...plan.load, url: pipeline.edge.url, writeKey: WRITE_KEY, eventPrefix: prefix, seed: (ctx.seed * 1000 + plan.round) >>> 0 });
+  const load = startLoad({ ...plan.load, url: pipeline.edge.url, writeKey: WRITE_KEY, eventPrefix, seed: (ctx.seed * 1000 + plan.round) >>> 0 });
 
   const records: FaultRecord[] = [];
   // Faults on one target run one after another even when a restart takes longer than planned.
