@@ -413,7 +413,7 @@ async function runRound(pipeline: ChaosPipeline, plan: RoundPlan, ctx: RoundCont
   const counted = await pipeline.counted(prefix);
   const violations = checkLedgers(summary.ledgers, counted);
   // A process that stopped by itself (a fatal aggregator error) failed loudly rather than silently, but it is still a failure of the round.
-  for (const exit of [...pipeline.host.takeUnexpectedExits(), ...pipeline.edge.takeUnexpectedExits()]) violations.push({ kind: 'process_exited', detail: exit });
+  for (const exit of [...pipeline.host.takeUnexpectedExits(), ...pipeline.edge.takeUnexpectedExits(), ...pipeline.edge.takeWorkerCrashes()]) violations.push({ kind: 'process_exited', detail: exit });
   for (const refused of summary.refusedBatches) violations.push({ kind: 'batch_refused', event: refused.event, detail: `a valid batch was refused with ${refused.status}: ${refused.body}` });
   if (!drained.ok) violations.push({ kind: 'not_drained', detail: `not drained within ${ctx.drainTimeoutMs} ms: ${drained.detail}` });
 

@@ -4,7 +4,7 @@
  * environment; logs go to files in the run directory.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -221,11 +221,52 @@ export class EdgeProcess {
     return this.exits.splice(0);
   }
 
+  private logOffset = 0;
+  private workerKills = 0;
+
+  /**
+   * Worker processes that died since the last call and were not killed by the harness, read from
+   * the primary's `edge_worker_exited` log events (the primary replaces them, so nothing else shows it).
+   */
+  takeWorkerCrashes(): string[] {
+    const file = join(this.logDir, 'edge.log');
+    let text = '';
+    try {
+      const all = readFileSync(file);
+      text = all.subarray(Math.min(this.logOffset, all.length)).toString('utf8');
+      this.logOffset = all.length;
+    } catch {
+      return [];
+    }
+    const signals: string[] = [];
+    for (const line of text.split('\n')) {
+      if (!line.includes('"edge_worker_exited"')) continue;
+      try {
+        const e = JSON.parse(line) as { signal?: string | null; code?: number | null };
+        signals.push(e.signal ?? `code ${String(e.code)}`);
+      } catch {
+        // a partial line: counted on the next call
+      }
+    }
+    // The harness's own worker kills are SIGKILLs; take those out first.
+    for (; this.workerKills > 0; this.workerKills--) {
+      const i = signals.indexOf('SIGKILL');
+      if (i < 0) break;
+      signals.splice(i, 1);
+    }
+    this.workerKills = 0;
+    if (signals.length === 0) return [];
+    const bySignal = new Map<string, number>();
+    for (const sig of signals) bySignal.set(sig, (bySignal.get(sig) ?? 0) + 1);
+    return [`edge worker processes exited by themselves ${signals.length} time(s) (${[...bySignal].map(([k, n]) => `${k} ×${n}`).join(', ')}) and were replaced by the primary; see ${file}`];
+  }
+
   /** SIGKILL of one worker process only; the primary replaces it (edge/node/cluster.ts). */
   killOneWorker(pick: number): number | undefined {
     const workers = this.workerPids();
     if (workers.length === 0) return undefined;
     const pid = workers[pick % workers.length] as number;
+    this.workerKills++;
     process.kill(pid, 'SIGKILL');
     return pid;
   }
