@@ -137,11 +137,24 @@ class ChaosPipeline {
         await sleep(f.durationMs);
         await this.host.setClickHouseDown(false);
         return;
-      case 'rebalance':
-        await this.host.addInstance();
+      case 'rebalance': {
+        // An instance that cannot reach the broker (an overlapping broker outage) fails to start; a supervisor retries.
+        const failures: string[] = [];
+        for (;;) {
+          try {
+            await this.host.addInstance();
+            break;
+          } catch (e) {
+            failures.push(e instanceof Error ? e.message : String(e));
+            if (failures.length >= 30) throw e;
+            await sleep(2000);
+          }
+        }
+        this.noteFailedStarts('second aggregator instance', failures);
         await sleep(f.durationMs);
         await this.host.removeInstance();
         return;
+      }
       case 'aggregator-crash':
         await this.host.kill();
         await sleep(f.durationMs);
