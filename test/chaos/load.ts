@@ -171,6 +171,8 @@ export function startLoad(o: LoadOptions): RunningLoad {
       tally(outcome);
       if (outcome.kind === 'answer' && outcome.status >= 200 && outcome.status < 300) {
         recordAcked(client, batch);
+        // Every event of the batch is valid: a 2xx that still rejects some of them is reported.
+        if (outcome.body.includes('"rejected":[{')) summary.refusedBatches.push({ event: client.ledger.event, status: outcome.status, body: outcome.body });
         if (random() < o.resendProbability) scheduleResend(batch);
         return;
       }
