@@ -186,7 +186,8 @@ function readHost(env: Env, name: string, errors: ConfigErrors): string {
     errors.add(`${name}=${JSON.stringify(value.slice(0, 260))} is not an address to listen on: use an IP address or host name (127.0.0.1, the default, for this machine only; 0.0.0.0 for every interface)`);
     return '127.0.0.1';
   }
-  return value;
+  // Node listens on `::1`, not `[::1]`.
+  return value.replace(/^\[(.*)\]$/, '$1');
 }
 
 function readMetricsToken(env: Env, errors: ConfigErrors): string | undefined {

@@ -96,6 +96,13 @@ describe('listen addresses', () => {
     ['query.internal', false],
   ])('%s is loopback: %s', (host, loopback) => expect(isLoopbackHost(host)).toBe(loopback));
 
+  it('reads QUERY_HOST and METRICS_HOST as addresses Node can listen on', () => {
+    const r = parseCoreConfig({ QUERY_HOST: '[::1]', METRICS_HOST: 'localhost' });
+    expect(r.ok && [r.config.queryHost, r.config.metricsHost]).toEqual(['::1', 'localhost']);
+    const bad = parseCoreConfig({ QUERY_HOST: 'http://0.0.0.0:8081' });
+    expect(bad.ok ? [] : bad.errors).toEqual([expect.stringMatching(/^QUERY_HOST="http:\/\/0\.0\.0\.0:8081" is not an address to listen on/)]);
+  });
+
   it('reaches a wildcard listener on loopback and brackets IPv6', () => {
     expect(urlHostOf('0.0.0.0')).toBe('127.0.0.1');
     expect(urlHostOf('::1')).toBe('[::1]');
