@@ -16,6 +16,8 @@ import { structuredEdgeLog, type Logger } from './log.ts';
 import { createMetricsRegistry } from './metrics.ts';
 import type { Registry } from 'prom-client';
 import { createQueryApp } from './query/api.ts';
+import { resolveQueryAccess } from './query/read-access.ts';
+import { urlHostOf } from './listen-address.ts';
 import { createClickHouseSaltProvider } from './salts/clickhouse-salt-provider.ts';
 import { parseEdgeConfig } from '../edge/config.ts';
 import { startNodeEdge } from '../edge/node/server.ts';
@@ -54,6 +56,8 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
   if (config.saltSource === 'gateway') throw new Error('SALT_SOURCE=gateway is for edges that reach a separate `tributary gateway`; `tributary start` reads salts from its own ClickHouse: use clickhouse (the default) or static');
   const edgeConfig = parseEdgeConfig(edgeEnv, { pseudonymSaltRequired: config.saltSource === 'static' });
   if (!edgeConfig.ok) throw new Error(`edge configuration is not valid:\n  - ${edgeConfig.errors.join('\n  - ')}`);
+  // Open without a key only in dev on loopback; otherwise QUERY_READ_KEYS (resolveQueryAccess throws with what to set).
+  const access = resolveQueryAccess({ readKeys: config.queryReadKeys, host: config.queryHost, dev: edgeConfig.config.env === 'dev' });
 
   const clickhouse = await openClickHouse(config.clickhouse);
   const report = await migrate(clickhouse.client);
@@ -86,8 +90,16 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
     components: health,
   });
 
-  const queryApp = createQueryApp(clickhouse.client, { registry: metrics, allowedLatenessMs: config.aggregator.allowedLatenessMs, logger: logger.child({ component: 'query_api' }), health });
-  const queryServer = serve({ fetch: queryApp.fetch, port: config.queryPort, hostname: '127.0.0.1' });
+  const queryApp = createQueryApp(clickhouse.client, {
+    access,
+    limits: config.queryLimits,
+    metricsToken: config.metricsToken,
+    registry: metrics,
+    allowedLatenessMs: config.aggregator.allowedLatenessMs,
+    logger: logger.child({ component: 'query_api' }),
+    health,
+  });
+  const queryServer = serve({ fetch: queryApp.fetch, port: config.queryPort, hostname: config.queryHost });
   await new Promise<void>((resolve) => queryServer.once('listening', () => resolve()));
   const queryPort = (queryServer.address() as AddressInfo).port;
 
@@ -106,7 +118,7 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
 
   return {
     edgeUrl: edge.url,
-    queryUrl: `http://127.0.0.1:${queryPort}`,
+    queryUrl: `http://${urlHostOf(config.queryHost)}:${queryPort}`,
     brokers,
     clickhouse,
     aggregator,

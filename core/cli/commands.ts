@@ -15,6 +15,7 @@ import { startPipeline } from '../pipeline.ts';
 import { createMetricsRegistry } from '../metrics.ts';
 import { serveMetrics } from '../metrics-server.ts';
 import { createQueryApp } from '../query/api.ts';
+import { resolveQueryAccess } from '../query/read-access.ts';
 import { startGateway } from '../gateway/server.ts';
 import { createClickHouseSaltProvider, probeSaltStore } from '../salts/clickhouse-salt-provider.ts';
 import { parseEdgeConfig, type EdgeConfig } from '../../edge/config.ts';
@@ -224,7 +225,7 @@ export async function runAggregator(config: CoreConfig, logger: Logger, shutdown
   const registry = createMetricsRegistry();
   const aggregator = await startConfiguredAggregator(kafka, clickhouse, config, logger, registry);
   const rejectedSink = await startConfiguredRejectedSink(kafka, clickhouse, config, logger.child({ component: 'rejected_sink' }), registry);
-  const metrics = await serveMetrics(registry, config.metricsPort);
+  const metrics = await serveMetrics(registry, config.metricsPort, { hostname: config.metricsHost, token: config.metricsToken });
   logger.info({ event: 'aggregator_started', clickhouse: clickhouse.description, metrics: metrics.url });
   // A fatal error (state mismatch, permanent ClickHouse error) ends the process non-zero so a supervisor and a human notice.
   const outcome = await Promise.race([shutdown.signal.then((signal) => ({ signal })), aggregator.fatal, rejectedSink.fatal]);
@@ -242,10 +243,11 @@ export async function runAggregator(config: CoreConfig, logger: Logger, shutdown
 }
 
 export async function runQueryApi(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
+  const access = resolveQueryAccess({ readKeys: config.queryReadKeys, host: config.queryHost, dev: process.env.TRIBUTARY_ENV === 'dev' });
   const clickhouse = await openClickHouse(config.clickhouse);
-  const app = createQueryApp(clickhouse.client, { registry: createMetricsRegistry(), allowedLatenessMs: config.aggregator.allowedLatenessMs, logger });
-  const server = serve({ fetch: app.fetch, port: config.queryPort });
-  logger.info({ event: 'query_api_listening', port: config.queryPort });
+  const app = createQueryApp(clickhouse.client, { access, limits: config.queryLimits, metricsToken: config.metricsToken, registry: createMetricsRegistry(), allowedLatenessMs: config.aggregator.allowedLatenessMs, logger });
+  const server = serve({ fetch: app.fetch, port: config.queryPort, hostname: config.queryHost });
+  logger.info({ event: 'query_api_listening', host: config.queryHost, port: config.queryPort, access: access.kind === 'open' ? 'open (dev)' : `${access.keys.length} read key(s)` });
   const signal = await shutdown.signal;
   logger.info({ event: 'shutdown_requested', signal });
   await shutdown.run('query_api', () => new Promise<void>((resolve) => server.close(() => resolve())));

@@ -2,6 +2,9 @@ import type { PartialsRouting } from '../kafka/partials-router.ts';
 import type { ClickHouseTarget } from '../clickhouse/client.ts';
 import { ConfigErrors, readInt, readString, readTopicName, type Env } from './env.ts';
 import { parseGatewaySigningKeys } from './gateway-keys.ts';
+import { parseReadKeys, type ReadKey } from './read-keys.ts';
+import type { QueryLimits } from '../query/limits.ts';
+import { isLoopbackHost } from '../listen-address.ts';
 import { urlForMessage } from '../../edge/secret-text.ts';
 
 /** Settings of the central processes (gateway, aggregator, query API, CLI). */
@@ -13,6 +16,12 @@ export interface CoreConfig {
   /** `tributary edge`: edge processes on `edgePort` (node:cluster), 1 = a single process. */
   edgeProcesses: number;
   queryPort: number;
+  /** QUERY_HOST: the query API's listening address, loopback unless configured. */
+  queryHost: string;
+  /** QUERY_READ_KEYS: each reader's secret key and its sites (never log these). */
+  queryReadKeys: ReadKey[];
+  /** Limits of every ClickHouse query the query API runs (QUERY_MAX_*). */
+  queryLimits: QueryLimits;
   /**
    * Where pseudonym salts come from: `clickhouse` (default; random salts in pseudonym_salts,
    * deleted after retention; `tributary gateway` then serves them to Workers and Deno edges),
@@ -24,6 +33,10 @@ export interface CoreConfig {
   salts: { epochMs: number; retentionEpochs: number };
   /** Prometheus endpoint of `tributary aggregator` (the query API serves its own /metrics). */
   metricsPort: number;
+  /** METRICS_HOST: where `tributary aggregator` serves /metrics; loopback unless configured. */
+  metricsHost: string;
+  /** METRICS_TOKEN: a bearer token every /metrics requires when set; required off loopback (never log it). */
+  metricsToken: string | undefined;
   /** `tributary gateway`: listening port and each edge's signing secret (never log these). */
   gateway: { port: number; signingKeys: Map<string, string> };
   topics: { partials: string; rejected: string; deadLetter: string; partialsRouting: PartialsRouting };
@@ -102,7 +115,16 @@ export function parseCoreConfig(env: Env): ConfigResult {
     edgePort: readInt(env, 'PORT', 8080, errors, { min: 0, max: 65535 }),
     edgeProcesses: readInt(env, 'EDGE_PROCESSES', 1, errors, { min: 1, max: 256 }),
     queryPort: readInt(env, 'QUERY_PORT', 8081, errors, { min: 0, max: 65535 }),
+    queryHost: readHost(env, 'QUERY_HOST', errors),
+    queryReadKeys: parseReadKeys(readString(env, 'QUERY_READ_KEYS'), readString(env, 'TRIBUTARY_WRITE_KEYS'), errors),
+    queryLimits: {
+      maxExecutionMs: readInt(env, 'QUERY_MAX_EXECUTION_MS', 10_000, errors, { min: 0, max: 3_600_000 }),
+      maxMemoryBytes: readInt(env, 'QUERY_MAX_MEMORY_BYTES', 1024 ** 3, errors, { min: 0, max: 1024 ** 4 }),
+      maxResultRows: readInt(env, 'QUERY_MAX_RESULT_ROWS', 100_000, errors, { min: 0, max: 100_000_000 }),
+    },
     metricsPort: readInt(env, 'METRICS_PORT', 9464, errors, { min: 0, max: 65535 }),
+    metricsHost: readHost(env, 'METRICS_HOST', errors),
+    metricsToken: readMetricsToken(env, errors),
     saltSource: readSaltSource(env, errors),
     // Same names, defaults and bounds as the edge's (edge/config.ts): both must agree.
     salts: {
@@ -141,6 +163,12 @@ export function parseCoreConfig(env: Env): ConfigResult {
     shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, errors, { min: 1_000, max: 600_000 }),
     dedupDir: readString(env, 'DEDUP_DIR') ?? './data/dedup',
   };
+  // Prometheus text names topics, partitions and sites' traffic: never beyond loopback without a token.
+  for (const [name, host] of [['QUERY_HOST', config.queryHost], ['METRICS_HOST', config.metricsHost]] as const) {
+    if (!isLoopbackHost(host) && config.metricsToken === undefined) {
+      errors.add(`${name}=${host} serves /metrics beyond this machine: set METRICS_TOKEN (at least 16 characters; Prometheus sends it as a bearer token) or keep ${name}=127.0.0.1`);
+    }
+  }
   if (windowSizeMs > 0 && (24 * HOUR) % windowSizeMs === 0 && config.salts.epochMs % windowSizeMs !== 0) {
     errors.add(`SALT_EPOCH_MS=${config.salts.epochMs} must be a multiple of WINDOW_SIZE_MS=${windowSizeMs}: a window must not span two salt epochs`);
   }
@@ -156,6 +184,25 @@ export function parseCoreConfig(env: Env): ConfigResult {
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}
+
+function readHost(env: Env, name: string, errors: ConfigErrors): string {
+  const value = readString(env, name) ?? '127.0.0.1';
+  if (!/^(\[?[0-9A-Fa-f:.]+\]?|[A-Za-z0-9.-]{1,253})$/.test(value)) {
+    errors.add(`${name}=${JSON.stringify(value.slice(0, 260))} is not an address to listen on: use an IP address or host name (127.0.0.1, the default, for this machine only; 0.0.0.0 for every interface)`);
+    return '127.0.0.1';
+  }
+  // Node listens on `::1`, not `[::1]`.
+  return value.replace(/^\[(.*)\]$/, '$1');
+}
+
+function readMetricsToken(env: Env, errors: ConfigErrors): string | undefined {
+  const value = readString(env, 'METRICS_TOKEN');
+  if (value !== undefined && (value.length < 16 || !/^[A-Za-z0-9._~+/=-]+$/.test(value))) {
+    errors.add('METRICS_TOKEN is not valid: use at least 16 characters of letters, digits, ".", "_", "~", "+", "/", "=", "-" (e.g. `openssl rand -hex 16`)');
+    return undefined;
+  }
+  return value;
 }
 
 function readPartialsRouting(env: Env, errors: ConfigErrors): PartialsRouting {

@@ -1,4 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
+import { DEFAULT_QUERY_LIMITS, limitSettings, type QueryLimits } from './limits.ts';
 import { MERGE_FUNCTION, TABLE_COLUMNS, columnsOf, measureSql, measureValue, type MeasureColumns, type MeasureSpec } from './measures.ts';
 import { type BreakdownQuery, type DimensionFilters, type Granularity, type RangeQuery } from './params.ts';
 
@@ -36,9 +37,17 @@ export interface Breakdown {
 export interface StatusOptions {
   /** The aggregator's ALLOWED_LATENESS_MS: a partition's bucket is closed once its watermark passed bucket end + this. */
   allowedLatenessMs: number;
+  /** Time, memory and result-size limits of every query; default DEFAULT_QUERY_LIMITS. */
+  limits?: QueryLimits;
 }
 
 type Params = Record<string, unknown>;
+
+/** Every SELECT of the query API goes through here: it carries the limits as its SETTINGS clause. */
+async function selectRows<T>(client: ClickHouseClient, sql: string, params: Params, limits: QueryLimits | undefined): Promise<T[]> {
+  const rs = await client.query({ query: `${sql}\n${limitSettings(limits ?? DEFAULT_QUERY_LIMITS)}`, query_params: params, format: 'JSONEachRow' });
+  return rs.json<T>();
+}
 
 /** Aliases of the per-value merged columns in a breakdown's inner query. */
 const MERGED_COLUMNS: MeasureColumns = {
@@ -124,8 +133,9 @@ export async function queryBucketStatus(
   options: StatusOptions,
 ): Promise<Map<number, WindowStatusLabel>> {
   const { start, end } = STATUS_BUCKET[bucket];
-  const rs = await client.query({
-    query: `
+  const rows = await selectRows<{ bucket_ms: number | string; windows: number | string; provisional: number | string; slack_ms: number | string }>(
+    client,
+    `
       SELECT r.bucket_ms AS bucket_ms,
              count() AS windows,
              countIf(r.status = 'provisional') AS provisional,
@@ -147,11 +157,11 @@ export async function queryBucketStatus(
         GROUP BY partition
       ) AS w ON w.partition = r.partition
       GROUP BY r.bucket_ms`,
-    query_params: { from_ms: q.fromMs, to_ms: q.toMs },
-    format: 'JSONEachRow',
-  });
+    { from_ms: q.fromMs, to_ms: q.toMs },
+    options.limits,
+  );
   const statuses = new Map<number, WindowStatusLabel>();
-  for (const row of await rs.json<{ bucket_ms: number | string; windows: number | string; provisional: number | string; slack_ms: number | string }>()) {
+  for (const row of rows) {
     const final = Number(row.windows) > 0 && Number(row.provisional) === 0 && Number(row.slack_ms) >= options.allowedLatenessMs;
     statuses.set(Number(row.bucket_ms), final ? 'final' : 'provisional');
   }
@@ -170,18 +180,18 @@ export async function queryTimeseries(client: ClickHouseClient, q: RangeQuery, o
   const statuses = await queryBucketStatus(client, q, q.granularity, options);
   const params: Params = {};
   const where = whereClause(q, params);
-  const rs = await client.query({
-    query: `
+  const rows = await selectRows<Record<string, unknown> & { bucket_ms: number | string }>(
+    client,
+    `
       SELECT toUnixTimestamp64Milli(window_start) AS bucket_ms,
        ${measuresSql(q.measures, TABLE_COLUMNS, params)}
       FROM ${TABLES[q.granularity]}
       WHERE ${where}
       GROUP BY window_start
       ORDER BY window_start`,
-    query_params: params,
-    format: 'JSONEachRow',
-  });
-  const rows = await rs.json<Record<string, unknown> & { bucket_ms: number | string }>();
+    params,
+    options.limits,
+  );
   return rows.map((row) => {
     const windowStartMs = Number(row.bucket_ms);
     return { windowStartMs, status: statuses.get(windowStartMs) ?? 'provisional', values: readMeasures(q.measures, row) };
@@ -193,12 +203,7 @@ export async function queryRangeTotals(client: ClickHouseClient, q: RangeQuery, 
   const statuses = await queryBucketStatus(client, q, 'range', options);
   const params: Params = {};
   const where = whereClause(q, params);
-  const rs = await client.query({
-    query: `SELECT ${measuresSql(q.measures, TABLE_COLUMNS, params)} FROM ${TABLES[q.granularity]} WHERE ${where}`,
-    query_params: params,
-    format: 'JSONEachRow',
-  });
-  const [row] = await rs.json<Record<string, unknown>>();
+  const [row] = await selectRows<Record<string, unknown>>(client, `SELECT ${measuresSql(q.measures, TABLE_COLUMNS, params)} FROM ${TABLES[q.granularity]} WHERE ${where}`, params, options.limits);
   return { status: statuses.get(q.fromMs) ?? 'provisional', values: readMeasures(q.measures, row ?? {}) };
 }
 
@@ -215,8 +220,9 @@ export async function queryBreakdown(client: ClickHouseClient, q: BreakdownQuery
   const needed = new Set<keyof MeasureColumns>(['events']);
   for (const s of q.measures) for (const c of columnsOf(s.measure)) needed.add(c);
   const inner = [...needed].map((c) => `${MERGE_FUNCTION[c]}(${TABLE_COLUMNS[c]}) AS ${MERGED_COLUMNS[c]}`).join(', ');
-  const rs = await client.query({
-    query: `
+  const rows = await selectRows<Record<string, unknown> & { slot: number | string; value: string | null; distinct_values: number | string }>(
+    client,
+    `
       SELECT slot, any(value) AS value, count() AS distinct_values,
        ${measuresSql(q.measures, MERGED_COLUMNS, params)}
       FROM (
@@ -230,10 +236,9 @@ export async function queryBreakdown(client: ClickHouseClient, q: BreakdownQuery
       )
       GROUP BY if(rank <= {limit:UInt32}, rank, 0) AS slot
       ORDER BY slot = 0, slot`,
-    query_params: params,
-    format: 'JSONEachRow',
-  });
-  const rows = await rs.json<Record<string, unknown> & { slot: number | string; value: string | null; distinct_values: number | string }>();
+    params,
+    options.limits,
+  );
   const result: Breakdown = { status: statuses.get(q.fromMs) ?? 'provisional', rows: [], rest: null };
   for (const row of rows) {
     const values = readMeasures(q.measures, row);
@@ -247,17 +252,18 @@ export async function queryBreakdown(client: ClickHouseClient, q: BreakdownQuery
 export async function queryTotals(
   client: ClickHouseClient,
   q: { site: string; event?: string | undefined; fromMs: number; toMs: number; granularity?: Granularity; filters?: Record<string, string> },
+  limits?: QueryLimits,
 ): Promise<{ events: number; uniques: number }> {
   const params: Params = {};
   const where = whereClause(
     { site: q.site, event: q.event, fromMs: q.fromMs, toMs: q.toMs, filters: Object.entries(q.filters ?? {}).map(([name, value]) => ({ name, values: [value] })) },
     params,
   );
-  const rs = await client.query({
-    query: `SELECT sum(events) AS events, tributary_hll_estimate(maxMap(users_hll)) AS uniques FROM ${TABLES[q.granularity ?? 'minute']} WHERE ${where}`,
-    query_params: params,
-    format: 'JSONEachRow',
-  });
-  const [row] = await rs.json<{ events: string | number; uniques: number }>();
+  const [row] = await selectRows<{ events: string | number; uniques: number }>(
+    client,
+    `SELECT sum(events) AS events, tributary_hll_estimate(maxMap(users_hll)) AS uniques FROM ${TABLES[q.granularity ?? 'minute']} WHERE ${where}`,
+    params,
+    limits,
+  );
   return { events: Number(row?.events ?? 0), uniques: Math.round(Number(row?.uniques ?? 0)) };
 }

@@ -51,6 +51,8 @@ beforeAll(async () => {
     CLICKHOUSE_PATH: mkdtempSync(join(tmpdir(), 'trib-ajs-')),
     PORT: '0',
     QUERY_PORT: '0',
+    // Outside dev the query API needs read keys (this test reads ClickHouse directly).
+    QUERY_READ_KEYS: 'rk_ajs_e2e_0123456789abcdef:ajs-unused',
     PARTIALS_TOPIC: uniqueName('ajs-partials'),
     REJECTED_TOPIC: uniqueName('ajs-rejected'),
     DEAD_LETTER_TOPIC: uniqueName('ajs-dlq'),

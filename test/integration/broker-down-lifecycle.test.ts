@@ -66,7 +66,7 @@ describe('with the broker down', () => {
     processes.edge = spawnTributary(['edge'], { ...common(), ...edgeEnv, PORT: '0', DEDUP_DIR: join(dir, 'dedup-edge') });
     processes.gateway = spawnTributary(['gateway'], { ...common(), GATEWAY_SIGNING_KEYS: 'edge-1:gateway-secret-0123456789abcdef0123456789', SALT_SOURCE: 'static', GATEWAY_PORT: '0' });
     processes.aggregator = spawnTributary(['aggregator'], { ...common(), AGGREGATOR_GROUP: uniqueName('down-aggregator-2'), CLICKHOUSE_PATH: join(dir, 'ch-aggregator'), METRICS_PORT: '0' });
-    processes['query-api'] = spawnTributary(['query-api'], { ...common(), CLICKHOUSE_PATH: join(dir, 'ch-query'), QUERY_PORT: '0' });
+    processes['query-api'] = spawnTributary(['query-api'], { ...common(), CLICKHOUSE_PATH: join(dir, 'ch-query'), QUERY_PORT: '0', QUERY_READ_KEYS: 'rk_lifecycle_test_0123456789abcdef:*' });
 
     const [, startEdge] = await processes.start.waitForOutput(/Edge {7}: (http:\/\/\S+)/, 180_000);
     const [, edge] = await processes.edge.waitForOutput(/"event":"edge_listening","url":"(http:\/\/[^"]+)"/, 180_000);

@@ -14,6 +14,7 @@ import { tempDedupDir } from './setup/dedup-dir.ts';
 const WINDOW_MS = 1000;
 const USERS = 200;
 const EVENTS = 1000;
+const READ_KEY = 'rk_e2e_0123456789abcdef0123';
 
 describe.each(['source', 'cell'] as const)('one event travelling the whole path, PARTIALS_ROUTING=%s', (routing) => {
   let pipeline: Pipeline;
@@ -25,6 +26,7 @@ describe.each(['source', 'cell'] as const)('one event travelling the whole path,
       CLICKHOUSE_PATH: mkdtempSync(join(tmpdir(), 'trib-e2e-')),
       PORT: '0',
       QUERY_PORT: '0',
+      QUERY_READ_KEYS: `${READ_KEY}:e2e-site`,
       PARTIALS_TOPIC: partialsTopic,
       REJECTED_TOPIC: uniqueName('rejected'),
       DEAD_LETTER_TOPIC: uniqueName('dlq'),
@@ -85,7 +87,7 @@ describe.each(['source', 'cell'] as const)('one event travelling the whole path,
     let points: Array<{ count: number; uniques: number; status: string }> = [];
     while (Date.now() < deadline) {
       const url = `${pipeline.queryUrl}/api/v1/timeseries?site=e2e-site&event=signup&from=${startedAt - 5000}&to=${Date.now() + 5000}&granularity=minute`;
-      const res = await fetch(url);
+      const res = await fetch(url, { headers: { authorization: `Bearer ${READ_KEY}` } });
       expect(res.status).toBe(200);
       points = ((await res.json()) as { points: typeof points }).points;
       const total = points.reduce((s, p) => s + p.count, 0);

@@ -3,7 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmissionWriter } from '../../core/clickhouse/emission-writer.ts';
 import { withInsertMetrics } from '../../core/clickhouse/instrumented-client.ts';
 import { createAggregatorMetrics, createMetricsRegistry } from '../../core/metrics.ts';
+import { pino } from 'pino';
+import type { Logger } from '../../core/log.ts';
+import { networkInterfaces } from 'node:os';
+import { parseCoreConfig } from '../../core/config/core-config.ts';
+import { serveMetrics } from '../../core/metrics-server.ts';
 import { createQueryApp } from '../../core/query/api.ts';
+import { exceededLimit } from '../../core/query/limits.ts';
+import { queryTotals } from '../../core/query/queries.ts';
+import { resolveQueryAccess, type QueryAccess } from '../../core/query/read-access.ts';
 import {
   HOUR,
   MINUTE,
@@ -40,6 +48,7 @@ const W0 = at(10, 31);
 const W1 = at(10, 25, 30);
 const W2 = at(9, 0, 2);
 
+const OPEN: QueryAccess = { kind: 'open' };
 let ch: ClickHouse;
 let app: ReturnType<typeof createQueryApp>;
 let events: SeedEvent[] = [];
@@ -90,7 +99,7 @@ const seededStatus = (ms: number): 'final' | 'provisional' => (ms >= at(10, 25) 
 
 beforeAll(async () => {
   ch = await openMigratedClickHouse('trib-query-api');
-  app = createQueryApp(ch.client, { allowedLatenessMs: LATENESS_MS, registry: createMetricsRegistry({ processMetrics: false }) });
+  app = createQueryApp(ch.client, { access: OPEN, allowedLatenessMs: LATENESS_MS, registry: createMetricsRegistry({ processMetrics: false }) });
   events = generate();
   const seed = createSeeder(ch);
   for (const p of [0, 1]) {
@@ -189,7 +198,7 @@ describe('GET /api/v1/timeseries', () => {
       expectMeasures(p, expectedOf(select({ site: 'a.example', from: t, to: t + HOUR })));
     }
     // Without allowed lateness partition 2's watermark has passed 09:00: hour 8 is final.
-    const noLateness = createQueryApp(ch.client, { allowedLatenessMs: 0 });
+    const noLateness = createQueryApp(ch.client, { access: OPEN, allowedLatenessMs: 0 });
     const again = (await get(`/api/v1/timeseries?site=a.example&from=${at(8, 0)}&to=${at(9, 0)}&granularity=hour`, noLateness)).body.points as Row[];
     expect(again.map((p) => p.status)).toEqual(['final']);
   });
@@ -405,6 +414,196 @@ describe('GET /metrics', () => {
     // The wrapped client still queries.
     const rs = await withInsertMetrics(ch, createAggregatorMetrics(createMetricsRegistry({ processMetrics: false }))).client.query({ query: 'SELECT 1 AS one', format: 'JSONEachRow' });
     expect(await rs.json()).toEqual([{ one: 1 }]);
+  });
+});
+
+// Finding 6 of issue #10: readers are principals. Keys come through the configuration parser,
+// as `tributary query-api` gets them.
+const KEY_A = 'rk_reader_a_0123456789abcdef';
+const KEY_ALL = 'rk_operator_0123456789abcdef';
+const KEY_OTHER = 'rk_reader_b_0123456789abcdef';
+
+function keyedAccess(): QueryAccess {
+  const parsed = parseCoreConfig({ QUERY_READ_KEYS: `${KEY_A}:a.example,${KEY_ALL}:*,${KEY_OTHER}:b.example+c.example` });
+  if (!parsed.ok) throw new Error(parsed.errors.join('\n'));
+  return resolveQueryAccess({ readKeys: parsed.config.queryReadKeys, host: parsed.config.queryHost, dev: false });
+}
+
+async function call(a: { request: (path: string, init?: RequestInit) => Response | Promise<Response> }, path: string, key?: string, header?: string): Promise<{ status: number; body: Record<string, unknown>; res: Response }> {
+  const headers: Record<string, string> = {};
+  if (key !== undefined) headers.authorization = `Bearer ${key}`;
+  if (header !== undefined) headers.authorization = header;
+  const res = await a.request(path, { headers });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, res };
+}
+
+function capturedLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  return { lines, logger: pino<never>({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) }) };
+}
+
+describe('readers need a key outside dev', () => {
+  const range = `from=${at(9, 0)}&to=${at(10, 0)}`;
+  const urls = (site: string): string[] => [
+    `/api/v1/timeseries?site=${encodeURIComponent(site)}&${range}`,
+    `/api/v1/breakdown?site=${encodeURIComponent(site)}&by=country&${range}`,
+    `/api/v1/totals?site=${encodeURIComponent(site)}&${range}`,
+  ];
+
+  it('refuses to start without read keys outside dev, and open access off loopback even in dev', () => {
+    expect(() => resolveQueryAccess({ readKeys: [], host: '127.0.0.1', dev: false })).toThrow(/QUERY_READ_KEYS is not set/);
+    expect(() => resolveQueryAccess({ readKeys: [], host: '0.0.0.0', dev: true })).toThrow(/QUERY_HOST=0\.0\.0\.0 is not a loopback address/);
+    expect(resolveQueryAccess({ readKeys: [], host: '127.0.0.1', dev: true })).toEqual({ kind: 'open' });
+  });
+
+  it('answers 401 with a Bearer challenge without a key, with an unknown key or another scheme, and reads nothing', async () => {
+    const keyed = createQueryApp(ch.client, { access: keyedAccess() });
+    for (const url of urls('a.example')) {
+      const none = await call(keyed, url);
+      expect(none.status, url).toBe(401);
+      expect(none.res.headers.get('www-authenticate')).toBe('Bearer realm="tributary-query"');
+      expect(none.body).toEqual({ error: { code: 'unauthorized', message: expect.stringMatching(/Authorization: Bearer/), request_id: none.res.headers.get('x-request-id') } });
+      const wrong = await call(keyed, url, `${KEY_A}x`);
+      expect(wrong.status).toBe(401);
+      expect(wrong.res.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+      // The edge's Basic form, with a valid read key: refused, the key belongs in a Bearer header.
+      expect((await call(keyed, url, undefined, `Basic ${btoa(`${KEY_A}:`)}`)).status).toBe(401);
+      expect(JSON.stringify(wrong.body)).not.toContain(KEY_A);
+    }
+  });
+
+  it('lets a key read its own sites only: another site, existing or not, is 403 with the same answer', async () => {
+    const keyed = createQueryApp(ch.client, { access: keyedAccess() });
+    for (const url of urls('a.example')) expect((await call(keyed, url, KEY_A)).status, url).toBe(200);
+    const own = await call(keyed, urls('a.example')[2] as string, KEY_A);
+    expect((own.body.totals as Row).count).toBe(select({ site: 'a.example', from: at(9, 0), to: at(10, 0) }).length);
+
+    // o'reilly.example has data; nobody.example never had any: the answers differ only in the request id.
+    const strip = (b: Record<string, unknown>): unknown => ({ ...b, error: { ...(b.error as object), request_id: undefined } });
+    for (const [i, url] of urls("o'reilly.example").entries()) {
+      const existing = await call(keyed, url, KEY_A);
+      const missing = await call(keyed, urls('nobody.example')[i] as string, KEY_A);
+      expect(existing.status, url).toBe(403);
+      expect(missing.status).toBe(403);
+      expect(strip(existing.body)).toEqual(strip(missing.body));
+      expect((existing.body.error as { code: string }).code).toBe('forbidden');
+      expect(JSON.stringify(existing.body)).not.toMatch(/count|points|rows/);
+    }
+    // A key scoped to two other sites reads neither a.example; the * key reads both.
+    expect((await call(keyed, urls('a.example')[0] as string, KEY_OTHER)).status).toBe(403);
+    const all = await call(keyed, urls("o'reilly.example")[2] as string, KEY_ALL);
+    expect(all.status).toBe(200);
+    expect((all.body.totals as Row).count).toBe(select({ site: "o'reilly.example", from: at(9, 0), to: at(10, 0) }).length);
+  });
+
+  it('keeps /health open and /metrics behind METRICS_TOKEN when one is set', async () => {
+    const token = 'mt_0123456789abcdef';
+    const keyed = createQueryApp(ch.client, { access: keyedAccess(), metricsToken: token });
+    expect((await keyed.request('/health')).status).toBe(200);
+    expect((await keyed.request('/metrics')).status).toBe(401);
+    expect((await keyed.request('/metrics', { headers: { authorization: `Bearer ${KEY_ALL}` } })).status).toBe(401);
+    const ok = await keyed.request('/metrics', { headers: { authorization: `Bearer ${token}` } });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('tributary_http_requests_total');
+  });
+});
+
+describe('errors answer a request id, never ClickHouse text', () => {
+  it('a failing query gives 500 with a generic message; SQL and the engine text only in the log, under the same id', async () => {
+    const { logger, lines } = capturedLogger();
+    const app500 = createQueryApp(ch.client, { access: OPEN, logger });
+    // As if `tributary migrate` had not run: the engine's error quotes the whole SELECT.
+    await ch.client.command({ query: 'RENAME TABLE window_status TO window_status_away' });
+    let res: Response;
+    try {
+      res = await app500.request(`/api/v1/timeseries?site=a.example&from=${at(9, 0)}&to=${at(10, 0)}`);
+    } finally {
+      await ch.client.command({ query: 'RENAME TABLE window_status_away TO window_status' });
+    }
+    expect(res.status).toBe(500);
+    const id = res.headers.get('x-request-id');
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const text = await res.text();
+    expect(JSON.parse(text)).toEqual({ error: { code: 'internal_error', message: expect.stringContaining(id as string), request_id: id } });
+    for (const leak of [/select/i, /window_status/, /from_ms/, /Code: \d+/, /DB::Exception/, /UNKNOWN_TABLE/, /ClickHouse/]) expect(text).not.toMatch(leak);
+    const logged = lines.find((l) => l.event === 'query_failed');
+    expect(logged).toMatchObject({ request_id: id, path: '/api/v1/timeseries', reader: 'dev' });
+    expect(String(logged?.err)).toMatch(/window_status/);
+  });
+
+  it('keeps a proxy\'s request id and puts one on every answer', async () => {
+    const res = await app.request('/api/v1/nope', { headers: { 'x-request-id': 'edge-proxy-1234' } });
+    expect(res.headers.get('x-request-id')).toBe('edge-proxy-1234');
+    expect(((await res.json()) as { error: { request_id: string } }).error.request_id).toBe('edge-proxy-1234');
+    const hostile = await app.request('/health', { headers: { 'x-request-id': 'not an id; rm -rf' } });
+    expect(hostile.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('limits on every query', () => {
+  it('stops a result larger than the configured limit with 422, no rows and no SQL', async () => {
+    const { logger, lines } = capturedLogger();
+    const url = `/api/v1/timeseries?site=a.example&from=${at(8, 0)}&to=${at(11, 0)}&granularity=minute`;
+    const unlimited = await get(url);
+    expect((unlimited.body.points as Row[]).length).toBeGreaterThan(5);
+    const small = createQueryApp(ch.client, { access: OPEN, logger, limits: { maxExecutionMs: 10_000, maxMemoryBytes: 1024 ** 3, maxResultRows: 5 } });
+    const res = await small.request(url);
+    expect(res.status).toBe(422);
+    const text = await res.text();
+    expect(JSON.parse(text)).toMatchObject({ error: { code: 'query_limit_exceeded', message: expect.stringMatching(/more rows than the limit/) } });
+    expect(text).not.toMatch(/select|agg_minute|Code: \d+/i);
+    expect(lines.find((l) => l.event === 'query_limit_exceeded')).toMatchObject({ limit: 'result_rows', request_id: res.headers.get('x-request-id') });
+  });
+
+  it('stops a runaway query at the time limit and a greedy one at the memory limit, and the session keeps its settings', async () => {
+    const limited = (sql: string, limits: { maxExecutionMs: number; maxMemoryBytes: number; maxResultRows: number }): Promise<unknown> =>
+      queryTotals(ch.client, { site: 'a.example', fromMs: at(9, 0), toMs: at(10, 0), event: sql }, limits).then(
+        () => 'answered',
+        (err: unknown) => exceededLimit(err),
+      );
+    // The API's own SQL with a site that has no data is cheap: answered within tiny limits too.
+    expect(await limited('pageview', { maxExecutionMs: 5_000, maxMemoryBytes: 64 * 1024 * 1024, maxResultRows: 1 })).toBe('answered');
+    // A runaway scan (about 10^11 hashes, hours of CPU) through the same SETTINGS clause: stopped at 0.3 s.
+    const { limitSettings } = await import('../../core/query/limits.ts');
+    const runaway = ch.client.query({ query: `SELECT count() AS n FROM numbers(100000000000) WHERE sipHash64(number) = 0 ${limitSettings({ maxExecutionMs: 300, maxMemoryBytes: 0, maxResultRows: 0 })}`, format: 'JSONEachRow' });
+    await expect(runaway.then(() => undefined, exceededLimit)).resolves.toBe('time');
+    const greedy = ch.client.query({ query: `SELECT count() AS n FROM (SELECT number FROM numbers(10000000) GROUP BY number) ${limitSettings({ maxExecutionMs: 0, maxMemoryBytes: 1024 * 1024, maxResultRows: 0 })}`, format: 'JSONEachRow' });
+    await expect(greedy.then(() => undefined, exceededLimit)).resolves.toBe('memory');
+    // The limits lived only for their query: the shared session (the aggregator's too, under `tributary start`) is unbound.
+    const rs = await ch.client.query({ query: "SELECT getSetting('max_result_rows') AS r, getSetting('max_memory_usage') AS m, getSetting('max_execution_time') AS t", format: 'JSONEachRow' });
+    expect(await rs.json()).toEqual([{ r: 0, m: 0, t: 0 }]);
+  });
+});
+
+describe('where the readers\' and metrics endpoints listen', () => {
+  it('binds the query API and /metrics to loopback by default, and refuses /metrics off loopback without a token', async () => {
+    const d = parseCoreConfig({});
+    if (!d.ok) throw new Error(d.errors.join('\n'));
+    expect(d.config.queryHost).toBe('127.0.0.1');
+    expect(d.config.metricsHost).toBe('127.0.0.1');
+    expect(d.config.queryLimits).toEqual({ maxExecutionMs: 10_000, maxMemoryBytes: 1024 ** 3, maxResultRows: 100_000 });
+    const exposed = parseCoreConfig({ QUERY_HOST: '0.0.0.0', METRICS_HOST: '0.0.0.0' });
+    expect(exposed.ok ? [] : exposed.errors).toEqual([expect.stringMatching(/^QUERY_HOST=0\.0\.0\.0 serves \/metrics .* set METRICS_TOKEN/), expect.stringMatching(/^METRICS_HOST=0\.0\.0\.0/)]);
+    expect(parseCoreConfig({ QUERY_HOST: '0.0.0.0', METRICS_HOST: '0.0.0.0', METRICS_TOKEN: 'mt_0123456789abcdef' }).ok).toBe(true);
+
+    // The aggregator's metrics server: reachable on loopback, not on this machine's other addresses.
+    const metrics = await serveMetrics(createMetricsRegistry({ processMetrics: false }), 0);
+    try {
+      expect(metrics.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      expect((await fetch(metrics.url)).status).toBe(200);
+      const port = new URL(metrics.url).port;
+      const external = Object.values(networkInterfaces()).flat().filter((n) => n !== undefined && !n.internal && n.family === 'IPv4');
+      for (const n of external) await expect(fetch(`http://${n?.address}:${port}/metrics`)).rejects.toThrow();
+    } finally {
+      await metrics.close();
+    }
+    const guarded = await serveMetrics(createMetricsRegistry({ processMetrics: false }), 0, { token: 'mt_0123456789abcdef' });
+    try {
+      expect((await fetch(guarded.url)).status).toBe(401);
+      expect((await fetch(guarded.url, { headers: { authorization: 'Bearer mt_0123456789abcdef' } })).status).toBe(200);
+    } finally {
+      await guarded.close();
+    }
   });
 });
 
