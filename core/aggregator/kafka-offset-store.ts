@@ -1,4 +1,4 @@
-import type { Admin, Consumer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload } from 'kafkajs';
 import type { CommitAnswer, CommittedPosition, OffsetStore } from './epoch-ports.ts';
 
 /** Broker answers that mean the group moved on: this member may no longer own the partition. */
@@ -27,8 +27,24 @@ export function answerForCommitError(err: unknown): CommitAnswer {
  * topic list), so every commit is read back from the coordinator (`admin.fetchOffsets`, one
  * OffsetFetch round trip) and answers `committed` only if the group holds exactly our offset and
  * metadata, which names a checkpoint id no other commit uses.
+ *
+ * Where it can, the commit goes out once, without kafkajs' retries: `consumer.commitOffsets`
+ * retries a commit refused with ILLEGAL_GENERATION or REBALANCE_IN_PROGRESS for seconds, and a
+ * retry sent after the consumer rejoined carries the *new* generation, so the broker accepts a
+ * commit of a partition that may meanwhile belong to another member (which restored the previous
+ * checkpoint): a zombie commit that a read-back cannot tell from a good one. The eachBatch
+ * payload's `commitOffsetsIfNecessary(offsets)` commits straight through the consumer group,
+ * once; `directCommit` hands it in (kafka-runner.ts keeps the latest one), and a refusal is
+ * answered `fenced` at once.
  */
-export function createKafkaOffsetStore(o: { consumer: Pick<Consumer, 'commitOffsets'>; admin: Pick<Admin, 'fetchOffsets' | 'fetchTopicOffsets'>; groupId: string; topic: string }): OffsetStore {
+export function createKafkaOffsetStore(o: {
+  consumer: Pick<Consumer, 'commitOffsets'>;
+  admin: Pick<Admin, 'fetchOffsets' | 'fetchTopicOffsets'>;
+  groupId: string;
+  topic: string;
+  /** The latest eachBatch payload's single-attempt commit, once a batch has been fetched. */
+  directCommit?: () => EachBatchPayload['commitOffsetsIfNecessary'] | undefined;
+}): OffsetStore {
   async function read(partition: number): Promise<CommittedPosition> {
     const [committed] = await o.admin.fetchOffsets({ groupId: o.groupId, topics: [o.topic] });
     const entry = committed?.partitions.find((p) => p.partition === partition);
@@ -41,7 +57,10 @@ export function createKafkaOffsetStore(o: { consumer: Pick<Consumer, 'commitOffs
     read,
     async commit(partition, offset, metadata) {
       try {
-        await o.consumer.commitOffsets([{ topic: o.topic, partition, offset, metadata }]);
+        const direct = o.directCommit?.();
+        // kafkajs' Offsets type omits metadata; its OffsetCommit request carries it per partition.
+        if (direct) await direct({ topics: [{ topic: o.topic, partitions: [{ partition, offset, metadata } as { partition: number; offset: string }] }] });
+        else await o.consumer.commitOffsets([{ topic: o.topic, partition, offset, metadata }]);
       } catch (err) {
         return answerForCommitError(err);
       }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { EmissionWriter } from '../clickhouse/emission-writer.ts';
 import type { Logger } from '../log.ts';
 import { sleep } from '../retry.ts';
@@ -89,9 +89,11 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
   await Promise.all([consumer.connect(), admin.connect(), dlqProducer.connect()]);
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
 
+  // The single-attempt commit of the latest fetched batch (kafka-offset-store.ts says why).
+  let directCommit: EachBatchPayload['commitOffsetsIfNecessary'] | undefined;
   const committer = createEpochCommitter(
     {
-      offsets: createKafkaOffsetStore({ consumer, admin, groupId: o.groupId, topic: o.topic }),
+      offsets: createKafkaOffsetStore({ consumer, admin, groupId: o.groupId, topic: o.topic, directCommit: () => directCommit }),
       fetch: { seek: (partition, offset) => consumer.seek({ topic: o.topic, partition, offset }) },
       checkpoints: o.checkpoints,
       writer: o.writer,
@@ -149,7 +151,8 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 4,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
+        directCommit = commitOffsetsIfNecessary;
         await committer.ingest({
           partition: batch.partition,
           messages: batch.messages,
