@@ -406,6 +406,21 @@ export function createEpochCommitter(ports: EpochPorts, o: EpochCommitterOptions
           // After a restore the fetch may start before the checkpoint: those effects are in the state.
           if (rt.nextOffset !== undefined && BigInt(message.offset) < BigInt(rt.nextOffset)) continue;
           if (rt.nextOffset !== undefined && BigInt(message.offset) > BigInt(rt.nextOffset)) {
+            const logStart = await retryKafka('log start offset', p, () => ports.offsets.logStart(p));
+            if (BigInt(logStart) <= BigInt(rt.nextOffset)) {
+              // The records between are still in the log: the fetch position ran ahead of this
+              // runtime's state (a seek back after an abandoned epoch failed while the consumer
+              // restarted, or kafkajs resumed from a position of its own). Taking this batch would
+              // skip them; go back for them instead and take nothing of it.
+              o.logger.warn({ event: 'fetch_position_ahead', partition: p, next_offset: rt.nextOffset, fetched_offset: message.offset });
+              try {
+                ports.fetch.seek(p, rt.nextOffset);
+              } catch (err) {
+                // The next batch finds the same gap and tries again.
+                o.logger.warn({ event: 'seek_failed', partition: p, err: errorMessage(err) });
+              }
+              break;
+            }
             // Records between were never read: deleted by retention before this group got to them
             // (the consumer then restarts at the log start). They are lost; say so loudly.
             stats.inputRecordsMissing += Number(BigInt(message.offset) - BigInt(rt.nextOffset));

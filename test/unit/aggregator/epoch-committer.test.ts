@@ -376,6 +376,8 @@ describe('epoch committer: state mismatch and ClickHouse errors', () => {
         heartbeat: async () => undefined,
       });
     await batch(0, 2);
+    // Retention deleted offsets 2-4 before they were read: the log now starts at 5.
+    world.logStarts.set(1, 5);
     await batch(5, 7);
     expect(inc.committer.stats().inputRecordsMissing).toBe(3);
     expect(inc.events('input_records_missing')).toEqual([expect.objectContaining({ level: 'error', partition: 1, from_offset: '2', to_offset: '5', count: '3' })]);
@@ -431,5 +433,23 @@ describe('epoch committer: state mismatch and ClickHouse errors', () => {
     for (const p of [0, 1]) await inc.batch(p);
     await inc.committer.flushAll();
     expect(world.commitsAttempted).toBe(commits);
+  });
+});
+
+describe('epoch committer: fetch position', () => {
+  it('goes back for records still in the log when the fetch position ran ahead of its state (a seek that failed while the consumer restarted)', async () => {
+    const world = new World();
+    workload(world, 16);
+    const inc = new Incarnation(world);
+    inc.join([0, 1]);
+    for (let i = 0; i < 3; i++) for (const p of [0, 1]) await inc.batch(p);
+    await inc.committer.flushAll();
+    // The consumer resumes two records past what the partition's state has taken.
+    const taken = Number(world.committed.get(0)?.offset ?? 0);
+    inc.fetchPos.set(0, taken + 2);
+    expect(await inc.run([0, 1])).toBe(true);
+    expectExact(world);
+    expect(inc.events('fetch_position_ahead').length).toBeGreaterThan(0);
+    expect(inc.committer.stats().inputRecordsMissing).toBe(0);
   });
 });

@@ -56,6 +56,8 @@ export class World {
   /** Every ClickHouse write fails with this error (a permanent one) while set. */
   clickhousePermanent: Error | undefined;
   commitsAttempted = 0;
+  /** First offset still in each partition's log (retention moves it); 0 when unset. */
+  readonly logStarts = new Map<number, number>();
   now = T0;
   private seq = new Map<string, number>();
 
@@ -146,7 +148,7 @@ export function fakeKafkajs(world: World, topic: string, groupId: string, life: 
       return [{ topic, partitions: [...world.log.keys()].map((partition) => ({ partition, offset: world.committed.get(partition)?.offset ?? '-1', metadata: world.committed.get(partition)?.metadata ?? null })) }];
     },
     async fetchTopicOffsets() {
-      return [...world.log].map(([partition, list]) => ({ partition, offset: String(list.length), high: String(list.length), low: '0' }));
+      return [...world.log].map(([partition, list]) => ({ partition, offset: String(list.length), high: String(list.length), low: String(world.logStarts.get(partition) ?? 0) }));
     },
   };
   return { consumer, admin };
