@@ -108,7 +108,11 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
     health: (a) => a.health(),
     fatal: (a) => a.fatal,
   });
-  const rejectedSink = startInBackground({ starting: startConfiguredRejectedSink(kafka, clickhouse, config, logger.child({ component: 'rejected_sink' }), metrics) });
+  const rejectedSink = startInBackground<RunningRejectedSink>({
+    starting: startConfiguredRejectedSink(kafka, clickhouse, config, logger.child({ component: 'rejected_sink' }), metrics),
+    health: (r) => r.health(),
+    fatal: (r) => r.fatal,
+  });
   consumers.aggregator = aggregator;
   consumers.rejectedSink = rejectedSink;
   const fatal = Promise.race([
