@@ -46,9 +46,10 @@ export interface DedupStoreOptions {
 /**
  * Address space mapped per generation file: 1 TiB, the same in every process. It is virtual
  * (the file grows as pages are written, and the map is read-only: no writable map), so it costs
- * no memory or disk; it bounds one generation at about 14 billion keys (73 MB per million), more
- * than a 24-hour window at 50,000 events/s. A generation that outgrows it fails its claims with
- * MDB_MAP_FULL (answered 503 `dedup_unavailable`, logged `dedup_store_failed`).
+ * no memory or disk. It holds one generation of about 14 billion keys (73 MB per million), more
+ * than a 24-hour window at 50,000 events/s; beyond that lmdb-js would grow the map of the writing
+ * process (not exercised). Any error of the store is answered 503 `dedup_unavailable` and logged
+ * `dedup_store_failed`; the next call reopens the store from disk.
  */
 export const DEDUP_MAP_BYTES = 2 ** 40;
 
