@@ -21,6 +21,7 @@ export type EdgeErrorCode =
   | 'sink_unavailable'
   | 'salt_unavailable'
   | 'in_flight'
+  | 'dedup_unavailable'
   | 'not_found'
   | 'internal_error';
 

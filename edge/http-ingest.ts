@@ -194,6 +194,9 @@ export function createIngestHttp(deps: IngestHttpDeps): IngestHttp {
         log({ event: 'retry_in_flight', site: site.site });
         return refuse(rejection(503, 'in_flight', summary.message, { retryAfterS: flusher.retryAfterS }), cors);
       }
+      if (summary.reason === 'dedup_unavailable') {
+        return refuse(rejection(503, 'dedup_unavailable', summary.message, { retryAfterS: 1 }), cors);
+      }
       log({ event: 'salt_unavailable', site: site.site });
       return refuse(rejection(503, 'salt_unavailable', summary.message, { retryAfterS: SALT_RETRY_AFTER_S }), cors);
     }

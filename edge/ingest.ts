@@ -26,9 +26,10 @@ export interface IngestRetry {
   kind: 'retry';
   /**
    * `salt_unavailable`: a pseudonym salt cannot be had now; `in_flight`: another edge process
-   * holds one of the request's messageIds in an envelope not yet acknowledged by Kafka.
+   * holds one of the request's messageIds in an envelope not yet acknowledged by Kafka;
+   * `dedup_unavailable`: the retry dedup store failed (logged `dedup_store_failed`).
    */
-  reason: 'salt_unavailable' | 'in_flight';
+  reason: 'salt_unavailable' | 'in_flight' | 'dedup_unavailable';
   message: string;
 }
 
@@ -181,6 +182,9 @@ export function createIngest(o: { config: EdgeConfig; accumulator: Accumulator; 
     const claim = dedup.claim(ctx.site, ids);
     if (claim.kind === 'busy') {
       return { kind: 'retry', reason: 'in_flight', message: 'an event of this request is still being stored by another edge process: retry the same request after the Retry-After delay; it will not be counted twice' };
+    }
+    if (claim.kind === 'unavailable') {
+      return { kind: 'retry', reason: 'dedup_unavailable', message: 'the retry deduplication store failed; nothing of this request was counted: retry it after the Retry-After delay' };
     }
     for (let i = 0; i < valid.length; i++) {
       const v = valid[i] as ValidEvent;

@@ -24,7 +24,7 @@
  */
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ABORT, open, type RootDatabase } from 'lmdb';
 import type { ClaimResult, Deduplicator } from '../pipeline/dedup.ts';
@@ -42,6 +42,16 @@ export interface DedupStoreOptions {
   hash?: (site: string, messageId: string) => Uint8Array;
   log?: EdgeLog;
 }
+
+/**
+ * Address space mapped per generation file: 1 TiB, the same in every process. It is virtual
+ * (the file grows as pages are written, and the map is read-only: no writable map), so it costs
+ * no memory or disk. It holds one generation of about 14 billion keys (73 MB per million), more
+ * than a 24-hour window at 50,000 events/s; beyond that lmdb-js would grow the map of the writing
+ * process (not exercised). Any error of the store is answered 503 `dedup_unavailable` and logged
+ * `dedup_store_failed`; the next call reopens the store from disk.
+ */
+export const DEDUP_MAP_BYTES = 2 ** 40;
 
 export interface DedupStore extends Deduplicator {
   /** Rotates generations when due and deletes expired ones; call every few seconds. */
@@ -151,24 +161,62 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
 
   mkdirSync(o.dir, { recursive: true });
 
-  function openGeneration(seq: number): Generation {
+  function openEnv(path: string): RootDatabase<Buffer, Buffer> {
     // noSync: a commit is in the page cache, which survives a process crash; after a machine
     // crash the last marks may be lost (those retries count twice), never an event.
-    // useWritemap: pages are written in the shared map, not copied out with pwrite at each
-    // commit (random 16-byte keys dirty about one page per new key).
-    const db = open<Buffer, Buffer>({ path: fileOf(o.dir, seq), encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false, noSync: true, overlappingSync: false, useWritemap: true });
-    // The first opener sets the start time.
-    const startMs = db.transactionSync(() => {
-      let start = db.getBinary(START_KEY);
-      if (start === undefined) {
-        const b = Buffer.alloc(8);
-        b.writeDoubleBE(now());
-        db.putSync(START_KEY, b);
-        start = b;
-      }
-      return start.readDoubleBE(0);
-    });
+    // No writable map: with MDB_WRITEMAP each process ftruncates the file to its own map size
+    // (lmdb-js grows maps on demand, 128 KB at first), so one process shrank the file under
+    // another's map and that one died with SIGBUS at its next page. Here the map is fixed and
+    // the same in every process, pages are written with pwrite, the file only grows (ADR 0010,
+    // "Several processes").
+    return open<Buffer, Buffer>({ path, encoding: 'binary', keyEncoding: 'binary', compression: false, cache: false, noSync: true, overlappingSync: false, useWritemap: false, mapSize: DEDUP_MAP_BYTES });
+  }
+
+  function startOf(db: RootDatabase<Buffer, Buffer>): number | undefined {
+    db.resetReadTxn();
+    return db.getBinary(START_KEY)?.readDoubleBE(0);
+  }
+
+  /**
+   * Opens generation `seq` if its file exists and was made whole by {@link createGeneration}
+   * (it has a start time). A name is never created by opening it for use: a file expired
+   * (unlinked) in the meantime would come back empty, with a lock file of its own, beside
+   * processes still writing the unlinked one. Such an empty file is closed, never written.
+   */
+  function openExisting(seq: number): Generation | undefined {
+    const path = fileOf(o.dir, seq);
+    if (!existsSync(path)) return undefined;
+    const db = openEnv(path);
+    const startMs = startOf(db);
+    if (startMs === undefined) {
+      db.close();
+      return undefined;
+    }
     return { seq, db, startMs };
+  }
+
+  /**
+   * Creates generation `seq` whole under a name of this store, then links it to its real name,
+   * which fails if another process made it first: two processes never create one environment
+   * at once, and no process sees a generation before its start time is in it.
+   */
+  function createGeneration(seq: number): void {
+    const tmp = join(o.dir, `tmp-${me.pid}-${nonce}-${seq}.mdb`);
+    rmSync(tmp, { force: true });
+    rmSync(`${tmp}-lock`, { force: true });
+    const db = openEnv(tmp);
+    const b = Buffer.alloc(8);
+    b.writeDoubleBE(now());
+    db.putSync(START_KEY, b);
+    db.close();
+    try {
+      linkSync(tmp, fileOf(o.dir, seq));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      rmSync(tmp, { force: true });
+      rmSync(`${tmp}-lock`, { force: true });
+    }
   }
 
   function existing(): number[] {
@@ -179,23 +227,70 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
       .sort((a, b) => a - b);
   }
 
-  const seqs = existing();
-  let current = openGeneration(seqs.at(-1) ?? 1);
-  let previous: Generation | undefined = seqs.includes(current.seq - 1) ? openGeneration(current.seq - 1) : undefined;
+  /** The newest generation and the one before it, as on disk now (creating the first one). */
+  function openNewest(): { current: Generation; previous: Generation | undefined } {
+    for (;;) {
+      const seqs = existing();
+      const last = seqs.at(-1);
+      if (last === undefined) {
+        createGeneration(1);
+        continue;
+      }
+      const cur = openExisting(last);
+      if (cur === undefined) {
+        // Expired since the listing (only older ones expire, so a newer one exists), or empty:
+        // an empty newest file can only be a lagging open's; start the next generation.
+        if (existsSync(fileOf(o.dir, last))) createGeneration(last + 1);
+        continue;
+      }
+      return { current: cur, previous: seqs.includes(last - 1) ? openExisting(last - 1) : undefined };
+    }
+  }
+
+  let { current, previous } = openNewest();
   // Drains so far (marks claimed now ride on drain `drains + 1`), and the last acknowledged one.
   let drains = 0;
   let acknowledgedDrain = 0;
   let claimedSinceDrain = 0;
   let closed = false;
+  /** Set when an operation failed: the next one reopens the generations from disk first. */
+  let broken = false;
+
+  function reopen(): void {
+    for (const g of [previous, current]) {
+      try {
+        g?.db.close();
+      } catch {
+        // Already unusable: nothing to release.
+      }
+    }
+    previous = undefined;
+    ({ current, previous } = openNewest());
+    broken = false;
+  }
+
+  function failed(op: string, e: unknown): void {
+    broken = true;
+    log({ event: 'dedup_store_failed', op, error: e instanceof Error ? e.message : String(e) });
+  }
 
   /** Moves on to the successor of the current generation, if it has one. */
   function follow(): boolean {
+    // A fresh snapshot: the cached read transaction may predate the successor's naming (it is
+    // renewed only between event-loop turns), and a claim loop would then spin forever.
+    current.db.resetReadTxn();
     const next = current.db.getBinary(SUCCESSOR_KEY);
     if (next === undefined) return false;
     const seq = next.readUInt32BE(0);
+    const g = openExisting(seq);
+    if (g === undefined) {
+      // This process lagged more than a generation and the successor has expired since.
+      reopen();
+      return true;
+    }
     const old = previous;
     previous = current;
-    current = openGeneration(seq);
+    current = g;
     old?.db.close();
     // The previous generation no longer changes: read it from a snapshot taken after its last write.
     previous.db.resetReadTxn();
@@ -270,10 +365,17 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
       if (closed) throw new Error('the dedup store is closed');
       const keys = ids.map((id) => (id === undefined ? undefined : hash(site, id)));
       if (keys.every((k) => k === undefined)) return { kind: 'ok', duplicate: ids.map(() => false) };
-      for (;;) {
-        const r = claimOnce(ids, keys);
-        if (r !== 'follow') return r;
-        follow();
+      try {
+        if (broken) reopen();
+        for (;;) {
+          const r = claimOnce(ids, keys);
+          if (r !== 'follow') return r;
+          follow();
+        }
+      } catch (e) {
+        // The transaction was rolled back: nothing is marked, and the caller counts nothing.
+        failed('claim', e);
+        return { kind: 'unavailable' };
       }
     },
     drained() {
@@ -285,46 +387,65 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
       if (acknowledgedDrain === drains || closed) return;
       const b = Buffer.alloc(4);
       b.writeUInt32BE(drains);
-      for (;;) {
-        const r = current.db.transactionSync(() => {
-          if (current.db.getBinary(SUCCESSOR_KEY) !== undefined) return ABORT;
-          current.db.putSync(myProgressKey, b);
-          return undefined;
-        }) as unknown;
-        if (r !== ABORT) break;
-        follow();
+      try {
+        if (broken) reopen();
+        for (;;) {
+          const r = current.db.transactionSync(() => {
+            if (current.db.getBinary(SUCCESSOR_KEY) !== undefined) return ABORT;
+            current.db.putSync(myProgressKey, b);
+            return undefined;
+          }) as unknown;
+          if (r !== ABORT) break;
+          follow();
+        }
+        acknowledgedDrain = drains;
+      } catch (e) {
+        // Not recorded: this process's marks stay pending (its own retries stay duplicates, other
+        // processes answer in_flight) until the next acknowledged flush records it.
+        failed('acknowledged', e);
       }
-      acknowledgedDrain = drains;
     },
     maintain() {
       if (closed) return;
-      while (follow());
-      if (now() - current.startMs >= o.windowMs) {
-        const next = current.seq + 1;
-        // Created before it is named, so a process that follows finds it.
-        openGeneration(next).db.close();
-        const r = current.db.transactionSync(() => {
-          if (current.db.getBinary(SUCCESSOR_KEY) !== undefined) return ABORT;
-          const b = Buffer.alloc(4);
-          b.writeUInt32BE(next);
-          current.db.putSync(SUCCESSOR_KEY, b);
-          return undefined;
-        }) as unknown;
-        if (r !== ABORT) log({ event: 'dedup_generation_started', generation: next });
+      try {
+        if (broken) reopen();
         while (follow());
-      }
-      // Everything before the previous generation is older than the window.
-      const keep = previous?.seq ?? current.seq;
-      for (const seq of existing()) {
-        if (seq >= keep) continue;
-        rmSync(fileOf(o.dir, seq), { force: true });
-        rmSync(`${fileOf(o.dir, seq)}-lock`, { force: true });
-        log({ event: 'dedup_generation_expired', generation: seq });
+        if (now() - current.startMs >= o.windowMs) {
+          const next = current.seq + 1;
+          // Created whole before it is named, so a process that follows finds it.
+          createGeneration(next);
+          const r = current.db.transactionSync(() => {
+            if (current.db.getBinary(SUCCESSOR_KEY) !== undefined) return ABORT;
+            const b = Buffer.alloc(4);
+            b.writeUInt32BE(next);
+            current.db.putSync(SUCCESSOR_KEY, b);
+            return undefined;
+          }) as unknown;
+          if (r !== ABORT) log({ event: 'dedup_generation_started', generation: next });
+          while (follow());
+        }
+        // Everything before the previous generation is older than the window. Unlinking a file
+        // another process still maps is safe (it keeps the inode, and finds the successor named
+        // in it at its next claim); the name is never opened again for writing (openExisting).
+        const keep = previous?.seq ?? current.seq;
+        for (const seq of existing()) {
+          if (seq >= keep) continue;
+          rmSync(fileOf(o.dir, seq), { force: true });
+          rmSync(`${fileOf(o.dir, seq)}-lock`, { force: true });
+          log({ event: 'dedup_generation_expired', generation: seq });
+        }
+        // Temporary files of creators that died before linking theirs.
+        for (const f of readdirSync(o.dir)) {
+          const m = /^tmp-(\d+)-\d+-\d+\.mdb(-lock)?$/.exec(f);
+          if (m !== null && Number(m[1]) !== me.pid && processStart(Number(m[1])) === undefined) rmSync(join(o.dir, f), { force: true });
+        }
+      } catch (e) {
+        failed('maintain', e);
       }
     },
     stats() {
       let bytes = 0;
-      // Blocks in use: with a writable map the file is sized ahead, sparsely.
+      // Blocks in use (the file may be sparse).
       for (const seq of existing()) bytes += statSync(fileOf(o.dir, seq)).blocks * 512;
       return { generations: [previous?.seq, current.seq].filter((s): s is number => s !== undefined), currentStartMs: current.startMs, unacknowledgedDrains: drains - acknowledgedDrain, bytes };
     },
@@ -332,8 +453,13 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
       if (closed) return;
       closed = true;
       openInThisProcess.delete(nonce);
-      previous?.db.close();
-      current.db.close();
+      for (const g of [previous, current]) {
+        try {
+          g?.db.close();
+        } catch (e) {
+          log({ event: 'dedup_store_failed', op: 'close', error: e instanceof Error ? e.message : String(e) });
+        }
+      }
     },
   };
 }

@@ -12,6 +12,7 @@ export interface Deduplicator {
    * deduplicated), `true` when it is a duplicate (already counted, or in flight in this process,
    * or earlier in the same list), `false` when it is new; new ids are marked. `busy` when another
    * live process holds one of the ids in flight: nothing was marked, answer 503 + Retry-After.
+   * `unavailable` when the store failed: nothing was marked, answer 503 + Retry-After.
    */
   claim(site: string, messageIds: ReadonlyArray<string | undefined>): ClaimResult;
   /** The flusher drained the accumulator: the marks made so far ride on the envelopes it encodes now. */
@@ -20,7 +21,8 @@ export interface Deduplicator {
   acknowledged(): void;
 }
 
-export type ClaimResult = { kind: 'ok'; duplicate: boolean[] } | { kind: 'busy' };
+/** `unavailable`: the store failed (logged); nothing was marked: answer 503 and count nothing. */
+export type ClaimResult = { kind: 'ok'; duplicate: boolean[] } | { kind: 'busy' } | { kind: 'unavailable' };
 
 /** A deduplicator that finds nothing: every event is new (Workers isolates, whose shards deduplicate). */
 export const NO_DEDUPLICATION: Deduplicator = {

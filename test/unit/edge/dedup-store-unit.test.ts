@@ -178,6 +178,30 @@ describe('dedup store (shared, on disk)', () => {
     expect(b.claim('s', ['m1'])).toEqual(ok(false));
   });
 
+  it('answers unavailable when the store fails, marks nothing, logs dedup_store_failed and recovers', () => {
+    const w = world();
+    const events: Array<Record<string, unknown>> = [];
+    // An empty key makes LMDB refuse the read inside the claim's write transaction.
+    const hash = (_site: string, id: string): Uint8Array => (id === 'bad' ? new Uint8Array(0) : Buffer.from(id.padEnd(16, '.')));
+    const a = w.store(101, { hash, log: (e) => events.push(e) });
+    expect(a.claim('s', ['m1', 'bad'])).toEqual({ kind: 'unavailable' });
+    expect(events.map((e) => [e.event, e.op])).toEqual([['dedup_store_failed', 'claim']]);
+    // m1 was rolled back with the failed transaction: it counts when the request is retried.
+    expect(a.claim('s', ['m1'])).toEqual(ok(false));
+    flushAcknowledged(a);
+    expect(w.store(202, { hash }).claim('s', ['m1'])).toEqual(ok(true));
+  });
+
+  it('creates a fresh directory\'s first generation once when several stores open it', () => {
+    const w = world();
+    const a = w.store(101);
+    const b = w.store(202);
+    expect(a.claim('s', ['m'])).toEqual(ok(false));
+    flushAcknowledged(a);
+    expect(b.claim('s', ['m'])).toEqual(ok(true));
+    expect(readdirSync(w.dir).sort()).toEqual(['gen-0000000001.mdb', 'gen-0000000001.mdb-lock']);
+  });
+
   it('a hash collision makes the second event a duplicate (odds: 16-byte keys, see ADR 0010)', () => {
     const w = world();
     const collide = (): Uint8Array => new Uint8Array(16).fill(7);
