@@ -201,10 +201,11 @@ function scrubDigitRun(run: string): string {
     for (let start = 0; start + len <= groups.length; start++) {
       const digits = groups.slice(start, start + len).join('');
       if (isCardNumber(digits)) {
-        const before = groups.slice(0, start);
-        const after = groups.slice(start + len);
+        // The groups around the card are looked at again (a phone number next to it).
         const seps = run.match(/[ -]/g) ?? [];
-        return rejoin(before, seps, 0) + (before.length > 0 ? (seps[start - 1] as string) : '') + '[card]' + (after.length > 0 ? (seps[start + len - 1] as string) : '') + rejoin(after, seps, start + len);
+        const before = start > 0 ? scrubDigitRun(rejoin(groups.slice(0, start), seps, 0)) + (seps[start - 1] as string) : '';
+        const after = start + len < groups.length ? (seps[start + len - 1] as string) + scrubDigitRun(rejoin(groups.slice(start + len), seps, start + len)) : '';
+        return `${before}[card]${after}`;
       }
     }
   }
