@@ -24,8 +24,8 @@ export function redactRejectedRecord(record: unknown, o: { scrub?: Scrub; userPs
   return {
     site: typeof r.site === 'string' ? scrub(r.site.slice(0, 128)) : '',
     received_at: typeof r.received_at === 'string' && TIME_LIKE.test(r.received_at) ? r.received_at : '',
-    index: typeof r.index === 'number' && Number.isSafeInteger(r.index) && r.index >= 0 ? r.index : 0,
-    message_id: typeof r.message_id === 'string' ? scrub(r.message_id.slice(0, 100)) : null,
+    index: typeof r.index === 'number' && Number.isSafeInteger(r.index) && r.index > 0 ? r.index : 0,
+    message_id: typeof r.message_id === 'string' ? capped(r.message_id, 100, scrub) : null,
     errors: redactErrors(r.errors, scrub),
     event: redactEvent(r.event, o.userPseudonym, scrub),
   };
@@ -33,13 +33,18 @@ export function redactRejectedRecord(record: unknown, o: { scrub?: Scrub; userPs
 
 const MAX_ERRORS = 32;
 
+/** Cut before scrubbing (bounded cost) and after (a replacement can be longer), so a second pass changes nothing. */
+function capped(s: string, max: number, scrub: Scrub): string {
+  return scrub(s.slice(0, max)).slice(0, max);
+}
+
 function redactErrors(errors: unknown, scrub: Scrub): FieldError[] {
   if (!Array.isArray(errors)) return [];
   return errors.slice(0, MAX_ERRORS).map((e: unknown) => {
     const err = isObject(e) ? e : {};
     return {
-      path: typeof err.path === 'string' ? scrubPointer(err.path.slice(0, 512), scrub) : '',
-      message: typeof err.message === 'string' ? scrub(err.message.slice(0, 512)) : '',
+      path: typeof err.path === 'string' ? scrubPointer(err.path.slice(0, 512), scrub).slice(0, 512) : '',
+      message: typeof err.message === 'string' ? capped(err.message, 512, scrub) : '',
     };
   });
 }

@@ -138,23 +138,27 @@ function mayHoldPii(s: string): boolean {
 const UUID = /(?<![0-9A-Za-z])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Za-z]|\s*[@([{]|%(?:25)*40)/g;
 
 function scrubUncached(s: string, patterns: PathSecretPatterns): string {
-  if (!/[0-9A-Fa-f]{8}-/.test(s)) return scrubPart(s, patterns);
+  // Secrets are judged on the whole string: `/reset/<uuid>` is a token, whatever its form.
+  return scrubSecrets(scrubPersonalData(s), patterns);
+}
+
+function scrubPersonalData(s: string): string {
+  if (!/[0-9A-Fa-f]{8}-/.test(s)) return scrubPart(s);
   let out = '';
   let last = 0;
   for (const m of s.matchAll(UUID)) {
-    out += scrubPart(s.slice(last, m.index), patterns) + m[0];
+    out += scrubPart(s.slice(last, m.index)) + m[0];
     last = m.index + m[0].length;
   }
-  return out + scrubPart(s.slice(last), patterns);
+  return out + scrubPart(s.slice(last));
 }
 
-function scrubPart(s: string, patterns: PathSecretPatterns): string {
+function scrubPart(s: string): string {
   if (s === '') return s;
   let out = AT_SIGN.test(s) ? s.replace(EMAIL, (m, tight: string | undefined) => (tight === undefined || /\p{L}/u.test(tight) ? '[email]' : m)) : s;
   out = out.replace(IPV4, '[ip]').replace(IPV6, (m) => (isIpv6(m) ? '[ip]' : m));
   out = out.replace(DIGIT_RUN, (run: string) => scrubDigitRun(run));
-  out = out.replace(PHONE, (m) => (isGroupedPhone(m) ? '[phone]' : m));
-  return scrubSecrets(out, patterns);
+  return out.replace(PHONE, (m) => (isGroupedPhone(m) ? '[phone]' : m));
 }
 
 // --- e-mail addresses ---------------------------------------------------------------------

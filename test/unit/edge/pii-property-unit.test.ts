@@ -126,6 +126,28 @@ describe('privacy properties of the bytes the edge produces', () => {
     );
   });
 
+  it('the gateway changes nothing an edge redacted: redaction is idempotent on any record', () => {
+    const text = fc.oneof(fc.string(), pii.map((p) => p.text), fc.constantFrom('[string:3]', '[+2 more]', 'userPseudonym', '0123456789abcdef'));
+    const value = fc.letrec((tie) => ({
+      v: fc.oneof({ depthSize: 'small' }, text, fc.double(), fc.boolean(), fc.constant(null), fc.array(tie('v'), { maxLength: 10 }), fc.dictionary(text, tie('v'), { maxKeys: 5 })),
+    })).v;
+    const record = fc.record({
+      site: text,
+      received_at: fc.oneof(text, fc.constant('2026-11-01T12:00:00.000Z')),
+      index: fc.oneof(fc.nat(), fc.double()),
+      message_id: fc.oneof(text, fc.constant(null)),
+      errors: fc.array(fc.record({ path: text, message: text }), { maxLength: 3 }),
+      event: fc.oneof(value, fc.dictionary(fc.constantFrom('type', 'event', 'messageId', 'timestamp', 'userId', 'userPseudonym', 'context', 'properties'), value)),
+    });
+    fc.assert(
+      fc.property(record, fc.option(fc.constant('0123456789abcdef'), { nil: undefined }), (r, pseudonym) => {
+        const once = redactRejectedRecord(r, { userPseudonym: pseudonym });
+        expect(redactRejectedRecord(JSON.parse(JSON.stringify(once)))).toEqual(once);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   const uuidAllDigits = fc.tuple(digits(8), digits(4), digits(4), digits(4), digits(12)).map((g) => g.join('-'));
   const hexId = fc.constantFrom(24, 32, 40).chain((n) => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n }));
   const orderNumber = fc.tuple(fc.constantFrom('ORD-', 'order-', 'INV_', ''), fc.integer({ min: 10_000, max: 999_999_999 })).map(([p, n]) => `${p}${n}`);

@@ -4,6 +4,7 @@
  * partial and rejected sinks) and through the gateway's `/v1/rejected`.
  */
 import { describe, expect, it } from 'vitest';
+import { parseCoreConfig } from '../../../core/config/core-config.ts';
 import { createGatewayApp } from '../../../core/gateway/app.ts';
 import type { GatewayProducer } from '../../../core/gateway/ports.ts';
 import { silentLogger } from '../../../core/log.ts';
@@ -39,6 +40,7 @@ describe('finding 8: what the scrubber replaces', () => {
     // Secret-looking segments.
     ['/reset/tok_8fJ2kQ', '/reset/[secret]'],
     ['/reset/tok_abc', '/reset/[secret]'],
+    ['/reset/550e8400-e29b-41d4-a716-446655440000', '/reset/[secret]'],
     ['/verify/x8k2m9q4', '/verify/[secret]'],
     ['/s/eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9', '/s/[secret]'],
     ['Key sk_live_51HqLy2eZvKYlo2C', 'Key [secret]'],
@@ -86,6 +88,11 @@ describe('finding 8: what the scrubber replaces', () => {
     const none = parsePathSecretPatterns('none');
     if (!none.ok) throw new Error(none.errors.join());
     expect(createScrubber({ pathSecretPatterns: none.patterns })('/reset/tok_abc')).toBe('/reset/tok_abc');
+    // The gateway reads the same variable with the same parser.
+    const gateway = parseCoreConfig({ PATH_SECRET_PATTERNS: 'share/*' });
+    expect(gateway.ok && gateway.config.gateway.pathSecretPatterns.after).toEqual(['share']);
+    const badGateway = parseCoreConfig({ PATH_SECRET_PATTERNS: 'x(' });
+    expect(badGateway.ok ? [] : badGateway.errors).toEqual([expect.stringMatching(/^PATH_SECRET_PATTERNS entry 1 is not a valid regular expression/)]);
     const bad = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: 'wk:s', PSEUDONYM_SALT: 'unit-test-salt-0123456789', PATH_SECRET_PATTERNS: 'reset/* secret-(unclosed' });
     expect(bad.ok).toBe(false);
     if (!bad.ok) {
