@@ -36,7 +36,7 @@ export interface EnrichOptions {
   pathQueryAllowlist: readonly string[];
   /** Entries per enrichment cache (user agents, paths, referrers). Default 10 000. */
   cacheSize?: number;
-  /** The scrubber of paths and kept query values (`PATH_SECRET_PATTERNS`). Default: {@link scrubText}. */
+  /** The scrubber of paths, kept query values and referrer domains (`PATH_SECRET_PATTERNS`). Default: {@link scrubText}. */
   scrub?: Scrub;
 }
 
@@ -65,7 +65,7 @@ export function createEnrichStep(o: EnrichOptions): EnrichStep {
   const cacheSize = o.cacheSize ?? 10_000;
   const parseUserAgent = createUserAgentParser({ cacheSize });
   const normalizePath = createPathNormalizer({ allowlist: o.pathQueryAllowlist, cacheSize, ...(o.scrub ? { scrub: o.scrub } : {}) });
-  const referrerDomain = createReferrerStep({ cacheSize });
+  const referrerDomain = createReferrerStep({ cacheSize, ...(o.scrub ? { scrub: o.scrub } : {}) });
   const needsUserAgent = o.botPolicy === 'drop' || names.some((n) => n === 'device' || n === 'browser' || n === 'os' || n === 'is_bot');
   // One [name, value] pair per distinct value, shared by every event that has it: fewer
   // allocations per event on the hot path. Bounded like the caches.

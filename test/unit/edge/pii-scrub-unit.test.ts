@@ -136,6 +136,20 @@ describe('finding 8 through the edge: none of it reaches the bytes produced', ()
   });
 });
 
+describe('PATH_SECRET_PATTERNS configured on an edge', () => {
+  it('applies to event names, paths, referrer domains and rejected records alike', async () => {
+    const edge = makeEdge({ DIMENSIONS: 'path,referrer_domain', PATH_SECRET_PATTERNS: 'share/* inv-[0-9a-f]{6}' });
+    const page = { path: '/share/Ab12', referrer: 'https://inv-a1b2c3/' };
+    const batch = [track({ event: 'Opened /share/Ab12', context: { page } }), track({ event: 5, properties: { 'inv-a1b2c3': 1 } })];
+    expect((await send(edge, '/v1/batch', { batch }, { writeKey: 'wk_a' })).status).toBe(200);
+    await edge.flusher.flushNow();
+    const [row] = sentRows(edge.partials);
+    expect(row?.event).toBe('Opened /share/[secret]');
+    expect(row?.dimensions).toEqual([['path', '/share/[secret]'], ['referrer_domain', '[secret]']]);
+    expect((edge.rejected.records[0]?.event as { properties: object }).properties).toEqual({ '[secret]': '[number]' });
+  });
+});
+
 class FakeProducer implements GatewayProducer {
   rejected: Array<{ key: string; value: string }> = [];
   async sendPartials(): Promise<void> {}
