@@ -138,6 +138,7 @@ function mayHoldPii(s: string): boolean {
 const UUID = /(?<![0-9A-Za-z])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![0-9A-Za-z]|\s*[@([{]|%(?:25)*40)/g;
 
 function scrubUncached(s: string, patterns: PathSecretPatterns): string {
+  phoneChecksLeft = MAX_PHONE_CHECKS;
   // Secrets are judged on the whole string: `/reset/<uuid>` is a token, whatever its form.
   return scrubSecrets(scrubPersonalData(s), patterns);
 }
@@ -237,6 +238,11 @@ function isCardNumber(digits: string): boolean {
   return sum % 10 === 0;
 }
 
+// libphonenumber parses take tens of microseconds: bounded per scrubbed string (a hostile event
+// name or key with thousands of digit runs must not cost seconds). Single-threaded: reset per call.
+const MAX_PHONE_CHECKS = 8;
+let phoneChecksLeft = MAX_PHONE_CHECKS;
+
 /** Regions whose national numbers are written with a trunk `0` and checked for bare runs starting with 0. */
 export const TRUNK_ZERO_REGIONS: readonly CountryCode[] = ['GB', 'DE', 'FR', 'NL', 'IT', 'AU', 'IN', 'BR', 'JP'];
 
@@ -248,10 +254,17 @@ export const TRUNK_ZERO_REGIONS: readonly CountryCode[] = ['GB', 'DE', 'FR', 'NL
 function isBarePhone(run: string): boolean {
   const n = run.length;
   if (n < 9 || n > 15) return false;
-  if (run.startsWith('00')) return n >= 10 && valid(`+${run.slice(2)}`, undefined);
-  if (run.startsWith('0')) return n <= 12 && TRUNK_ZERO_REGIONS.some((r) => valid(run, r));
-  if (n === 10 || (n === 11 && run.startsWith('1'))) return valid(run, 'US');
+  if (run.startsWith('00')) return n >= 10 && checked(() => valid(`+${run.slice(2)}`, undefined));
+  if (run.startsWith('0')) return n <= 12 && checked(() => TRUNK_ZERO_REGIONS.some((r) => valid(run, r)));
+  // NANP: area code and exchange start with 2–9 (so epoch seconds, starting with 1, never parse).
+  const national = n === 11 && run.charCodeAt(0) === 0x31 ? run.slice(1) : run;
+  if (national.length === 10 && national.charCodeAt(0) >= 0x32 && national.charCodeAt(3) >= 0x32) return checked(() => valid(national, 'US'));
   return false;
+}
+
+/** `check()` while the string's budget of parses lasts; beyond it the candidate counts as a phone number. */
+function checked(check: () => boolean): boolean {
+  return phoneChecksLeft-- > 0 ? check() : true;
 }
 
 function valid(text: string, region: CountryCode | undefined): boolean {
