@@ -3,7 +3,7 @@
  * `process.env` (Node), wrangler `vars` (Workers) and `Deno.env.toObject()`.
  */
 
-import { parsePathSecretPatterns, type PathSecretPatterns } from './pipeline/scrub.ts';
+import { DEFAULT_PATH_SECRET_PATTERNS, parsePathSecretPatterns } from './pipeline/scrub.ts';
 
 /** Dimensions the accumulator can group by (docs/EDGE.md "What is aggregated"). */
 export const SUPPORTED_DIMENSIONS = ['path', 'country', 'device', 'browser', 'os', 'referrer_domain', 'is_bot'] as const;
@@ -59,8 +59,8 @@ export interface EdgeConfig {
   botPolicy: BotPolicy;
   /** Query parameters the `path` dimension keeps (all others are dropped). */
   pathQueryAllowlist: string[];
-  /** Segments scrubbed as secrets from everything that leaves the edge (`PATH_SECRET_PATTERNS`). */
-  pathSecretPatterns: PathSecretPatterns;
+  /** Segments scrubbed as secrets from everything that leaves the edge: the validated text of `PATH_SECRET_PATTERNS` (see `createScrubber`). */
+  pathSecretPatterns: string;
 }
 
 export type EdgeConfigResult = { ok: true; config: EdgeConfig } | { ok: false; errors: string[] };
@@ -188,11 +188,11 @@ function parseWriteKeys(raw: string | undefined, mode: EdgeConfig['env'], errors
 }
 
 /** `PATH_SECRET_PATTERNS` (edge/pipeline/scrub.ts); the gateway reads it with the same function. */
-export function readPathSecretPatterns(env: Env, errors: string[]): PathSecretPatterns {
+export function readPathSecretPatterns(env: Env, errors: string[]): string {
   const r = parsePathSecretPatterns(read(env, 'PATH_SECRET_PATTERNS'));
-  if (r.ok) return r.patterns;
+  if (r.ok) return r.patterns.source;
   errors.push(...r.errors);
-  return (parsePathSecretPatterns(undefined) as { ok: true; patterns: PathSecretPatterns }).patterns;
+  return DEFAULT_PATH_SECRET_PATTERNS;
 }
 
 function parseBotPolicy(raw: string | undefined, errors: string[]): BotPolicy {

@@ -7,7 +7,6 @@ import type { QueryLimits } from '../query/limits.ts';
 import { isLoopbackHost } from '../listen-address.ts';
 import { urlForMessage } from '../../edge/secret-text.ts';
 import { readPathSecretPatterns } from '../../edge/config.ts';
-import type { PathSecretPatterns } from '../../edge/pipeline/scrub.ts';
 
 /** Settings of the central processes (gateway, aggregator, query API, CLI). */
 export interface CoreConfig {
@@ -41,7 +40,7 @@ export interface CoreConfig {
   metricsToken: string | undefined;
   /** `tributary gateway`: listening port and each edge's signing secret (never log these). */
   /** `pathSecretPatterns`: the edges' `PATH_SECRET_PATTERNS`, to redact rejected records as they do. */
-  gateway: { port: number; signingKeys: Map<string, string>; pathSecretPatterns: PathSecretPatterns };
+  gateway: { port: number; signingKeys: Map<string, string>; pathSecretPatterns: string };
   topics: { partials: string; rejected: string; deadLetter: string; partialsRouting: PartialsRouting };
   aggregator: {
     groupId: string;
@@ -224,7 +223,7 @@ function readSaltSource(env: Env, errors: ConfigErrors): CoreSaltSource {
 }
 
 /** Same variable, default and parser as the edge's (edge/config.ts). */
-function pathSecretPatterns(env: Env, errors: ConfigErrors): PathSecretPatterns {
+function pathSecretPatterns(env: Env, errors: ConfigErrors): string {
   const messages: string[] = [];
   const patterns = readPathSecretPatterns(env, messages);
   for (const m of messages) errors.add(m);

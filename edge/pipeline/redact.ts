@@ -80,7 +80,7 @@ export function redactEvent(event: unknown, userPseudonym?: string, scrub: Scrub
       if (userPseudonym === undefined && typeof value === 'string' && PSEUDONYM.test(value)) out.userPseudonym = value;
       continue;
     }
-    const keep = KEEP[key];
+    const keep = KEEP.get(key);
     if (keep !== undefined) out[key] = kept(value, keep, scrub, 1);
     else if (key === 'context') out[key] = redactContext(value, scrub);
     else setSafe(out, key, shape(value, 1, scrub), scrub);
@@ -94,15 +94,16 @@ export function redactEvent(event: unknown, userPseudonym?: string, scrub: Scrub
 // date-time (it could hold an IP or a phone number) is shaped like every other value.
 const TIME_LIKE = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2})?)?$/;
 const PSEUDONYM = /^[0-9a-f]{16}$/;
-const KEEP: Partial<Record<string, RegExp>> = {
-  type: /^[A-Za-z_]{1,32}$/,
-  event: /^[^]{1,200}$/,
-  messageId: /^[^]{1,100}$/,
-  timestamp: TIME_LIKE,
-  originalTimestamp: TIME_LIKE,
-  sentAt: TIME_LIKE,
-  receivedAt: TIME_LIKE,
-};
+// A Map, not an object literal: `KEEP.get('toString')` must not find Object.prototype's.
+const KEEP = new Map<string, RegExp>([
+  ['type', /^[A-Za-z_]{1,32}$/],
+  ['event', /^[^]{1,200}$/],
+  ['messageId', /^[^]{1,100}$/],
+  ['timestamp', TIME_LIKE],
+  ['originalTimestamp', TIME_LIKE],
+  ['sentAt', TIME_LIKE],
+  ['receivedAt', TIME_LIKE],
+]);
 const MAX_KEYS = 64;
 const MAX_DEPTH = 4;
 const MAX_ITEMS = 8;

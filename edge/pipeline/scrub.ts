@@ -77,21 +77,26 @@ export function parsePathSecretPatterns(raw: string | undefined): { ok: true; pa
   return errors.length > 0 ? { ok: false, errors } : { ok: true, patterns: { after, segments, randomTokens, source } };
 }
 
-const DEFAULT_PATTERNS = (parsePathSecretPatterns(undefined) as { ok: true; patterns: PathSecretPatterns }).patterns;
 
 /**
- * A scrubber for one configuration. Results of strings that need a look are cached (bounded):
- * event names and paths repeat, and libphonenumber costs tens of microseconds per candidate.
+ * A scrubber for one configuration: `pathSecretPatterns` is the text of `PATH_SECRET_PATTERNS`
+ * (configuration stays plain data: the Node edge hands it to its worker processes), already
+ * validated by the configuration parser; an invalid one is a programmer error and throws.
+ * Results of strings that need a look are cached (bounded): event names and paths repeat, and
+ * libphonenumber costs tens of microseconds per candidate.
  *
  * @example
  * ```ts
- * const scrub = createScrubber({ pathSecretPatterns: parsed.patterns });
+ * const scrub = createScrubber({ pathSecretPatterns: config.pathSecretPatterns });
  * scrub('/card/4111111111111111'); // '/card/[card]'
  * ```
  */
-export function createScrubber(o: { pathSecretPatterns?: PathSecretPatterns; cacheSize?: number } = {}): Scrub {
-  const patterns = o.pathSecretPatterns ?? DEFAULT_PATTERNS;
-  const customSegments = patterns.segments.length > 0 && patterns !== DEFAULT_PATTERNS;
+export function createScrubber(o: { pathSecretPatterns?: string; cacheSize?: number } = {}): Scrub {
+  const parsed = parsePathSecretPatterns(o.pathSecretPatterns);
+  if (!parsed.ok) throw new Error(parsed.errors.join('; '));
+  const patterns = parsed.patterns;
+  // (Compared by source: the configuration parses the default into an object of its own.)
+  const customSegments = patterns.segments.length > 0 && patterns.source !== DEFAULT_PATH_SECRET_PATTERNS;
   const cache = createBoundedCache<string, string>(o.cacheSize ?? 10_000);
   return (s) => {
     // Custom segment patterns may match anything: then every string is looked at.
