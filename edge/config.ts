@@ -3,6 +3,8 @@
  * `process.env` (Node), wrangler `vars` (Workers) and `Deno.env.toObject()`.
  */
 
+import { DEFAULT_PATH_SECRET_PATTERNS, parsePathSecretPatterns } from './pipeline/scrub.ts';
+
 /** Dimensions the accumulator can group by (docs/EDGE.md "What is aggregated"). */
 export const SUPPORTED_DIMENSIONS = ['path', 'country', 'device', 'browser', 'os', 'referrer_domain', 'is_bot'] as const;
 export type DimensionName = (typeof SUPPORTED_DIMENSIONS)[number];
@@ -57,6 +59,8 @@ export interface EdgeConfig {
   botPolicy: BotPolicy;
   /** Query parameters the `path` dimension keeps (all others are dropped). */
   pathQueryAllowlist: string[];
+  /** Segments scrubbed as secrets from everything that leaves the edge: the validated text of `PATH_SECRET_PATTERNS` (see `createScrubber`). */
+  pathSecretPatterns: string;
 }
 
 export type EdgeConfigResult = { ok: true; config: EdgeConfig } | { ok: false; errors: string[] };
@@ -138,6 +142,7 @@ export function parseEdgeConfig(env: Env, o: ParseEdgeConfigOptions = {}): EdgeC
     saltRetentionEpochs: int('SALT_RETENTION_EPOCHS', 2, 1, 366),
     botPolicy: parseBotPolicy(read(env, 'BOT_POLICY'), errors),
     pathQueryAllowlist: parseQueryAllowlist(read(env, 'PATH_QUERY_ALLOWLIST'), errors),
+    pathSecretPatterns: readPathSecretPatterns(env, errors),
   };
   // (A window size that does not divide a day is already reported above.)
   if (DAY_MS % windowSizeMs === 0 && config.saltEpochMs % windowSizeMs !== 0) {
@@ -180,6 +185,14 @@ function parseWriteKeys(raw: string | undefined, mode: EdgeConfig['env'], errors
   });
   if (Object.keys(keys).length === 0 && raw !== undefined) errors.push(`TRIBUTARY_WRITE_KEYS has no entries: expected ${form}`);
   return keys;
+}
+
+/** `PATH_SECRET_PATTERNS` (edge/pipeline/scrub.ts); the gateway reads it with the same function. */
+export function readPathSecretPatterns(env: Env, errors: string[]): string {
+  const r = parsePathSecretPatterns(read(env, 'PATH_SECRET_PATTERNS'));
+  if (r.ok) return r.patterns.source;
+  errors.push(...r.errors);
+  return DEFAULT_PATH_SECRET_PATTERNS;
 }
 
 function parseBotPolicy(raw: string | undefined, errors: string[]): BotPolicy {

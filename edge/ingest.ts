@@ -9,8 +9,8 @@ import { createMemoryDeduplicator, type Deduplicator } from './pipeline/dedup.ts
 import { createEnrichStep, eventName, numericValue, type Dimensions, type EnrichStep } from './pipeline/dimensions.ts';
 import { createEventTimeStep } from './pipeline/event-time.ts';
 import { createPseudonymizer, rawUserId, type Pseudonym, type PseudonymResult, type Pseudonymizer } from './pipeline/pseudonymize.ts';
-import { redactEvent } from './pipeline/redact.ts';
-import { scrubText } from './pipeline/scrub.ts';
+import { redactRejectedRecord } from './pipeline/redact.ts';
+import { createScrubber, type Scrub } from './pipeline/scrub.ts';
 import { DROP_REASONS, type DropReason } from './pipeline/step-result.ts';
 
 /** What happened to a request's events, as reported to the client. */
@@ -65,6 +65,8 @@ export interface IngestState {
   enrich: EnrichStep;
   pseudonymizer: Pseudonymizer;
   dedup: Deduplicator;
+  /** Scrubs everything that leaves the edge (event names, paths, rejected records). */
+  scrub: Scrub;
   dropped: Record<DropReason, number>;
   usersNotCounted: { salt_expired: number };
 }
@@ -76,9 +78,11 @@ export interface IngestState {
  * ```
  */
 export function createIngestState(config: EdgeConfig, salts: SaltProvider, o: { mac?: MacFactory; dedup?: Deduplicator } = {}): IngestState {
+  const scrub = createScrubber({ pathSecretPatterns: config.pathSecretPatterns });
   return {
     salts,
-    enrich: createEnrichStep({ dimensions: config.dimensions, botPolicy: config.botPolicy, pathQueryAllowlist: config.pathQueryAllowlist }),
+    scrub,
+    enrich: createEnrichStep({ dimensions: config.dimensions, botPolicy: config.botPolicy, pathQueryAllowlist: config.pathQueryAllowlist, scrub }),
     pseudonymizer: createPseudonymizer({ salts, ...(o.mac ? { mac: o.mac } : {}) }),
     // Default: in memory, per process (the Node entry passes the shared on-disk store, ADR 0010).
     dedup: o.dedup ?? createMemoryDeduplicator({ capacity: config.dedupWindowMs > 0 ? config.dedupCapacity : 0 }),
@@ -104,7 +108,7 @@ interface ValidEvent {
  */
 export function createIngest(o: { config: EdgeConfig; accumulator: Accumulator; flusher: Flusher; state: IngestState }): Ingest {
   const eventTime = createEventTimeStep({ maxFutureSkewMs: o.config.maxFutureSkewMs });
-  const { enrich, pseudonymizer, dedup, dropped, usersNotCounted } = o.state;
+  const { enrich, pseudonymizer, dedup, scrub, dropped, usersNotCounted } = o.state;
   const epochMs = o.state.salts.epochMs;
 
   async function rejectedPseudonym(site: string, raw: unknown, receivedAtMs: number): Promise<string | undefined> {
@@ -165,14 +169,8 @@ export function createIngest(o: { config: EdgeConfig; accumulator: Accumulator; 
     const receivedAt = rejectedItems.length > 0 ? new Date(ctx.receivedAtMs).toISOString() : '';
     const records: RejectedRecord[] = [];
     for (const item of rejectedItems) {
-      records.push({
-        site: ctx.site,
-        received_at: receivedAt,
-        index: item.index,
-        message_id: item.messageId === null ? null : scrubText(item.messageId),
-        errors: item.errors.map((e) => ({ path: scrubText(e.path), message: scrubText(e.message) })),
-        event: redactEvent(item.raw, await rejectedPseudonym(ctx.site, item.raw, ctx.receivedAtMs)),
-      });
+      const record = { site: ctx.site, received_at: receivedAt, index: item.index, message_id: item.messageId, errors: item.errors, event: item.raw };
+      records.push(redactRejectedRecord(record, { scrub, userPseudonym: await rejectedPseudonym(ctx.site, item.raw, ctx.receivedAtMs) }));
     }
 
     // From here to the end nothing awaits: dedup marks and accumulator adds happen together,
@@ -203,7 +201,7 @@ export function createIngest(o: { config: EdgeConfig; accumulator: Accumulator; 
       o.accumulator.add({
         eventTimeMs: v.eventTimeMs,
         site: ctx.site,
-        event: eventName(v.event),
+        event: eventName(v.event, scrub),
         dimensions: v.dimensions,
         user: user?.hash,
         value: numericValue(v.event),

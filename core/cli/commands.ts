@@ -21,6 +21,7 @@ import { createClickHouseSaltProvider, probeSaltStore } from '../salts/clickhous
 import { parseEdgeConfig, type EdgeConfig } from '../../edge/config.ts';
 import { parseGatewayClientConfig } from '../../edge/gateway-config.ts';
 import { createGatewaySaltProvider } from '../../edge/gateway-salt-provider.ts';
+import { createScrubber } from '../../edge/pipeline/scrub.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
 import type { SaltProvider } from '../../edge/salt-provider.ts';
 
@@ -207,7 +208,7 @@ export async function runGateway(config: CoreConfig, logger: Logger, shutdown: S
   if (config.gateway.signingKeys.size === 0) throw new Error('GATEWAY_SIGNING_KEYS is not set: list each edge as edgeId:secret (the edge has the same secret as GATEWAY_SIGNING_KEY)');
   await ensurePipelineTopics(createKafka(brokers, 'tributary-gateway-admin', logger), config);
   const store = await gatewaySalts(config, logger);
-  const gateway = await startGateway({ brokers, keys: config.gateway.signingKeys, port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting }, logger, ...(store.salts ? { salts: store.salts } : {}) });
+  const gateway = await startGateway({ brokers, keys: config.gateway.signingKeys, port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting }, logger, scrub: createScrubber({ pathSecretPatterns: config.gateway.pathSecretPatterns }), ...(store.salts ? { salts: store.salts } : {}) });
   logger.info({ event: 'gateway_listening', url: gateway.url });
   const signal = await shutdown.signal;
   logger.info({ event: 'shutdown_requested', signal });

@@ -6,6 +6,7 @@ import { parseReadKeys, type ReadKey } from './read-keys.ts';
 import type { QueryLimits } from '../query/limits.ts';
 import { isLoopbackHost } from '../listen-address.ts';
 import { urlForMessage } from '../../edge/secret-text.ts';
+import { readPathSecretPatterns } from '../../edge/config.ts';
 
 /** Settings of the central processes (gateway, aggregator, query API, CLI). */
 export interface CoreConfig {
@@ -38,7 +39,8 @@ export interface CoreConfig {
   /** METRICS_TOKEN: a bearer token every /metrics requires when set; required off loopback (never log it). */
   metricsToken: string | undefined;
   /** `tributary gateway`: listening port and each edge's signing secret (never log these). */
-  gateway: { port: number; signingKeys: Map<string, string> };
+  /** `pathSecretPatterns`: the edges' `PATH_SECRET_PATTERNS`, to redact rejected records as they do. */
+  gateway: { port: number; signingKeys: Map<string, string>; pathSecretPatterns: string };
   topics: { partials: string; rejected: string; deadLetter: string; partialsRouting: PartialsRouting };
   aggregator: {
     groupId: string;
@@ -134,6 +136,7 @@ export function parseCoreConfig(env: Env): ConfigResult {
     gateway: {
       port: readInt(env, 'GATEWAY_PORT', 8082, errors, { min: 0, max: 65535 }),
       signingKeys: parseGatewaySigningKeys(readString(env, 'GATEWAY_SIGNING_KEYS'), errors),
+      pathSecretPatterns: pathSecretPatterns(env, errors),
     },
     topics: {
       partials: readTopicName(env, 'PARTIALS_TOPIC', 'partials', errors),
@@ -217,4 +220,12 @@ function readSaltSource(env: Env, errors: ConfigErrors): CoreSaltSource {
   if (value === 'clickhouse' || value === 'static' || value === 'gateway') return value;
   errors.add(`SALT_SOURCE=${JSON.stringify(value)} is not valid: use "clickhouse" (random salts kept in ClickHouse), "static" (derived from PSEUDONYM_SALT) or, for \`tributary edge\`, "gateway" (fetched from GATEWAY_URL)`);
   return 'clickhouse';
+}
+
+/** Same variable, default and parser as the edge's (edge/config.ts). */
+function pathSecretPatterns(env: Env, errors: ConfigErrors): string {
+  const messages: string[] = [];
+  const patterns = readPathSecretPatterns(env, messages);
+  for (const m of messages) errors.add(m);
+  return patterns;
 }

@@ -1,6 +1,8 @@
 import { Hono, type Context } from 'hono';
 import { decodeEnvelope } from '../algebra/index.ts';
 import { GATEWAY_MAX_SKEW_MS, saltRequestBody, verifyGatewayRequest, type GatewayKind } from '../../schemas/gateway-signature.ts';
+import { redactRejectedRecord } from '../../edge/pipeline/redact.ts';
+import type { Scrub } from '../../edge/pipeline/scrub.ts';
 import type { SaltProvider } from '../../edge/salt-provider.ts';
 import type { Logger } from '../log.ts';
 import { createNonceCache, type NonceCache } from './nonce-cache.ts';
@@ -25,6 +27,11 @@ export interface GatewayAppOptions {
    * (`tributary gateway` passes the ClickHouse provider). Unset: that endpoint answers 404.
    */
   salts?: SaltProvider;
+  /**
+   * The edges' scrubber (same `PATH_SECRET_PATTERNS`): rejected records are redacted with it
+   * exactly as an edge redacts them. Default: the default patterns.
+   */
+  scrub?: Scrub;
 }
 
 export type GatewayErrorCode =
@@ -59,7 +66,9 @@ function fail(c: Context, status: 400 | 401 | 404 | 409 | 410 | 413 | 500 | 503,
  * (sourceId, sequence) deduplicated — a duplicate answers 200 without producing — then produced
  * with key = sourceId, and answered 200 **only after Kafka acknowledged** it (503 + Retry-After
  * when Kafka is unavailable; the edge keeps the envelope and retries the same sequence).
- * `POST /v1/rejected` (body: JSON array of redacted rejected records) goes to topic `rejected`.
+ * `POST /v1/rejected` (body: JSON array of rejected records) goes to topic `rejected`, each record
+ * redacted again with the edges' own function ({@link redactRejectedRecord}): what an edge
+ * already redacted passes unchanged, a raw user id, e-mail or phone number does not.
  * `GET /v1/salts/{epoch}?epochMs=<edge SALT_EPOCH_MS>` (signed over {@link saltRequestBody})
  * answers `200 { epoch, epochMs, salt: base64, usableUntilMs }`, `410` once the epoch is past
  * retention, `409` when the edge's epoch length differs from the gateway's, `503` + Retry-After
@@ -149,7 +158,8 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
       return fail(c, 400, 'invalid_rejected_records', `expected a JSON array of at most ${MAX_REJECTED_PER_REQUEST} rejected records, each an object with a string "site"`);
     }
     try {
-      await o.producer.sendRejected(records.map((r) => ({ key: r.site, value: JSON.stringify(r) })));
+      const redacted = records.map((r) => redactRejectedRecord(r, o.scrub ? { scrub: o.scrub } : {}));
+      await o.producer.sendRejected(redacted.map((r) => ({ key: r.site, value: JSON.stringify(r) })));
     } catch (e) {
       logProduceFailure('rejected', e);
       return unavailable(c);

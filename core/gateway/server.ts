@@ -1,6 +1,7 @@
 import type { PartialsRouting } from '../kafka/partials-router.ts';
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
+import type { Scrub } from '../../edge/pipeline/scrub.ts';
 import type { SaltProvider } from '../../edge/salt-provider.ts';
 import type { Logger } from '../log.ts';
 import { createGatewayApp } from './app.ts';
@@ -18,6 +19,8 @@ export interface GatewayServerOptions {
   logger: Logger;
   /** Epoch salts to serve at `GET /v1/salts/{epoch}` (the ClickHouse provider); unset: not served. */
   salts?: SaltProvider;
+  /** The edges' scrubber (`PATH_SECRET_PATTERNS`), for rejected records. */
+  scrub?: Scrub;
 }
 
 export interface RunningGateway {
@@ -41,7 +44,7 @@ export async function startGateway(o: GatewayServerOptions): Promise<RunningGate
   const kafka = createKafka(o.brokers, 'tributary-gateway', o.logger, { retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 }, connectionTimeout: 3000 });
   const producer = createPipelineProducer({ kafka, topics: o.topics, log: pinoKafkaLogSink(o.logger) });
   await producer.connect();
-  const app = createGatewayApp({ keys: o.keys, producer, logger: o.logger, ...(o.salts ? { salts: o.salts } : {}) });
+  const app = createGatewayApp({ keys: o.keys, producer, logger: o.logger, ...(o.salts ? { salts: o.salts } : {}), ...(o.scrub ? { scrub: o.scrub } : {}) });
   const server = serve({ fetch: app.fetch, port: o.port, ...(o.hostname ? { hostname: o.hostname } : {}) });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());

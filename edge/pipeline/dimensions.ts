@@ -3,7 +3,7 @@ import type { EventContext, SegmentEvent } from '../../schemas/validators.ts';
 import { normalizeCountry } from './country.ts';
 import { createPathNormalizer, type PageLocation } from './path.ts';
 import { createReferrerStep } from './referrer.ts';
-import { scrubText } from './scrub.ts';
+import { scrubText, type Scrub } from './scrub.ts';
 import { drop, ok, type StepResult } from './step-result.ts';
 import { createUserAgentParser, NO_USER_AGENT, type UserAgentInfo } from './user-agent.ts';
 
@@ -36,6 +36,8 @@ export interface EnrichOptions {
   pathQueryAllowlist: readonly string[];
   /** Entries per enrichment cache (user agents, paths, referrers). Default 10 000. */
   cacheSize?: number;
+  /** The scrubber of paths, kept query values and referrer domains (`PATH_SECRET_PATTERNS`). Default: {@link scrubText}. */
+  scrub?: Scrub;
 }
 
 export interface EnrichStep {
@@ -62,8 +64,8 @@ export function createEnrichStep(o: EnrichOptions): EnrichStep {
   const names = [...o.dimensions].sort();
   const cacheSize = o.cacheSize ?? 10_000;
   const parseUserAgent = createUserAgentParser({ cacheSize });
-  const normalizePath = createPathNormalizer({ allowlist: o.pathQueryAllowlist, cacheSize });
-  const referrerDomain = createReferrerStep({ cacheSize });
+  const normalizePath = createPathNormalizer({ allowlist: o.pathQueryAllowlist, cacheSize, ...(o.scrub ? { scrub: o.scrub } : {}) });
+  const referrerDomain = createReferrerStep({ cacheSize, ...(o.scrub ? { scrub: o.scrub } : {}) });
   const needsUserAgent = o.botPolicy === 'drop' || names.some((n) => n === 'device' || n === 'browser' || n === 'os' || n === 'is_bot');
   // One [name, value] pair per distinct value, shared by every event that has it: fewer
   // allocations per event on the hot path. Bounded like the caches.
@@ -116,8 +118,8 @@ export function createEnrichStep(o: EnrichOptions): EnrichStep {
 }
 
 /** The event name rows are counted under: track's `event` (scrubbed), else `$page`, `$screen`, `$identify`. */
-export function eventName(e: SegmentEvent): string {
-  return e.type === 'track' ? scrubText(e.event) : TYPE_EVENT_NAMES[e.type];
+export function eventName(e: SegmentEvent, scrub: Scrub = scrubText): string {
+  return e.type === 'track' ? scrub(e.event) : TYPE_EVENT_NAMES[e.type];
 }
 
 // Constants, not `$${type}` per event: one string object whose hash V8 computes once.

@@ -1,5 +1,5 @@
 import { createBoundedCache } from './bounded-cache.ts';
-import { scrubText } from './scrub.ts';
+import { scrubText, type Scrub } from './scrub.ts';
 
 /** Value recorded for a configured dimension the event does not carry. */
 export const UNKNOWN = 'unknown';
@@ -22,7 +22,8 @@ export interface PageLocation {
  *   `utm_source`), kept in allowlist order, first value only, re-encoded canonically;
  * - duplicate slashes collapse, a trailing slash is removed (`/pricing/` = `/pricing`; `/` stays);
  * - the path keeps its case (paths are case-sensitive; hosts are not part of it);
- * - e-mail addresses, IPs and phone numbers are scrubbed (`/u/[email]`);
+ * - personal data and secret-looking segments are scrubbed (`/u/[email]`, `/reset/[secret]`;
+ *   see {@link Scrub}), in the path and in each kept query value;
  * - at most {@link MAX_PATH_CHARS} characters; nothing usable gives `unknown`.
  *
  * Results are cached (bounded): the same few hundred paths make up most traffic.
@@ -33,9 +34,10 @@ export interface PageLocation {
  * normalize({ path: '/Pricing/', search: '?utm_source=news&token=x' }); // '/Pricing?utm_source=news'
  * ```
  */
-export function createPathNormalizer(o: { allowlist: readonly string[]; cacheSize?: number }): (loc: PageLocation) => string {
+export function createPathNormalizer(o: { allowlist: readonly string[]; cacheSize?: number; scrub?: Scrub }): (loc: PageLocation) => string {
   const cache = createBoundedCache<string, string>(o.cacheSize ?? 10_000);
   const allow = o.allowlist;
+  const scrub = o.scrub ?? scrubText;
 
   function compute(loc: PageLocation): string {
     let rawPath: string | undefined;
@@ -55,8 +57,8 @@ export function createPathNormalizer(o: { allowlist: readonly string[]; cacheSiz
     if (path === '') return UNKNOWN;
     if (!path.startsWith('/')) path = `/${path}`;
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-    const kept = allow.length > 0 && query !== '' ? keptQuery(query, allow) : '';
-    return (scrubText(path) + kept).slice(0, MAX_PATH_CHARS);
+    const kept = allow.length > 0 && query !== '' ? keptQuery(query, allow, scrub) : '';
+    return (scrub(path) + kept).slice(0, MAX_PATH_CHARS);
   }
 
   return (loc) => {
@@ -90,7 +92,7 @@ function searchQuery(search: string): string {
   return s.startsWith('?') ? s.slice(1) : s;
 }
 
-function keptQuery(query: string, allow: readonly string[]): string {
+function keptQuery(query: string, allow: readonly string[], scrub: Scrub): string {
   let params: URLSearchParams;
   try {
     params = new URLSearchParams(query);
@@ -100,7 +102,8 @@ function keptQuery(query: string, allow: readonly string[]): string {
   const out = new URLSearchParams();
   for (const name of allow) {
     const v = params.get(name);
-    if (v !== null && v !== '') out.append(name, scrubText(v.slice(0, 128)));
+    // Scrubbed before the cut: a cut must not leave a partial card or address the scrubber misses.
+    if (v !== null && v !== '') out.append(name, scrub(v.slice(0, 512)).slice(0, 128));
   }
   const s = out.toString();
   return s === '' ? '' : `?${s}`;

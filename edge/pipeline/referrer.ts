@@ -1,6 +1,6 @@
 import { createBoundedCache } from './bounded-cache.ts';
 import { parseUrl, UNKNOWN } from './path.ts';
-import { scrubText } from './scrub.ts';
+import { scrubText, type Scrub } from './scrub.ts';
 
 /** No referrer, or a referrer on the site itself. */
 export const DIRECT = '(direct)';
@@ -27,13 +27,13 @@ export const IP_REFERRER = '(ip)';
  * referrerDomain('https://shop.example/a', 'https://www.shop.example/b'); // '(direct)'
  * ```
  */
-export function createReferrerStep(o: { cacheSize?: number } = {}): (referrer: string | undefined, pageUrl: string | undefined) => string {
+export function createReferrerStep(o: { cacheSize?: number; scrub?: Scrub } = {}): (referrer: string | undefined, pageUrl: string | undefined) => string {
   const cache = createBoundedCache<string, string>(o.cacheSize ?? 10_000);
   return (referrer, pageUrl) => {
     if (referrer === undefined || referrer === '') return DIRECT;
     let domain = cache.get(referrer);
     if (domain === undefined) {
-      domain = referrerDomain(referrer);
+      domain = referrerDomain(referrer, o.scrub);
       cache.set(referrer, domain);
     }
     if (pageUrl !== undefined && domain.charCodeAt(0) !== 0x28 /* ( */ && domain === pageDomain(pageUrl)) return DIRECT;
@@ -42,7 +42,7 @@ export function createReferrerStep(o: { cacheSize?: number } = {}): (referrer: s
 }
 
 /** The domain of a referrer, before the own-site rule: `google.com`, `(ip)`, `(direct)` for blank, or `unknown`. */
-export function referrerDomain(referrer: string): string {
+export function referrerDomain(referrer: string, scrub: Scrub = scrubText): string {
   const trimmed = referrer.trim();
   if (trimmed === '') return DIRECT;
   const host = hostOf(trimmed);
@@ -50,7 +50,7 @@ export function referrerDomain(referrer: string): string {
   if (isIpHost(host)) return IP_REFERRER;
   const domain = stripWww(host);
   if (domain === '') return UNKNOWN;
-  return scrubText(domain).slice(0, 253);
+  return scrub(domain).slice(0, 253);
 }
 
 // scheme://[userinfo@]host[:port] — the authority of an absolute URL, read without a full parse.
