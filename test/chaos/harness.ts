@@ -79,6 +79,11 @@ export interface RoundReport {
   drainMs: number;
   /** Repairs the harness made that the pipeline did not make itself (not violations of the invariant). */
   notes: string[];
+  /**
+   * A round that did not drain in time is checked again at the end of the run: whether its
+   * shortfall was a delay (everything counted later) or a loss.
+   */
+  recheck?: string;
   violations: Violation[];
 }
 
@@ -362,6 +367,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       report.rounds.push(r);
       report.violations += r.violations.length;
     }
+    await recheckStalledRounds(pipeline, report, log);
   } finally {
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);
@@ -381,6 +387,23 @@ interface RoundContext {
   graceMs: number;
   drainTimeoutMs: number;
   log: (line: string) => void;
+}
+
+const ledgersOfRound = new Map<number, { prefix: string; ledgers: LoadSummary['ledgers'] }>();
+
+/** Rounds that did not drain in time, counted again once the last round has drained: delayed or lost? */
+async function recheckStalledRounds(pipeline: ChaosPipeline, report: ChaosReport, log: (line: string) => void): Promise<void> {
+  for (const r of report.rounds) {
+    const round = ledgersOfRound.get(r.round);
+    if (!round || !r.violations.some((v) => v.kind === 'not_drained')) continue;
+    const counted = await pipeline.counted(round.prefix);
+    const still = checkLedgers(round.ledgers, counted).filter((v) => v.kind === 'acknowledged_lost' || v.kind === 'counted_twice');
+    const total = [...counted.values()].reduce((n, c) => n + c.events, 0);
+    r.recheck = still.length === 0
+      ? `at the end of the run every acknowledged event of round ${r.round} is counted once (counted ${total}): its shortfall was a stall, not a loss`
+      : `at the end of the run round ${r.round} still has ${still.length} count violation(s) (counted ${total}): ${still.map((v) => `${v.kind} ${v.event ?? ''}`).join(', ')}`;
+    log(`recheck: ${r.recheck}`);
+  }
 }
 
 async function runRound(pipeline: ChaosPipeline, plan: RoundPlan, ctx: RoundContext): Promise<RoundReport> {
@@ -424,6 +447,7 @@ async function runRound(pipeline: ChaosPipeline, plan: RoundPlan, ctx: RoundCont
   const drained = await drain(pipeline, prefix, roundStart, summary.lastEventMs, ctx);
   const drainMs = Date.now() - drainStarted;
   const counted = await pipeline.counted(prefix);
+  ledgersOfRound.set(plan.round, { prefix, ledgers: summary.ledgers });
   const violations = checkLedgers(summary.ledgers, counted);
   // A process that stopped by itself (a fatal aggregator error) failed loudly rather than silently, but it is still a failure of the round.
   for (const exit of [...pipeline.host.takeUnexpectedExits(), ...pipeline.edge.takeUnexpectedExits(), ...pipeline.edge.takeWorkerCrashes()]) violations.push({ kind: 'process_exited', detail: exit });
