@@ -47,10 +47,10 @@ describe('chaos: the pipeline under faults keeps the ledger of its clients', () 
     // The faults happened and traffic went through: a run that injected nothing proves nothing.
     const byKind = faultsByKind(report);
     for (const kind of FAULT_KINDS.filter((k) => k !== 'edge-crash')) expect(byKind[kind], `${kind} injected`).toBeGreaterThanOrEqual(1);
-    for (const round of report.rounds) {
-      expect(round.ackedEvents, `round ${round.round} acknowledged events`).toBeGreaterThan(5_000);
-      expect(round.retries, `round ${round.round} client retries`).toBeGreaterThan(0);
-    }
+    for (const round of report.rounds) expect(round.ackedEvents, `round ${round.round} acknowledged events`).toBeGreaterThan(5_000);
+    // The outage makes clients retry refused batches; round 2's faults are behind the edge, so its
+    // clients retry nothing there and re-send acknowledged batches instead.
+    expect(report.rounds[0]?.retries, 'round 1 client retries').toBeGreaterThan(0);
     expect(report.rounds[1]?.resends).toBeGreaterThan(0);
     expect(report.rounds.flatMap((r) => r.violations.map((v) => `round ${r.round} ${v.kind} ${v.event ?? ''}: ${v.detail}`))).toEqual([]);
   });
