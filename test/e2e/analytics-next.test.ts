@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { serveTestSite } from './test-site.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -78,7 +79,7 @@ beforeAll(async () => {
   pipeline = await startPipeline(core.config, edgeEnv, testKafkaBrokers(), silentLogger());
   wire = await startRecordingProxy(pipeline.edgeUrl);
   trap = await startTrap();
-  site = await serveTestSite(await bundleAnalyticsNext(), wire.url);
+  site = await serveLibrarySite(await bundleAnalyticsNext(), wire.url);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -360,26 +361,10 @@ function loadScript(writeKey: string, edge: URL, mode: string): string {
   return `window.analytics = AnalyticsBrowser.load(${settings});`;
 }
 
-/** A tiny static site: the library bundle, pages that load it, and a page without it. */
-async function serveTestSite(bundle: string, edgeUrl: string): Promise<{ server: Server; url: string }> {
+/** The test site with the library bundle; each page loads it for the write key and mode in its query. */
+function serveLibrarySite(bundle: string, edgeUrl: string): Promise<{ server: Server; url: string }> {
   const edge = new URL(edgeUrl);
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === '/analytics-next.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(bundle);
-    } else if (url.pathname === '/next') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>Next</title><p>next page');
-    } else if (url.pathname === '/favicon.ico') {
-      res.writeHead(404).end();
-    } else {
-      const script = loadScript(url.searchParams.get('wk') ?? '', edge, url.searchParams.get('mode') ?? 'standard');
-      res
-        .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-        .end(`<!doctype html><title>Pricing</title><script src="/analytics-next.js"></script><script>${script}</script><p>test page`);
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  return serveTestSite({ scriptPath: '/analytics-next.js', bundle, init: (q) => loadScript(q.get('wk') ?? '', edge, q.get('mode') ?? 'standard') });
 }
 
 /** Counts TCP connections to Segment's hosts (mapped here by Chromium's resolver rules) and closes them. */

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { serveTestSite } from './test-site.ts';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hllEstimate, hllMerge, type PartialEnvelope, type PartialRow } from '../../core/algebra/index.ts';
@@ -35,7 +36,7 @@ beforeAll(async () => {
   ({ edge, envelopes } = rig);
 
   wire = await startRecordingProxy(edge.url);
-  site = await serveTestSite((await bundleSdk()).code, wire.url);
+  site = await serveSdkSite((await bundleSdk()).code, wire.url);
   if (!existsSync(CHROMIUM)) {
     throw new Error(`Chromium is missing at ${CHROMIUM}: install Debian's package (apt-get install chromium, as .ci/run does); this test never downloads browsers`);
   }
@@ -147,31 +148,16 @@ async function newVisitorContext(): Promise<BrowserContext> {
   return browser.newContext({ userAgent });
 }
 
-/** A tiny static site: the SDK bundle, pages that load and init it, and a page without it. */
-async function serveTestSite(sdk: string, endpoint: string): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname === '/tributary.min.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(sdk);
-    } else if (url.pathname === '/next') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>Next</title><p>next page');
-    } else if (url.pathname === '/favicon.ico') {
-      res.writeHead(404).end();
-    } else {
-      const options = {
-        writeKey: url.searchParams.get('wk') ?? '',
-        endpoint,
-        flushAt: Number(url.searchParams.get('flushAt') ?? 100),
-        flushIntervalMs: 600_000,
-      };
-      const init = JSON.stringify(options).replace(/</g, '\\u003c');
-      res
-        .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-        .end(`<!doctype html><title>Pricing</title><script src="/tributary.min.js"></script><script>tributary.init(${init})</script><p>test page`);
-    }
+/** The test site with the SDK bundle; each page inits it with the write key and flushAt from its query. */
+function serveSdkSite(sdk: string, endpoint: string): Promise<{ server: Server; url: string }> {
+  return serveTestSite({
+    scriptPath: '/tributary.min.js',
+    bundle: sdk,
+    init: (q) => {
+      const options = { writeKey: q.get('wk') ?? '', endpoint, flushAt: Number(q.get('flushAt') ?? 100), flushIntervalMs: 600_000 };
+      return `tributary.init(${JSON.stringify(options).replace(/</g, '\\u003c')})`;
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
 interface WireRequest {
