@@ -32,15 +32,31 @@ export default tseslint.config(
     },
   },
   {
-    // The edge imports only hono, core/algebra and schemas; runtime entries live in edge/node, edge/worker, edge/deno.
+    // shared/ is runtime-neutral code used by the edge (Node, Workers, Deno) and the central tier:
+    // it imports only shared/ (and schemas/), no runtime, no dependencies.
+    files: ['shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { regex: '^(?!\\.{1,2}/(?!\\.\\.)|\\.\\./\\.\\./schemas/)', message: 'shared/ imports only shared/ and schemas/: it runs on Node, Workers and Deno alike (no node:*, no packages).' },
+      ] }],
+      'no-restricted-globals': ['error',
+        { name: 'process', message: 'shared/ is runtime-neutral: take the environment as a parameter.' },
+        { name: 'Buffer', message: 'shared/ is runtime-neutral: use strings or Uint8Array.' },
+        { name: 'Deno', message: 'shared/ is runtime-neutral: runtime specifics belong in the entries.' },
+        { name: 'require', message: 'shared/ is runtime-neutral: use ES imports of shared/ files.' },
+      ],
+    },
+  },
+  {
+    // The edge imports only hono, core/algebra, shared and schemas; runtime entries live in edge/node, edge/worker, edge/deno.
     files: ['edge/**/*.ts'],
     ignores: ['edge/node/**', 'edge/worker/**', 'edge/deno/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
         { group: NODE_AND_RUNTIME, message: 'edge/ uses web-standard APIs only; runtime specifics belong in edge/node, edge/worker or edge/deno (DESIGN §2).' },
-        { group: ['../core/*', '!../core/algebra', '../../core/*', '!../../core/algebra'], message: 'edge/ may import core/algebra and schemas/ only (DESIGN §2).' },
+        { group: ['../core/*', '!../core/algebra', '../../core/*', '!../../core/algebra'], message: 'edge/ may import core/algebra, shared/ and schemas/ only (DESIGN §2).' },
         // An allowlist of packages: hono, the UA parser and bot list of the enrichment step, and the phone-number metadata of the scrubber (ADR 0001).
-        { regex: '^(?!\\.|hono(/|$)|isbot$|ua-parser-js$|libphonenumber-js/min$)', message: 'edge/ imports only hono, isbot, ua-parser-js, libphonenumber-js/min, core/algebra and schemas/ (ADR 0001): add a package to the allowlist in eslint.config.js and the ADR only with a reason.' },
+        { regex: '^(?!\\.|hono(/|$)|isbot$|ua-parser-js$|libphonenumber-js/min$)', message: 'edge/ imports only hono, isbot, ua-parser-js, libphonenumber-js/min, core/algebra, shared/ and schemas/ (ADR 0001): add a package to the allowlist in eslint.config.js and the ADR only with a reason.' },
       ] }],
     },
   },
