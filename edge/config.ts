@@ -3,6 +3,7 @@
  * `process.env` (Node), wrangler `vars` (Workers) and `Deno.env.toObject()`.
  */
 
+import { SETTINGS, checkSettings, readEnum, readText, readTrimmed, readWhole, type Named, type WholeSetting } from '../shared/config/index.ts';
 import { DEFAULT_PATH_SECRET_PATTERNS, parsePathSecretPatterns } from './pipeline/scrub.ts';
 
 /** Dimensions the accumulator can group by (docs/EDGE.md "What is aggregated"). */
@@ -68,8 +69,6 @@ export type EdgeConfigResult = { ok: true; config: EdgeConfig } | { ok: false; e
 /** Used only when TRIBUTARY_ENV=dev; pseudonyms made with it are not private. */
 export const DEV_PSEUDONYM_SALT = 'tributary-dev-salt-not-secret';
 const DEV_WRITE_KEYS = 'wk_demo:demo';
-const DAY_MS = 86_400_000;
-const KIB = 1024;
 
 type Env = Record<string, string | undefined>;
 
@@ -94,72 +93,51 @@ export interface ParseEdgeConfigOptions {
  */
 export function parseEdgeConfig(env: Env, o: ParseEdgeConfigOptions = {}): EdgeConfigResult {
   const errors: string[] = [];
-  const int = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = read(env, name);
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-      errors.push(`${name}=${JSON.stringify(raw)} is not valid: expected a whole number from ${min} to ${max} (default ${fallback})`);
-      return fallback;
-    }
-    return value;
-  };
+  const int = (s: Named<WholeSetting>): number => readWhole(env, s, errors);
 
-  const envName = read(env, 'TRIBUTARY_ENV') ?? 'production';
-  let mode: EdgeConfig['env'] = 'production';
-  if (envName === 'dev' || envName === 'development') mode = 'dev';
-  else if (envName !== 'production' && envName !== 'prod') {
-    errors.push(`TRIBUTARY_ENV=${JSON.stringify(envName)} is not valid: use "dev" (demo write key, insecure salt) or "production"`);
-  }
-
+  const mode: EdgeConfig['env'] = readEnum(env, SETTINGS.TRIBUTARY_ENV, errors);
   const writeKeys = parseWriteKeys(read(env, 'TRIBUTARY_WRITE_KEYS'), mode, errors);
-  const windowSizeMs = int('WINDOW_SIZE_MS', 60_000, 1000, DAY_MS);
-  if (DAY_MS % windowSizeMs !== 0) {
-    errors.push(`WINDOW_SIZE_MS=${windowSizeMs} must divide a day evenly (e.g. 10000, 60000, 300000) so hour and day rollups line up`);
-  }
   const config: EdgeConfig = {
     env: mode,
     writeKeys,
-    windowSizeMs,
-    flushIntervalMs: int('FLUSH_INTERVAL_MS', 1000, 10, 60_000),
-    commitDelayMs: int('COMMIT_DELAY_MS', 20, 0, 60_000),
-    heartbeatMs: int('HEARTBEAT_MS', 5000, 100, 600_000),
-    watermarkDelayMs: int('WATERMARK_DELAY_MS', 1000, 0, DAY_MS),
-    flushMaxRows: int('FLUSH_MAX_ROWS', 2000, 1, 100_000),
-    maxPendingRows: int('MAX_PENDING_ROWS', 50_000, 1, 10_000_000),
+    windowSizeMs: int(SETTINGS.WINDOW_SIZE_MS),
+    flushIntervalMs: int(SETTINGS.FLUSH_INTERVAL_MS),
+    commitDelayMs: int(SETTINGS.COMMIT_DELAY_MS),
+    heartbeatMs: int(SETTINGS.HEARTBEAT_MS),
+    watermarkDelayMs: int(SETTINGS.WATERMARK_DELAY_MS),
+    flushMaxRows: int(SETTINGS.FLUSH_MAX_ROWS),
+    maxPendingRows: int(SETTINGS.MAX_PENDING_ROWS),
     dimensions: parseDimensions(read(env, 'DIMENSIONS'), errors),
-    cardinalityCap: int('CARDINALITY_CAP', 1000, 1, 1_000_000),
-    maxBodyBytes: int('MAX_BODY_BYTES', 512 * KIB, 1 * KIB, 64 * KIB * KIB),
-    maxEventsPerBatch: int('MAX_EVENTS_PER_BATCH', 500, 1, 100_000),
-    maxEventBytes: int('MAX_EVENT_BYTES', 32 * KIB, 256, 16 * KIB * KIB),
-    maxFutureSkewMs: int('MAX_FUTURE_SKEW_MS', 5 * 60_000, 0, DAY_MS),
-    dedupWindowMs: int('DEDUP_WINDOW_MS', 3_600_000, 0, 7 * DAY_MS),
-    dedupDir: read(env, 'DEDUP_DIR') ?? './data/dedup',
-    dedupCapacity: int('DEDUP_CAPACITY', 100_000, 0, 10_000_000),
-    countryHeader: parseHeaderName(read(env, 'COUNTRY_HEADER'), errors),
+    cardinalityCap: int(SETTINGS.CARDINALITY_CAP),
+    maxBodyBytes: int(SETTINGS.MAX_BODY_BYTES),
+    maxEventsPerBatch: int(SETTINGS.MAX_EVENTS_PER_BATCH),
+    maxEventBytes: int(SETTINGS.MAX_EVENT_BYTES),
+    maxFutureSkewMs: int(SETTINGS.MAX_FUTURE_SKEW_MS),
+    dedupWindowMs: int(SETTINGS.DEDUP_WINDOW_MS),
+    dedupDir: readText(env, SETTINGS.DEDUP_DIR, errors) ?? './data/dedup',
+    dedupCapacity: int(SETTINGS.DEDUP_CAPACITY),
+    countryHeader: readText(env, SETTINGS.COUNTRY_HEADER, errors)?.toLowerCase(),
     pseudonymSalt: parseSalt(env, mode, o.pseudonymSaltRequired ?? true, errors),
-    saltEpochMs: int('SALT_EPOCH_MS', DAY_MS, 60_000, 366 * DAY_MS),
-    saltRetentionEpochs: int('SALT_RETENTION_EPOCHS', 2, 1, 366),
-    botPolicy: parseBotPolicy(read(env, 'BOT_POLICY'), errors),
+    saltEpochMs: int(SETTINGS.SALT_EPOCH_MS),
+    saltRetentionEpochs: int(SETTINGS.SALT_RETENTION_EPOCHS),
+    botPolicy: readEnum(env, SETTINGS.BOT_POLICY, errors),
     pathQueryAllowlist: parseQueryAllowlist(read(env, 'PATH_QUERY_ALLOWLIST'), errors),
     pathSecretPatterns: readPathSecretPatterns(env, errors),
   };
-  // (A window size that does not divide a day is already reported above.)
-  if (DAY_MS % windowSizeMs === 0 && config.saltEpochMs % windowSizeMs !== 0) {
-    errors.push(`SALT_EPOCH_MS=${config.saltEpochMs} must be a multiple of WINDOW_SIZE_MS=${windowSizeMs}: a window must not span two salt epochs, or one user would count twice in it`);
-  }
-  if (config.saltEpochMs < config.maxFutureSkewMs) {
-    errors.push(`SALT_EPOCH_MS=${config.saltEpochMs} must be at least MAX_FUTURE_SKEW_MS=${config.maxFutureSkewMs}: event times clamped into the future must fall at most one epoch ahead`);
-  }
-  if (config.heartbeatMs < config.flushIntervalMs) {
-    errors.push(`HEARTBEAT_MS=${config.heartbeatMs} must be at least FLUSH_INTERVAL_MS=${config.flushIntervalMs}: heartbeats are only sent between flushes`);
-  }
+  errors.push(
+    ...checkSettings({
+      WINDOW_SIZE_MS: config.windowSizeMs,
+      SALT_EPOCH_MS: config.saltEpochMs,
+      MAX_FUTURE_SKEW_MS: config.maxFutureSkewMs,
+      HEARTBEAT_MS: config.heartbeatMs,
+      FLUSH_INTERVAL_MS: config.flushIntervalMs,
+    }),
+  );
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };
 }
 
 function read(env: Env, name: string): string | undefined {
-  const raw = env[name];
-  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+  return readTrimmed(env, name);
 }
 
 function parseWriteKeys(raw: string | undefined, mode: EdgeConfig['env'], errors: string[]): Record<string, string> {
@@ -195,15 +173,8 @@ export function readPathSecretPatterns(env: Env, errors: string[]): string {
   return DEFAULT_PATH_SECRET_PATTERNS;
 }
 
-function parseBotPolicy(raw: string | undefined, errors: string[]): BotPolicy {
-  if (raw === undefined) return 'drop';
-  const v = raw.toLowerCase();
-  if (v === 'drop' || v === 'keep') return v;
-  errors.push(`BOT_POLICY=${JSON.stringify(raw)} is not valid: use "drop" (bots are not aggregated, only counted) or "keep" (aggregated; group by dimension is_bot)`);
-  return 'drop';
-}
 
-const DEFAULT_QUERY_ALLOWLIST = ['utm_source', 'utm_medium', 'utm_campaign'];
+const DEFAULT_QUERY_ALLOWLIST = (SETTINGS.PATH_QUERY_ALLOWLIST.default ?? '').split(',');
 
 function parseQueryAllowlist(raw: string | undefined, errors: string[]): string[] {
   if (raw === undefined) return [...DEFAULT_QUERY_ALLOWLIST];
@@ -233,19 +204,11 @@ function parseDimensions(raw: string | undefined, errors: string[]): DimensionNa
   return out.sort();
 }
 
-function parseHeaderName(raw: string | undefined, errors: string[]): string | undefined {
-  if (raw === undefined) return undefined;
-  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(raw)) {
-    errors.push(`COUNTRY_HEADER=${JSON.stringify(raw)} is not a valid HTTP header name (example: CF-IPCountry or X-Country-Code)`);
-    return undefined;
-  }
-  return raw.toLowerCase();
-}
 
 function parseSalt(env: Env, mode: EdgeConfig['env'], required: boolean, errors: string[]): string {
   // The value itself never appears in a message: it is the key that makes pseudonyms private.
-  const raw = env.PSEUDONYM_SALT;
-  if (raw === undefined || raw === '') {
+  const raw = readText(env, SETTINGS.PSEUDONYM_SALT, errors);
+  if (raw === undefined) {
     if (mode === 'dev') return DEV_PSEUDONYM_SALT;
     if (!required) return '';
     errors.push('PSEUDONYM_SALT is required outside dev: set it to a random secret of at least 16 characters shared by all edges of this salt epoch (e.g. `openssl rand -hex 32`)');

@@ -12,7 +12,7 @@ export const EDGES: readonly ProcessName[] = ['edge-node', 'edge-workers', 'edge
 /** Processes that read the central settings (core/config/core-config.ts). */
 export const CENTRAL: readonly ProcessName[] = ['gateway', 'aggregator', 'query-api', 'start', 'migrate', 'reset', 'edge-node'];
 
-interface Base {
+export interface SettingBase {
   /** Processes that read this setting. */
   processes: readonly ProcessName[];
   /** Never printed: not in messages, not in logs, masked in text we do not write ourselves. */
@@ -29,7 +29,7 @@ interface Base {
 }
 
 /** A whole number: plain decimal digits only (no sign, no exponent, no fraction), from `min` to `max`. */
-export interface WholeSetting extends Base {
+export interface WholeSetting extends SettingBase {
   kind: 'whole';
   default: number;
   /** Another default for some processes. */
@@ -41,7 +41,7 @@ export interface WholeSetting extends Base {
 }
 
 /** One of `values`, compared without regard to case; `aliases` map other spellings to a value. */
-export interface EnumSetting<V extends string = string> extends Base {
+export interface EnumSetting<V extends string = string> extends SettingBase {
   kind: 'enum';
   values: readonly { value: V; meaning?: string }[];
   aliases?: Readonly<Record<string, V>>;
@@ -54,7 +54,7 @@ export interface EnumSetting<V extends string = string> extends Base {
  * setting's own parser, named in `parser`), `url`, `host` (an address to listen on), `path` (a
  * directory). Text is trimmed unless `raw` (secrets: every character counts).
  */
-export interface TextSetting extends Base {
+export interface TextSetting extends SettingBase {
   kind: 'string' | 'list' | 'url' | 'host' | 'path';
   default?: string;
   pattern?: RegExp;
@@ -76,7 +76,14 @@ export function whole(s: Omit<WholeSetting, 'kind'>): WholeSetting {
   return { kind: 'whole', ...s };
 }
 
-export function oneOf<V extends string>(s: Omit<EnumSetting<V>, 'kind'>): EnumSetting<V> {
+export function oneOf<const V extends string>(
+  s: SettingBase & {
+    values: readonly { value: V; meaning?: string }[];
+    default: NoInfer<V>;
+    aliases?: Readonly<Record<string, NoInfer<V>>>;
+    defaultFor?: Partial<Record<ProcessName, NoInfer<V>>>;
+  },
+): EnumSetting<V> {
   return { kind: 'enum', ...s };
 }
 
