@@ -1,4 +1,5 @@
 import { isValidEdgeId } from '../schemas/gateway-signature.ts';
+import { SETTINGS, readEnum, readText, readTrimmed } from '../shared/config/index.ts';
 import type { GatewayClientConfig } from './gateway-client.ts';
 import { urlForMessage } from './secret-text.ts';
 
@@ -17,7 +18,9 @@ export type GatewayConfigResult = { ok: true; config: GatewayClientConfig } | { 
  */
 export function parseGatewayClientConfig(env: Record<string, string | undefined>, o: { defaultEdgeId: string }): GatewayConfigResult {
   const errors: string[] = [];
-  const rawUrl = env.GATEWAY_URL?.trim() ?? '';
+  const rawUrl = readTrimmed(env, 'GATEWAY_URL') ?? '';
+  // TRIBUTARY_ENV is reported by the edge settings' parser; here it only relaxes plain http.
+  const dev = readEnum(env, SETTINGS.TRIBUTARY_ENV, []) === 'dev';
   let url = '';
   if (rawUrl === '') {
     errors.push('GATEWAY_URL is required: the base URL of `tributary gateway`, e.g. https://gateway.example.com');
@@ -31,15 +34,15 @@ export function parseGatewayClientConfig(env: Record<string, string | undefined>
     const loopback = parsed !== undefined && /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(parsed.hostname);
     if (parsed === undefined || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')) {
       errors.push(`GATEWAY_URL=${urlForMessage(rawUrl)} is not an http(s) URL (example: https://gateway.example.com)`);
-    } else if (parsed.protocol === 'http:' && !loopback && env.TRIBUTARY_ENV !== 'dev') {
+    } else if (parsed.protocol === 'http:' && !loopback && !dev) {
       errors.push(`GATEWAY_URL=${urlForMessage(rawUrl)} uses plain http: use https outside dev (partials are signed, not encrypted)`);
     } else {
       url = rawUrl.replace(/\/+$/, '');
     }
   }
-  const edgeId = env.EDGE_ID?.trim() || o.defaultEdgeId;
+  const edgeId = readTrimmed(env, 'EDGE_ID') ?? o.defaultEdgeId;
   if (!isValidEdgeId(edgeId)) errors.push(`EDGE_ID=${JSON.stringify(edgeId)} is not valid: use letters, digits, "_", "." or "-" (at most 64), the id listed in the gateway's GATEWAY_SIGNING_KEYS`);
-  const secret = env.GATEWAY_SIGNING_KEY ?? '';
+  const secret = readText(env, SETTINGS.GATEWAY_SIGNING_KEY, errors) ?? '';
   if (secret === '') {
     errors.push('GATEWAY_SIGNING_KEY is required: a random secret of at least 32 characters (e.g. `openssl rand -hex 32`), also listed as EDGE_ID:secret in the gateway\'s GATEWAY_SIGNING_KEYS; on Workers set it with `wrangler secret put GATEWAY_SIGNING_KEY`');
   } else if (secret.length < 32) {

@@ -3,16 +3,13 @@
  * `gateway`: random salts from the central store, served by `tributary gateway`; `static`:
  * derived from `PSEUDONYM_SALT`; `clickhouse`: read from the store directly (Node only).
  */
+import { SETTINGS, readEnum, readTrimmed } from '../shared/config/index.ts';
+
 export type SaltSource = 'static' | 'gateway' | 'clickhouse';
 
-const MEANING: Record<SaltSource, string> = {
-  gateway: 'random salts served by `tributary gateway` at GATEWAY_URL',
-  static: 'derived from PSEUDONYM_SALT',
-  clickhouse: 'random salts read from ClickHouse',
-};
-
 /**
- * Reads `SALT_SOURCE` for an entry that supports `supported`, defaulting to `fallback` when unset.
+ * Reads `SALT_SOURCE` (any case) for an entry that supports `supported`, defaulting to
+ * `fallback` when unset. The values and their meanings are the schema's (shared/config).
  *
  * @example
  * ```ts
@@ -24,10 +21,8 @@ export function parseSaltSource(
   env: Record<string, string | undefined>,
   o: { supported: readonly SaltSource[]; fallback: SaltSource },
 ): { ok: true; source: SaltSource } | { ok: false; error: string } {
-  const raw = env.SALT_SOURCE?.trim() ?? '';
-  if (raw === '') return { ok: true, source: o.fallback };
-  const found = o.supported.find((s) => s === raw.toLowerCase());
-  if (found !== undefined) return { ok: true, source: found };
-  const choices = o.supported.map((s) => `"${s}" (${MEANING[s]})`).join(' or ');
-  return { ok: false, error: `SALT_SOURCE=${JSON.stringify(raw)} is not valid here: use ${choices}` };
+  const errors: string[] = [];
+  const source = readEnum(env, SETTINGS.SALT_SOURCE, errors, { supported: o.supported });
+  if (errors[0] !== undefined) return { ok: false, error: errors[0] };
+  return { ok: true, source: readTrimmed(env, 'SALT_SOURCE') === undefined ? o.fallback : source };
 }

@@ -23,6 +23,7 @@ import { parseGatewayClientConfig } from '../../edge/gateway-config.ts';
 import { createGatewaySaltProvider } from '../../edge/gateway-salt-provider.ts';
 import { createScrubber } from '../../edge/pipeline/scrub.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
+import { SETTINGS, readEnum } from '../../shared/config/index.ts';
 import type { SaltProvider } from '../../edge/salt-provider.ts';
 
 function requireBrokers(config: CoreConfig): string[] {
@@ -244,7 +245,8 @@ export async function runAggregator(config: CoreConfig, logger: Logger, shutdown
 }
 
 export async function runQueryApi(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
-  const access = resolveQueryAccess({ readKeys: config.queryReadKeys, host: config.queryHost, dev: process.env.TRIBUTARY_ENV === 'dev' });
+  // `development` counts as dev here as everywhere; a value that is not valid counts as production.
+  const access = resolveQueryAccess({ readKeys: config.queryReadKeys, host: config.queryHost, dev: readEnum(process.env, SETTINGS.TRIBUTARY_ENV, []) === 'dev' });
   const clickhouse = await openClickHouse(config.clickhouse);
   const app = createQueryApp(clickhouse.client, { access, limits: config.queryLimits, metricsToken: config.metricsToken, registry: createMetricsRegistry(), allowedLatenessMs: config.aggregator.allowedLatenessMs, logger });
   const server = serve({ fetch: app.fetch, port: config.queryPort, hostname: config.queryHost });

@@ -9,6 +9,7 @@ import { createLogger } from '../log.ts';
 import { parseEdgeConfig } from '../../edge/config.ts';
 import type { NodeEdgeWorkerSetup } from '../../edge/node/server.ts';
 import { edgeSalts } from './commands.ts';
+import { SETTINGS, readEnum } from '../../shared/config/index.ts';
 
 export const nodeEdgeWorker: NodeEdgeWorkerSetup = async ({ sourceId }) => {
   const core = parseCoreConfig(process.env);
@@ -18,6 +19,6 @@ export const nodeEdgeWorker: NodeEdgeWorkerSetup = async ({ sourceId }) => {
   if (core.config.saltSource === 'clickhouse' && core.config.clickhouse.kind === 'embedded') {
     throw new Error('EDGE_PROCESSES > 1 with SALT_SOURCE=clickhouse needs a ClickHouse server (CLICKHOUSE_URL): an embedded store belongs to one process');
   }
-  const salts = await edgeSalts(core.config, edge.config, createLogger('tributary', process.env.LOG_LEVEL ?? 'info').child({ source_id: sourceId }));
+  const salts = await edgeSalts(core.config, edge.config, createLogger('tributary', readEnum(process.env, SETTINGS.LOG_LEVEL, [])).child({ source_id: sourceId }));
   return { ...(salts.provider ? { saltProvider: salts.provider } : {}), afterClose: () => salts.close() };
 };

@@ -1,10 +1,10 @@
 import type { PartialsRouting } from '../kafka/partials-router.ts';
 import type { ClickHouseTarget } from '../clickhouse/client.ts';
-import { ConfigErrors, readInt, readString, readTopicName, type Env } from './env.ts';
+import { ConfigErrors, readString, type Env } from './env.ts';
 import { parseGatewaySigningKeys } from './gateway-keys.ts';
 import { parseReadKeys, type ReadKey } from './read-keys.ts';
 import type { QueryLimits } from '../query/limits.ts';
-import { isLoopbackHost } from '../listen-address.ts';
+import { SETTINGS, checkSettings, readEnum, readListenHost, readText, readWhole, type Named, type WholeSetting } from '../../shared/config/index.ts';
 import { urlForMessage } from '../../edge/secret-text.ts';
 import { readPathSecretPatterns } from '../../edge/config.ts';
 
@@ -76,13 +76,10 @@ export interface RetentionDays {
 
 export type ConfigResult = { ok: true; config: CoreConfig } | { ok: false; errors: string[] };
 
-const HOUR = 3_600_000;
-/** 100 years: beyond that "forever" (0) says what is meant. */
-const MAX_RETENTION_DAYS = 36_500;
-
 /** Parses and validates the environment once, at start-up; every bad value gets its own message. */
 export function parseCoreConfig(env: Env): ConfigResult {
   const errors = new ConfigErrors();
+  const int = (s: Named<WholeSetting>): number => readWhole(env, s, errors.messages);
   const brokersRaw = readString(env, 'KAFKA_BROKERS');
   let kafkaBrokers: string[] | undefined;
   if (brokersRaw !== undefined) {
@@ -101,87 +98,80 @@ export function parseCoreConfig(env: Env): ConfigResult {
       url,
       ...optional('database', readString(env, 'CLICKHOUSE_DATABASE')),
       ...optional('username', readString(env, 'CLICKHOUSE_USER')),
-      ...optional('password', env.CLICKHOUSE_PASSWORD),
+      ...optional('password', readText(env, SETTINGS.CLICKHOUSE_PASSWORD, errors.messages)),
     };
   } else {
-    clickhouse = { kind: 'embedded', path: readString(env, 'CLICKHOUSE_PATH') ?? './data/clickhouse' };
+    clickhouse = { kind: 'embedded', path: readText(env, SETTINGS.CLICKHOUSE_PATH, errors.messages) ?? './data/clickhouse' };
   }
 
-  const windowSizeMs = readInt(env, 'WINDOW_SIZE_MS', 60_000, errors, { min: 1000, max: 24 * HOUR });
-  if (windowSizeMs > 0 && (24 * HOUR) % windowSizeMs !== 0) {
-    errors.add(`WINDOW_SIZE_MS=${windowSizeMs} must divide a day evenly (e.g. 1000, 10000, 60000, 300000) so hour and day rollups line up`);
-  }
+  const windowSizeMs = int(SETTINGS.WINDOW_SIZE_MS);
   const config: CoreConfig = {
     kafkaBrokers,
     clickhouse,
-    edgePort: readInt(env, 'PORT', 8080, errors, { min: 0, max: 65535 }),
-    edgeProcesses: readInt(env, 'EDGE_PROCESSES', 1, errors, { min: 1, max: 256 }),
-    queryPort: readInt(env, 'QUERY_PORT', 8081, errors, { min: 0, max: 65535 }),
-    queryHost: readHost(env, 'QUERY_HOST', errors),
+    edgePort: int(SETTINGS.PORT),
+    edgeProcesses: int(SETTINGS.EDGE_PROCESSES),
+    queryPort: int(SETTINGS.QUERY_PORT),
+    queryHost: readListenHost(env, SETTINGS.QUERY_HOST, errors.messages),
     queryReadKeys: parseReadKeys(readString(env, 'QUERY_READ_KEYS'), readString(env, 'TRIBUTARY_WRITE_KEYS'), errors),
     queryLimits: {
-      maxExecutionMs: readInt(env, 'QUERY_MAX_EXECUTION_MS', 10_000, errors, { min: 0, max: 3_600_000 }),
-      maxMemoryBytes: readInt(env, 'QUERY_MAX_MEMORY_BYTES', 1024 ** 3, errors, { min: 0, max: 1024 ** 4 }),
-      maxResultRows: readInt(env, 'QUERY_MAX_RESULT_ROWS', 100_000, errors, { min: 0, max: 100_000_000 }),
+      maxExecutionMs: int(SETTINGS.QUERY_MAX_EXECUTION_MS),
+      maxMemoryBytes: int(SETTINGS.QUERY_MAX_MEMORY_BYTES),
+      maxResultRows: int(SETTINGS.QUERY_MAX_RESULT_ROWS),
     },
-    metricsPort: readInt(env, 'METRICS_PORT', 9464, errors, { min: 0, max: 65535 }),
-    metricsHost: readHost(env, 'METRICS_HOST', errors),
-    metricsToken: readMetricsToken(env, errors),
-    saltSource: readSaltSource(env, errors),
-    // Same names, defaults and bounds as the edge's (edge/config.ts): both must agree.
+    metricsPort: int(SETTINGS.METRICS_PORT),
+    metricsHost: readListenHost(env, SETTINGS.METRICS_HOST, errors.messages),
+    metricsToken: readText(env, SETTINGS.METRICS_TOKEN, errors.messages),
+    saltSource: readEnum(env, SETTINGS.SALT_SOURCE, errors.messages),
     salts: {
-      epochMs: readInt(env, 'SALT_EPOCH_MS', 24 * HOUR, errors, { min: 60_000, max: 366 * 24 * HOUR }),
-      retentionEpochs: readInt(env, 'SALT_RETENTION_EPOCHS', 2, errors, { min: 1, max: 366 }),
+      epochMs: int(SETTINGS.SALT_EPOCH_MS),
+      retentionEpochs: int(SETTINGS.SALT_RETENTION_EPOCHS),
     },
     gateway: {
-      port: readInt(env, 'GATEWAY_PORT', 8082, errors, { min: 0, max: 65535 }),
+      port: int(SETTINGS.GATEWAY_PORT),
       signingKeys: parseGatewaySigningKeys(readString(env, 'GATEWAY_SIGNING_KEYS'), errors),
       pathSecretPatterns: pathSecretPatterns(env, errors),
     },
     topics: {
-      partials: readTopicName(env, 'PARTIALS_TOPIC', 'partials', errors),
-      rejected: readTopicName(env, 'REJECTED_TOPIC', 'rejected', errors),
-      deadLetter: readTopicName(env, 'DEAD_LETTER_TOPIC', 'partials.dlq', errors),
-      partialsRouting: readPartialsRouting(env, errors),
+      partials: readText(env, SETTINGS.PARTIALS_TOPIC, errors.messages) ?? SETTINGS.PARTIALS_TOPIC.default ?? '',
+      rejected: readText(env, SETTINGS.REJECTED_TOPIC, errors.messages) ?? SETTINGS.REJECTED_TOPIC.default ?? '',
+      deadLetter: readText(env, SETTINGS.DEAD_LETTER_TOPIC, errors.messages) ?? SETTINGS.DEAD_LETTER_TOPIC.default ?? '',
+      partialsRouting: readEnum(env, SETTINGS.PARTIALS_ROUTING, errors.messages),
     },
     aggregator: {
-      groupId: readString(env, 'AGGREGATOR_GROUP') ?? 'tributary-aggregator',
+      groupId: readText(env, SETTINGS.AGGREGATOR_GROUP, errors.messages) ?? 'tributary-aggregator',
       windowSizeMs,
-      allowedLatenessMs: readInt(env, 'ALLOWED_LATENESS_MS', 5_000, errors, { min: 0, max: 7 * 24 * HOUR }),
-      correctionHorizonMs: readInt(env, 'CORRECTION_HORIZON_MS', 24 * HOUR, errors, { min: 0, max: 90 * 24 * HOUR }),
-      idleTimeoutMs: readInt(env, 'IDLE_TIMEOUT_MS', 30_000, errors, { min: 100, max: 24 * HOUR }),
-      emitIntervalMs: readInt(env, 'EMIT_INTERVAL_MS', 1_000, errors, { min: 50, max: 60_000 }),
-      emitMaxRows: readInt(env, 'EMIT_MAX_ROWS', 50_000, errors, { min: 100, max: 1_000_000 }),
-      catchUpEmitMaxMs: readInt(env, 'CATCHUP_EMIT_MAX_MS', 10_000, errors, { min: 50, max: 600_000 }),
-      sessionTimeoutMs: readInt(env, 'AGGREGATOR_SESSION_TIMEOUT_MS', 30_000, errors, { min: 6_000, max: 300_000 }),
-      maxBytesPerPartition: readInt(env, 'AGGREGATOR_MAX_BYTES_PER_PARTITION', 1_048_576, errors, { min: 1024, max: 64 * 1_048_576 }),
+      allowedLatenessMs: int(SETTINGS.ALLOWED_LATENESS_MS),
+      correctionHorizonMs: int(SETTINGS.CORRECTION_HORIZON_MS),
+      idleTimeoutMs: int(SETTINGS.IDLE_TIMEOUT_MS),
+      emitIntervalMs: int(SETTINGS.EMIT_INTERVAL_MS),
+      emitMaxRows: int(SETTINGS.EMIT_MAX_ROWS),
+      catchUpEmitMaxMs: int(SETTINGS.CATCHUP_EMIT_MAX_MS),
+      sessionTimeoutMs: int(SETTINGS.AGGREGATOR_SESSION_TIMEOUT_MS),
+      maxBytesPerPartition: int(SETTINGS.AGGREGATOR_MAX_BYTES_PER_PARTITION),
     },
     retention: {
-      minuteDays: readInt(env, 'RETENTION_MINUTE_DAYS', 30, errors, { min: 0, max: MAX_RETENTION_DAYS }),
-      hourDays: readInt(env, 'RETENTION_HOUR_DAYS', 400, errors, { min: 0, max: MAX_RETENTION_DAYS }),
-      dayDays: readInt(env, 'RETENTION_DAY_DAYS', 0, errors, { min: 0, max: MAX_RETENTION_DAYS }),
-      lateDays: readInt(env, 'RETENTION_LATE_DAYS', 30, errors, { min: 0, max: MAX_RETENTION_DAYS }),
-      rejectedDays: readInt(env, 'RETENTION_REJECTED_DAYS', 30, errors, { min: 0, max: MAX_RETENTION_DAYS }),
+      minuteDays: int(SETTINGS.RETENTION_MINUTE_DAYS),
+      hourDays: int(SETTINGS.RETENTION_HOUR_DAYS),
+      dayDays: int(SETTINGS.RETENTION_DAY_DAYS),
+      lateDays: int(SETTINGS.RETENTION_LATE_DAYS),
+      rejectedDays: int(SETTINGS.RETENTION_REJECTED_DAYS),
     },
-    shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, errors, { min: 1_000, max: 600_000 }),
-    dedupDir: readString(env, 'DEDUP_DIR') ?? './data/dedup',
+    shutdownTimeoutMs: int(SETTINGS.SHUTDOWN_TIMEOUT_MS),
+    dedupDir: readText(env, SETTINGS.DEDUP_DIR, errors.messages) ?? './data/dedup',
   };
-  // Prometheus text names topics, partitions and sites' traffic: never beyond loopback without a token.
-  for (const [name, host] of [['QUERY_HOST', config.queryHost], ['METRICS_HOST', config.metricsHost]] as const) {
-    if (!isLoopbackHost(host) && config.metricsToken === undefined) {
-      errors.add(`${name}=${host} serves /metrics beyond this machine: set METRICS_TOKEN (at least 16 characters; Prometheus sends it as a bearer token) or keep ${name}=127.0.0.1`);
-    }
-  }
-  if (windowSizeMs > 0 && (24 * HOUR) % windowSizeMs === 0 && config.salts.epochMs % windowSizeMs !== 0) {
-    errors.add(`SALT_EPOCH_MS=${config.salts.epochMs} must be a multiple of WINDOW_SIZE_MS=${windowSizeMs}: a window must not span two salt epochs`);
-  }
-  // A correction delta for a window older than its table's TTL would be deleted at the next merge.
-  const horizonMs = config.aggregator.correctionHorizonMs;
-  for (const [name, days] of [['RETENTION_MINUTE_DAYS', config.retention.minuteDays], ['RETENTION_HOUR_DAYS', config.retention.hourDays], ['RETENTION_DAY_DAYS', config.retention.dayDays]] as const) {
-    if (days > 0 && days * 24 * HOUR <= horizonMs) {
-      errors.add(`${name}=${days} would delete windows that can still be corrected (CORRECTION_HORIZON_MS=${horizonMs}): keep rows longer than the correction horizon, or set 0 to keep them forever`);
-    }
-  }
+  errors.messages.push(
+    ...checkSettings({
+      WINDOW_SIZE_MS: windowSizeMs,
+      SALT_EPOCH_MS: config.salts.epochMs,
+      QUERY_HOST: config.queryHost,
+      METRICS_HOST: config.metricsHost,
+      METRICS_TOKEN: config.metricsToken,
+      CORRECTION_HORIZON_MS: config.aggregator.correctionHorizonMs,
+      RETENTION_MINUTE_DAYS: config.retention.minuteDays,
+      RETENTION_HOUR_DAYS: config.retention.hourDays,
+      RETENTION_DAY_DAYS: config.retention.dayDays,
+    }),
+  );
   return errors.messages.length > 0 ? { ok: false, errors: errors.messages } : { ok: true, config };
 }
 
@@ -189,38 +179,9 @@ function optional<K extends string>(key: K, value: string | undefined): Partial<
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }
 
-function readHost(env: Env, name: string, errors: ConfigErrors): string {
-  const value = readString(env, name) ?? '127.0.0.1';
-  if (!/^(\[?[0-9A-Fa-f:.]+\]?|[A-Za-z0-9.-]{1,253})$/.test(value)) {
-    errors.add(`${name}=${JSON.stringify(value.slice(0, 260))} is not an address to listen on: use an IP address or host name (127.0.0.1, the default, for this machine only; 0.0.0.0 for every interface)`);
-    return '127.0.0.1';
-  }
-  // Node listens on `::1`, not `[::1]`.
-  return value.replace(/^\[(.*)\]$/, '$1');
-}
 
-function readMetricsToken(env: Env, errors: ConfigErrors): string | undefined {
-  const value = readString(env, 'METRICS_TOKEN');
-  if (value !== undefined && (value.length < 16 || !/^[A-Za-z0-9._~+/=-]+$/.test(value))) {
-    errors.add('METRICS_TOKEN is not valid: use at least 16 characters of letters, digits, ".", "_", "~", "+", "/", "=", "-" (e.g. `openssl rand -hex 16`)');
-    return undefined;
-  }
-  return value;
-}
 
-function readPartialsRouting(env: Env, errors: ConfigErrors): PartialsRouting {
-  const value = readString(env, 'PARTIALS_ROUTING') ?? 'cell';
-  if (value === 'source' || value === 'cell') return value;
-  errors.add(`PARTIALS_ROUTING=${JSON.stringify(value)} is not valid: use "source" (one message per envelope, keyed by source) or "cell" (split by cell across partitions, ADR 0008)`);
-  return 'source';
-}
 
-function readSaltSource(env: Env, errors: ConfigErrors): CoreSaltSource {
-  const value = readString(env, 'SALT_SOURCE') ?? 'clickhouse';
-  if (value === 'clickhouse' || value === 'static' || value === 'gateway') return value;
-  errors.add(`SALT_SOURCE=${JSON.stringify(value)} is not valid: use "clickhouse" (random salts kept in ClickHouse), "static" (derived from PSEUDONYM_SALT) or, for \`tributary edge\`, "gateway" (fetched from GATEWAY_URL)`);
-  return 'clickhouse';
-}
 
 /** Same variable, default and parser as the edge's (edge/config.ts). */
 function pathSecretPatterns(env: Env, errors: ConfigErrors): string {

@@ -1,7 +1,8 @@
+import { SECRET_SETTINGS } from '../../shared/config/settings.ts';
 import type { Env } from './env.ts';
 
-/** Variables whose values (or parts of them) are credentials. */
-const SECRET_VARIABLES = ['GATEWAY_SIGNING_KEYS', 'GATEWAY_SIGNING_KEY', 'PSEUDONYM_SALT', 'CLICKHOUSE_PASSWORD', 'TRIBUTARY_WRITE_KEYS', 'QUERY_READ_KEYS', 'METRICS_TOKEN'] as const;
+/** Variables whose values (or parts of them) are credentials: the schema's `secret` settings. */
+const SECRET_VARIABLES = SECRET_SETTINGS;
 
 /** Shorter fragments are not masked: they would mangle ordinary words of a message. */
 const MIN_MASKED_LENGTH = 6;

@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SETTINGS, readText, readWhole } from '../../shared/config/index.ts';
 
 /** Keep in step with `kafka.version` in kafka/pom.xml: it names the jar cache folder. */
 export const KAFKA_VERSION = '3.9.2';
@@ -54,10 +55,10 @@ export interface LocalKafkaConfig {
 /** The one place the local-broker code reads the environment. */
 export function resolveLocalKafkaConfig(opts: LocalKafkaOptions = {}): LocalKafkaConfig {
   const env = opts.env ?? process.env;
-  const cacheDir = resolve(opts.cacheDir ?? nonEmpty(env.TRIBUTARY_CACHE_DIR) ?? join(homedir(), '.cache', 'tributary'));
+  const cacheDir = resolve(opts.cacheDir ?? readText(env, SETTINGS.TRIBUTARY_CACHE_DIR, []) ?? join(homedir(), '.cache', 'tributary'));
   const dataDir = resolve(opts.dataDir ?? join(cacheDir, 'kafka-data'));
   const libDir = join(cacheDir, `kafka-${KAFKA_VERSION}`, 'lib');
-  const port = opts.port ?? localPort(env.TRIBUTARY_KAFKA_PORT);
+  const port = opts.port ?? localPort(env);
   const javaHome = nonEmpty(env.JAVA_HOME);
   return {
     cacheDir,
@@ -88,10 +89,9 @@ function nonEmpty(value: string | undefined): string | undefined {
 }
 
 /** `TRIBUTARY_KAFKA_PORT`: the local broker's port, so a second local pipeline (or a test) can run beside the first. */
-function localPort(text: string | undefined): number {
-  const value = nonEmpty(text);
-  if (value === undefined) return 9092;
-  const port = Number(value);
-  if (!Number.isInteger(port) || port <= 0 || port >= 65535) throw new Error(`TRIBUTARY_KAFKA_PORT must be a TCP port below 65535 (the controller uses port + 1), got '${value}'`);
+function localPort(env: Record<string, string | undefined>): number {
+  const errors: string[] = [];
+  const port = readWhole(env, SETTINGS.TRIBUTARY_KAFKA_PORT, errors);
+  if (errors.length > 0) throw new Error(`${errors.join('; ')} (the controller uses port + 1)`);
   return port;
 }

@@ -23,6 +23,7 @@ import { parseGatewayClientConfig } from '../gateway-config.ts';
 import { createGatewaySaltProvider } from '../gateway-salt-provider.ts';
 import type { EdgeLog } from '../ports.ts';
 import { parseSaltSource } from '../salt-source.ts';
+import { SETTINGS, readText, readWhole } from '../../shared/config/index.ts';
 
 /** The slice of the `Deno` global this entry uses (typed here so the Node toolchain checks the file too). */
 interface DenoRuntime {
@@ -51,8 +52,10 @@ const edgeConfig = parseEdgeConfig(env, { pseudonymSaltRequired: saltSource.sour
 if (!edgeConfig.ok) fail(edgeConfig.errors);
 const gatewayConfig = parseGatewayClientConfig(env, { defaultEdgeId: 'deno' });
 if (!gatewayConfig.ok) fail(gatewayConfig.errors);
-const port = env.PORT === undefined || env.PORT === '' ? 8080 : Number(env.PORT);
-if (!Number.isInteger(port) || port < 0 || port > 65535) fail([`PORT=${JSON.stringify(env.PORT)} is not a TCP port (0..65535)`]);
+const listenErrors: string[] = [];
+const port = readWhole(env, SETTINGS.PORT, listenErrors);
+const hostname = readText(env, SETTINGS.HOSTNAME, listenErrors) ?? '0.0.0.0';
+if (listenErrors.length > 0) fail(listenErrors);
 
 // A fresh source per process, so sequences of two runs never collide (as on Node).
 const random = crypto.getRandomValues(new Uint8Array(4)).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '');
@@ -72,7 +75,7 @@ const timer = setInterval(() => {
 const server = Deno.serve(
   {
     port,
-    hostname: env.HOSTNAME ?? '0.0.0.0',
+    hostname,
     onListen: (addr) => log({ event: 'edge_started', url: `http://${addr.hostname === '0.0.0.0' ? '127.0.0.1' : addr.hostname}:${addr.port}`, source_id: sourceId, salt_source: saltSource.source }),
   },
   (request) => edge.app.fetch(request),

@@ -2,6 +2,7 @@ import { parseEdgeConfig, type EdgeConfig } from '../config.ts';
 import type { GatewayClientConfig } from '../gateway-client.ts';
 import { parseGatewayClientConfig } from '../gateway-config.ts';
 import { parseSaltSource } from '../salt-source.ts';
+import { SETTINGS, readWhole } from '../../shared/config/index.ts';
 
 /** Everything the Worker and its Durable Object shards read from wrangler vars and secrets. */
 export interface WorkerEdgeConfig {
@@ -53,23 +54,13 @@ export function parseWorkerConfig(vars: Record<string, string | undefined>): Wor
   const edge = parseEdgeConfig(vars, { pseudonymSaltRequired: saltSource === 'static' });
   const gateway = parseGatewayClientConfig(vars, { defaultEdgeId: 'workers' });
   const errors = [...(salts.ok ? [] : [salts.error]), ...(edge.ok ? [] : edge.errors), ...(gateway.ok ? [] : gateway.errors)];
-  const shards = wholeNumber(vars, 'DO_SHARDS', 8, 1, 256, errors);
-  const windowSizeMs = edge.ok ? edge.config.windowSizeMs : 60_000;
-  const heartbeatTailMs = wholeNumber(vars, 'HEARTBEAT_TAIL_MS', 2 * windowSizeMs, 0, 7 * 86_400_000, errors);
+  const shards = readWhole(vars, SETTINGS.DO_SHARDS, errors);
+  const windowSizeMs = edge.ok ? edge.config.windowSizeMs : SETTINGS.WINDOW_SIZE_MS.default;
+  const heartbeatTailMs = readWhole(vars, SETTINGS.HEARTBEAT_TAIL_MS, errors, { fallback: 2 * windowSizeMs });
   if (!edge.ok || !gateway.ok || errors.length > 0) return { ok: false, errors };
   return { ok: true, config: { edge: edge.config, gateway: gateway.config, saltSource, shards, heartbeatTailMs } };
 }
 
-function wholeNumber(vars: Record<string, string | undefined>, name: string, fallback: number, min: number, max: number, errors: string[]): number {
-  const raw = vars[name]?.trim();
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
-    errors.push(`${name}=${JSON.stringify(raw)} is not valid: expected a whole number from ${min} to ${max} (default ${fallback})`);
-    return fallback;
-  }
-  return value;
-}
 
 function stringBindings(env: object): Record<string, string | undefined> {
   const out: Record<string, string> = {};
