@@ -225,7 +225,7 @@ export const SETTINGS = defineSettings({
   LOG_LEVEL: oneOf({
     processes: [...CENTRAL], default: 'info',
     values: [{ value: 'fatal' }, { value: 'error' }, { value: 'warn' }, { value: 'info' }, { value: 'debug' }, { value: 'trace' }, { value: 'silent' }],
-    doc: 'pino log level',
+    doc: 'pino log level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`',
   }),
   RETENTION_MINUTE_DAYS: {
     ...retention(30),
