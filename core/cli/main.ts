@@ -1,7 +1,7 @@
 import { parseCoreConfig, type CoreConfig } from '../config/core-config.ts';
 import { redactSecrets, secretValues } from '../config/secrets.ts';
 import { createLogger } from '../log.ts';
-import { SETTINGS, readEnum } from '../../shared/config/index.ts';
+import { SETTINGS, nearMissWarnings, readEnum } from '../../shared/config/index.ts';
 import { createShutdown } from '../shutdown.ts';
 import { runKafkaCommand } from './kafka-command.ts';
 import { runReset } from './reset-command.ts';
@@ -34,16 +34,19 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'kafka') return runKafkaCommand(rest);
 
   const secrets = secretValues(process.env);
-  const parsed = parseCoreConfig(process.env);
   const levelErrors: string[] = [];
   const logLevel = readEnum(process.env, SETTINGS.LOG_LEVEL, levelErrors);
+  const logger = createLogger('tributary', logLevel);
+  // A misspelt setting (WINDOW_SIZE for WINDOW_SIZE_MS) is otherwise ignored without a word and
+  // its default used; said before the configuration errors it may explain. Names only, never values.
+  for (const warning of nearMissWarnings(process.env)) logger.warn(warning);
+  const parsed = parseCoreConfig(process.env);
   if (!parsed.ok || levelErrors.length > 0) {
     console.error('Configuration is not valid:');
     for (const e of [...(parsed.ok ? [] : parsed.errors), ...levelErrors]) console.error(`  - ${redactSecrets(e, secrets)}`);
     return 2;
   }
   const config: CoreConfig = parsed.config;
-  const logger = createLogger('tributary', logLevel);
   // SIGTERM ends every command within SHUTDOWN_TIMEOUT_MS, also while it is still starting.
   const shutdown = createShutdown({ deadlineMs: config.shutdownTimeoutMs, logger });
   // Loaded only for the commands that need them: `kafka ...` must work before anything else is built.

@@ -23,7 +23,7 @@ import { parseGatewayClientConfig } from '../gateway-config.ts';
 import { createGatewaySaltProvider } from '../gateway-salt-provider.ts';
 import type { EdgeLog } from '../ports.ts';
 import { parseSaltSource } from '../salt-source.ts';
-import { SETTINGS, readText, readWhole } from '../../shared/config/index.ts';
+import { SETTINGS, nearMissWarnings, readText, readWhole } from '../../shared/config/index.ts';
 
 /** The slice of the `Deno` global this entry uses (typed here so the Node toolchain checks the file too). */
 interface DenoRuntime {
@@ -46,6 +46,8 @@ function fail(errors: string[]): never {
 }
 
 const env = Deno.env.toObject();
+// A misspelt setting (WINDOW_SIZE for WINDOW_SIZE_MS) is otherwise ignored without a word: said once, names only.
+for (const warning of nearMissWarnings(env)) log({ level: 'warn', ...warning });
 const saltSource = parseSaltSource(env, { supported: ['gateway', 'static'], fallback: 'gateway' });
 if (!saltSource.ok) fail([saltSource.error]);
 const edgeConfig = parseEdgeConfig(env, { pseudonymSaltRequired: saltSource.source === 'static' });

@@ -12,7 +12,7 @@ import { createStaticSaltProvider } from '../salt-provider.ts';
 import { EdgeShard } from './edge-shard.ts';
 import type { OverloadMemo } from './shard-committer.ts';
 import { createWorkerRequestHandler, type ShardClient } from './worker-app.ts';
-import { workerConfig, type WorkerEdgeConfig } from './worker-config.ts';
+import { workerConfig, workerNearMisses, type WorkerEdgeConfig } from './worker-config.ts';
 
 export { EdgeShard };
 
@@ -20,6 +20,7 @@ const log: EdgeLog = (fields) => console.log(JSON.stringify({ component: 'edge-w
 // Per isolate: a shard that said "overloaded" makes later requests fail fast until Retry-After.
 const overload: OverloadMemo = { untilMs: 0 };
 let reportedConfigErrors = false;
+let reportedNearMisses = false;
 /** What lives as long as the isolate: UA, path and pseudonym caches, and the salt provider's cache. */
 interface IsolateState {
   ingest: IngestState;
@@ -57,6 +58,8 @@ function shardClient(namespace: DurableObjectNamespace<EdgeShard>): ShardClient 
 export default {
   async fetch(request, env, ctx) {
     const config = workerConfig(env);
+    if (!reportedNearMisses) for (const warning of workerNearMisses(env)) log({ level: 'warn', ...warning });
+    reportedNearMisses = true;
     if (!config.ok) {
       if (!reportedConfigErrors) log({ event: 'edge_misconfigured', errors: config.errors });
       reportedConfigErrors = true;

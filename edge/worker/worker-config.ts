@@ -2,7 +2,7 @@ import { parseEdgeConfig, type EdgeConfig } from '../config.ts';
 import type { GatewayClientConfig } from '../gateway-client.ts';
 import { parseGatewayClientConfig } from '../gateway-config.ts';
 import { parseSaltSource } from '../salt-source.ts';
-import { SETTINGS, readWhole } from '../../shared/config/index.ts';
+import { SETTINGS, nearMissWarnings, readWhole } from '../../shared/config/index.ts';
 
 /** Everything the Worker and its Durable Object shards read from wrangler vars and secrets. */
 export interface WorkerEdgeConfig {
@@ -45,6 +45,11 @@ export function workerConfig(env: object): WorkerConfigResult {
     cache.set(env, result);
   }
   return result;
+}
+
+/** Vars that look like a misspelt setting (`WINDOW_SIZE`), for one warning each per isolate; names only, never values. */
+export function workerNearMisses(env: object): ReturnType<typeof nearMissWarnings> {
+  return nearMissWarnings(stringBindings(env));
 }
 
 /** The pure parser behind {@link workerConfig}. */

@@ -64,3 +64,11 @@ describe('one rule per setting, whichever process reads it', () => {
     expect(errorsOf(parseWorkerConfig({ ...WORKER, DO_SHARDS: '8.0' }))).toEqual(['DO_SHARDS="8.0" is not valid: expected a whole number from 1 to 256 (default 8); write 8 in plain digits']);
   });
 });
+
+describe('near misses on Workers', () => {
+  it('looks at the string vars only, never at other bindings', async () => {
+    const { workerNearMisses } = await import('../../../edge/worker/worker-config.ts');
+    const env = { WINDOW_SIZE_MS: '60000', DO_SHARD: '4', EDGE_SHARDS: { idFromName: () => 0 }, DO_SHARDS_X: 7 };
+    expect(workerNearMisses(env).map((w) => [w.variable, w.probably])).toEqual([['DO_SHARD', 'DO_SHARDS']]);
+  });
+});
