@@ -173,7 +173,6 @@ export function readPathSecretPatterns(env: Env, errors: string[]): string {
   return DEFAULT_PATH_SECRET_PATTERNS;
 }
 
-
 const DEFAULT_QUERY_ALLOWLIST = (SETTINGS.PATH_QUERY_ALLOWLIST.default ?? '').split(',');
 
 function parseQueryAllowlist(raw: string | undefined, errors: string[]): string[] {
@@ -203,7 +202,6 @@ function parseDimensions(raw: string | undefined, errors: string[]): DimensionNa
   }
   return out.sort();
 }
-
 
 function parseSalt(env: Env, mode: EdgeConfig['env'], required: boolean, errors: string[]): string {
   // The value itself never appears in a message: it is the key that makes pseudonyms private.

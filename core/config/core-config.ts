@@ -179,10 +179,6 @@ function optional<K extends string>(key: K, value: string | undefined): Partial<
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }
 
-
-
-
-
 /** Same variable, default and parser as the edge's (edge/config.ts). */
 function pathSecretPatterns(env: Env, errors: ConfigErrors): string {
   const messages: string[] = [];

@@ -66,7 +66,6 @@ export function parseWorkerConfig(vars: Record<string, string | undefined>): Wor
   return { ok: true, config: { edge: edge.config, gateway: gateway.config, saltSource, shards, heartbeatTailMs } };
 }
 
-
 function stringBindings(env: object): Record<string, string | undefined> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) if (typeof value === 'string') out[name] = value;
