@@ -208,7 +208,7 @@ export async function runGateway(config: CoreConfig, logger: Logger, shutdown: S
   if (config.gateway.signingKeys.size === 0) throw new Error('GATEWAY_SIGNING_KEYS is not set: list each edge as edgeId:secret (the edge has the same secret as GATEWAY_SIGNING_KEY)');
   await ensurePipelineTopics(createKafka(brokers, 'tributary-gateway-admin', logger), config);
   const store = await gatewaySalts(config, logger);
-  const gateway = await startGateway({ brokers, keys: config.gateway.signingKeys, port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting }, logger, scrub: createScrubber({ pathSecretPatterns: config.gateway.pathSecretPatterns }), ...(store.salts ? { salts: store.salts } : {}) });
+  const gateway = await startGateway({ brokers, keys: config.gateway.signingKeys, ...(config.gateway.edgeSites ? { edgeSites: config.gateway.edgeSites } : {}), port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting }, logger, scrub: createScrubber({ pathSecretPatterns: config.gateway.pathSecretPatterns }), ...(store.salts ? { salts: store.salts } : {}) });
   logger.info({ event: 'gateway_listening', url: gateway.url });
   const signal = await shutdown.signal;
   logger.info({ event: 'shutdown_requested', signal });

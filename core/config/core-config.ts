@@ -1,7 +1,7 @@
 import type { PartialsRouting } from '../kafka/partials-router.ts';
 import type { ClickHouseTarget } from '../clickhouse/client.ts';
 import { ConfigErrors, readInt, readString, readTopicName, type Env } from './env.ts';
-import { parseGatewaySigningKeys } from './gateway-keys.ts';
+import { parseGatewayEdgeSites, parseGatewaySigningKeys, type EdgeSites } from './gateway-keys.ts';
 import { parseReadKeys, type ReadKey } from './read-keys.ts';
 import type { QueryLimits } from '../query/limits.ts';
 import { isLoopbackHost } from '../listen-address.ts';
@@ -39,8 +39,9 @@ export interface CoreConfig {
   /** METRICS_TOKEN: a bearer token every /metrics requires when set; required off loopback (never log it). */
   metricsToken: string | undefined;
   /** `tributary gateway`: listening port and each edge's signing secret (never log these). */
+  /** `edgeSites`: `GATEWAY_EDGE_SITES`, the sites each edge may write; undefined: every site. */
   /** `pathSecretPatterns`: the edges' `PATH_SECRET_PATTERNS`, to redact rejected records as they do. */
-  gateway: { port: number; signingKeys: Map<string, string>; pathSecretPatterns: string };
+  gateway: { port: number; signingKeys: Map<string, string>; edgeSites: Map<string, EdgeSites> | undefined; pathSecretPatterns: string };
   topics: { partials: string; rejected: string; deadLetter: string; partialsRouting: PartialsRouting };
   aggregator: {
     groupId: string;
@@ -133,11 +134,7 @@ export function parseCoreConfig(env: Env): ConfigResult {
       epochMs: readInt(env, 'SALT_EPOCH_MS', 24 * HOUR, errors, { min: 60_000, max: 366 * 24 * HOUR }),
       retentionEpochs: readInt(env, 'SALT_RETENTION_EPOCHS', 2, errors, { min: 1, max: 366 }),
     },
-    gateway: {
-      port: readInt(env, 'GATEWAY_PORT', 8082, errors, { min: 0, max: 65535 }),
-      signingKeys: parseGatewaySigningKeys(readString(env, 'GATEWAY_SIGNING_KEYS'), errors),
-      pathSecretPatterns: pathSecretPatterns(env, errors),
-    },
+    gateway: gatewaySettings(env, errors),
     topics: {
       partials: readTopicName(env, 'PARTIALS_TOPIC', 'partials', errors),
       rejected: readTopicName(env, 'REJECTED_TOPIC', 'rejected', errors),
@@ -183,6 +180,16 @@ export function parseCoreConfig(env: Env): ConfigResult {
     }
   }
   return errors.messages.length > 0 ? { ok: false, errors: errors.messages } : { ok: true, config };
+}
+
+function gatewaySettings(env: Env, errors: ConfigErrors): CoreConfig['gateway'] {
+  const signingKeys = parseGatewaySigningKeys(readString(env, 'GATEWAY_SIGNING_KEYS'), errors);
+  return {
+    port: readInt(env, 'GATEWAY_PORT', 8082, errors, { min: 0, max: 65535 }),
+    signingKeys,
+    edgeSites: parseGatewayEdgeSites(readString(env, 'GATEWAY_EDGE_SITES'), signingKeys, errors),
+    pathSecretPatterns: pathSecretPatterns(env, errors),
+  };
 }
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
