@@ -1,7 +1,9 @@
 /**
  * Memory of the gateway under stalled unsigned uploads (issue #10 finding 3): opens N
  * connections, each declaring a 4,000,000-byte body and sending all of it but the last byte,
- * then stalls; reports the gateway process's RSS before and the peak while they hang.
+ * then stalls; reports the gateway process's RSS before and the peak while they hang. The
+ * gateway is the real HTTP server with its default limits (core/gateway/server.ts) and a producer
+ * that acknowledges everything, in its own process.
  *
  *   npx tsx bench/gateway/stalled-uploads.ts [connections=100]
  */
@@ -15,7 +17,7 @@ const BODY = 4_000_000;
 const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const child = spawn(process.execPath, ['--import', 'tsx', new URL('./stalled-gateway-child.ts', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'] });
+const child = spawn(process.execPath, ['--import', 'tsx', new URL('../../test/integration/fixtures/gateway-http-child.ts', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'] });
 const port = await new Promise<number>((resolve) => child.stdout.once('data', (d: Buffer) => resolve((JSON.parse(d.toString()) as { port: number }).port)));
 const pid = child.pid as number;
 await sleep(1000);

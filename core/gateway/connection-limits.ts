@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 
 /** Limits of the gateway's HTTP listener (ADR 0015); defaults in {@link DEFAULT_CONNECTION_LIMITS}. */
@@ -66,4 +66,26 @@ export function limitConnections(server: Server, l: ConnectionLimits, onRefused:
       return open;
     },
   };
+}
+
+/** How long a request answered before its body was read may go on sending (discarded) before its connection is closed. */
+export const LINGER_MS = 1_000;
+
+/**
+ * A request answered before its body was read (refused unsigned, over a cap): once the answer is
+ * written, discard what still arrives and close the connection after {@link LINGER_MS} — a
+ * "lingering close". Closing at once would reset the connection while the client is still
+ * sending, and its kernel would drop our answer unread; reading on costs no memory.
+ * Requires the adapter's own clean-up (`autoCleanupIncoming`) off: it destroys the socket at once.
+ */
+export function lingerUnreadBodies(server: Server): void {
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    res.once('finish', () => {
+      if (req.complete) return;
+      req.resume();
+      const timer = setTimeout(() => req.socket.destroy(), LINGER_MS);
+      timer.unref();
+      req.once('end', () => clearTimeout(timer));
+    });
+  });
 }

@@ -49,8 +49,6 @@ export function fail(c: Context, status: GatewayStatus, code: GatewayErrorCode, 
   return c.json({ error: { code, message, ...extra } }, status, headers);
 }
 
-/** Refused before its body was read: close the connection rather than read an upload nobody wants. */
-const CLOSE = { connection: 'close' };
 
 const UNAUTHORIZED =
   "the request is not signed by a key the gateway knows: the edge's EDGE_ID and GATEWAY_SIGNING_KEY must match an entry edgeId:secret of GATEWAY_SIGNING_KEYS";
@@ -66,7 +64,8 @@ export interface AuthDeps {
 /**
  * First step of every signed call, before any body byte is read: signature headers well formed,
  * timestamp fresh, edge known, nonce not seen. Sets `edge` and `signature`. Unknown edges and
- * bad signatures both answer `401 unauthorized` (the log says which).
+ * bad signatures both answer `401 unauthorized` (the log says which). The unread body is
+ * discarded and its connection closed by the server (`lingerUnreadBodies`), never buffered.
  */
 export function signatureHeaders(d: AuthDeps) {
   return createMiddleware<GatewayEnv>(async (c, next) => {
@@ -74,8 +73,8 @@ export function signatureHeaders(d: AuthDeps) {
     const h = checkSignatureHeaders({ headers: c.req.raw.headers, keys: d.keys, nowMs });
     if (!h.ok) {
       d.refusals.refused(h.code, undefined);
-      if (h.code === 'missing_signature' || h.code === 'stale_timestamp') return fail(c, 401, h.code, h.message, {}, CLOSE);
-      return fail(c, 401, 'unauthorized', UNAUTHORIZED, {}, CLOSE);
+      if (h.code === 'missing_signature' || h.code === 'stale_timestamp') return fail(c, 401, h.code, h.message);
+      return fail(c, 401, 'unauthorized', UNAUTHORIZED);
     }
     if (d.nonces.refuses(h.edgeId, h.nonce, h.timestampMs, nowMs)) {
       d.refusals.refused('replayed_nonce', h.edgeId);
@@ -97,11 +96,11 @@ export function cappedBody(o: { maxBodyBytes: number; budget: ByteBudget; refusa
     try {
       if (result.kind === 'too_large') {
         o.refusals.refused('payload_too_large', c.var.edge.id);
-        return fail(c, 413, 'payload_too_large', `the body is over ${o.maxBodyBytes} bytes: send smaller envelopes`, {}, CLOSE);
+        return fail(c, 413, 'payload_too_large', `the body is over ${o.maxBodyBytes} bytes: send smaller envelopes`);
       }
       if (result.kind === 'overloaded') {
         o.refusals.refused('overloaded', c.var.edge.id);
-        return fail(c, 503, 'overloaded', 'the gateway holds as many request bodies as it may: retry after Retry-After', {}, { ...CLOSE, 'retry-after': String(o.retryAfterS) });
+        return fail(c, 503, 'overloaded', 'the gateway holds as many request bodies as it may: retry after Retry-After', {}, { 'retry-after': String(o.retryAfterS) });
       }
       c.set('body', result.bytes);
       await next();
@@ -129,7 +128,7 @@ export function signedBody(kind: GatewayKind, d: AuthDeps) {
 }
 
 function replayed(c: Context): Response {
-  return fail(c, 401, 'replayed_nonce', 'this nonce was already used: sign every attempt with a fresh nonce and timestamp', {}, CLOSE);
+  return fail(c, 401, 'replayed_nonce', 'this nonce was already used: sign every attempt with a fresh nonce and timestamp');
 }
 
 /** `405` with `Allow` for a known path asked with another method. */

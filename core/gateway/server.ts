@@ -8,7 +8,7 @@ import type { SaltProvider } from '../../edge/salt-provider.ts';
 import type { EdgeSites } from '../config/gateway-keys.ts';
 import type { Logger } from '../log.ts';
 import { createGatewayApp } from './app.ts';
-import { DEFAULT_CONNECTION_LIMITS, limitConnections, serverTimeouts, type ConnectionLimits } from './connection-limits.ts';
+import { DEFAULT_CONNECTION_LIMITS, limitConnections, lingerUnreadBodies, serverTimeouts, type ConnectionLimits } from './connection-limits.ts';
 import type { GatewayEnv } from './middleware.ts';
 import { createByteBudget } from './read-body.ts';
 import { createRefusalLog, type RefusalLog } from './refusal-log.ts';
@@ -67,8 +67,9 @@ export async function listenGateway(
   o: { port: number; hostname?: string; logger: Logger; limits?: Partial<ConnectionLimits>; refusals?: RefusalLog },
 ): Promise<ListeningGateway> {
   const limits = { ...DEFAULT_CONNECTION_LIMITS, ...o.limits };
-  const server = createAdaptorServer({ fetch: app.fetch, serverOptions: serverTimeouts(limits) }) as Server;
+  const server = createAdaptorServer({ fetch: app.fetch, serverOptions: serverTimeouts(limits), autoCleanupIncoming: false }) as Server;
   limitConnections(server, limits, () => o.refusals?.refused('too_many_connections', undefined));
+  lingerUnreadBodies(server);
   server.listen(o.port, o.hostname);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
