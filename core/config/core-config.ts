@@ -3,6 +3,7 @@ import type { ClickHouseTarget } from '../clickhouse/client.ts';
 import { ConfigErrors, readInt, readString, readTopicName, type Env } from './env.ts';
 import { parseGatewayEdgeSites, parseGatewaySigningKeys, type EdgeSites } from './gateway-keys.ts';
 import { parseReadKeys, type ReadKey } from './read-keys.ts';
+import { parseKafkaSecurity, type KafkaSecurity } from './kafka-security.ts';
 import type { QueryLimits } from '../query/limits.ts';
 import { isLoopbackHost } from '../listen-address.ts';
 import { urlForMessage } from '../../edge/secret-text.ts';
@@ -12,6 +13,8 @@ import { readPathSecretPatterns } from '../../edge/config.ts';
 export interface CoreConfig {
   /** undefined: `tributary start` runs a local broker. */
   kafkaBrokers: string[] | undefined;
+  /** KAFKA_SSL, KAFKA_SASL_*: how the gateway and aggregator authenticate to Kafka; undefined: plaintext (never log the password). */
+  kafkaSecurity: KafkaSecurity | undefined;
   clickhouse: ClickHouseTarget;
   edgePort: number;
   /** `tributary edge`: edge processes on `edgePort` (node:cluster), 1 = a single process. */
@@ -114,6 +117,7 @@ export function parseCoreConfig(env: Env): ConfigResult {
   }
   const config: CoreConfig = {
     kafkaBrokers,
+    kafkaSecurity: parseKafkaSecurity(env, errors),
     clickhouse,
     edgePort: readInt(env, 'PORT', 8080, errors, { min: 0, max: 65535 }),
     edgeProcesses: readInt(env, 'EDGE_PROCESSES', 1, errors, { min: 1, max: 256 }),

@@ -1,7 +1,7 @@
 import type { Env } from './env.ts';
 
 /** Variables whose values (or parts of them) are credentials. */
-const SECRET_VARIABLES = ['GATEWAY_SIGNING_KEYS', 'GATEWAY_SIGNING_KEY', 'PSEUDONYM_SALT', 'CLICKHOUSE_PASSWORD', 'TRIBUTARY_WRITE_KEYS', 'QUERY_READ_KEYS', 'METRICS_TOKEN'] as const;
+const SECRET_VARIABLES = ['GATEWAY_SIGNING_KEYS', 'GATEWAY_SIGNING_KEY', 'PSEUDONYM_SALT', 'CLICKHOUSE_PASSWORD', 'TRIBUTARY_WRITE_KEYS', 'QUERY_READ_KEYS', 'METRICS_TOKEN', 'KAFKA_SASL_PASSWORD'] as const;
 
 /** Shorter fragments are not masked: they would mangle ordinary words of a message. */
 const MIN_MASKED_LENGTH = 6;

@@ -6,6 +6,7 @@ import type { Hono } from 'hono';
 import type { Scrub } from '../../edge/pipeline/scrub.ts';
 import type { SaltProvider } from '../../edge/salt-provider.ts';
 import type { EdgeSites } from '../config/gateway-keys.ts';
+import type { KafkaSecurity } from '../config/kafka-security.ts';
 import type { Logger } from '../log.ts';
 import { createGatewayApp } from './app.ts';
 import { DEFAULT_CONNECTION_LIMITS, limitConnections, lingerUnreadBodies, serverTimeouts, type ConnectionLimits } from './connection-limits.ts';
@@ -17,6 +18,8 @@ import { createPipelineProducer } from '../kafka/pipeline-producer.ts';
 
 export interface GatewayServerOptions {
   brokers: string[];
+  /** TLS/SASL to the brokers (`KAFKA_SSL`, `KAFKA_SASL_*`); unset: plaintext. */
+  kafkaSecurity?: KafkaSecurity;
   /** edge id -> signing secret. */
   keys: ReadonlyMap<string, string>;
   /** edge id -> sites it may write (`GATEWAY_EDGE_SITES`); unset: every site. */
@@ -107,7 +110,7 @@ export async function listenGateway(
  */
 export async function startGateway(o: GatewayServerOptions): Promise<RunningGateway> {
   // Short client retries: an edge waits for this answer, and a fast 503 lets it back off.
-  const kafka = createKafka(o.brokers, 'tributary-gateway', o.logger, { retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 }, connectionTimeout: 3000 });
+  const kafka = createKafka(o.brokers, 'tributary-gateway', o.logger, { retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 }, connectionTimeout: 3000, security: o.kafkaSecurity });
   const producer = createPipelineProducer({ kafka, topics: o.topics, log: pinoKafkaLogSink(o.logger) });
   await producer.connect();
   const refusals = createRefusalLog({ logger: o.logger, intervalMs: REFUSAL_LOG_INTERVAL_MS, now: Date.now });
