@@ -29,8 +29,15 @@ export const GATEWAY_HEADERS = {
 /** What a signed body is for; part of the signed message. */
 export type GatewayKind = 'partials' | 'rejected' | 'salts';
 
-/** Freshness window of a signature: the gateway refuses timestamps further than this from its clock. */
-export const GATEWAY_MAX_SKEW_MS = 5 * 60_000;
+/**
+ * Freshness window of a signature: the gateway refuses a timestamp older than `GATEWAY_MAX_AGE_MS`
+ * or further ahead of its clock than `GATEWAY_MAX_FUTURE_MS`. Every attempt is signed just before
+ * it is sent, so the age covers transit and a slow upload; the future side covers clock
+ * differences between NTP-synchronised hosts only. A narrow future side keeps any edge from
+ * pre-signing requests for later (ADR 0015).
+ */
+export const GATEWAY_MAX_AGE_MS = 60_000;
+export const GATEWAY_MAX_FUTURE_MS = 10_000;
 
 const PREFIX = 'tributary-gateway-v1';
 const SIGNATURE_SCHEME = 'v1=';
@@ -38,12 +45,25 @@ const EDGE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const NONCE = /^[A-Za-z0-9_-]{16,128}$/;
 const encoder = new TextEncoder();
 
-/** Why a signature was refused; each maps to a 401 `code` at the gateway. */
+/**
+ * Why a signature was refused. The gateway answers `unknown_edge` and `bad_signature` alike
+ * (`401 unauthorized`), so a caller cannot learn which edge ids exist; the log says which.
+ */
 export type SignatureFailure =
   | { ok: false; code: 'missing_signature'; message: string }
   | { ok: false; code: 'unknown_edge'; message: string }
   | { ok: false; code: 'stale_timestamp'; message: string }
   | { ok: false; code: 'bad_signature'; message: string };
+
+/** Signature headers that passed every check possible without the body (see {@link checkSignatureHeaders}). */
+export interface SignatureHeaders {
+  ok: true;
+  edgeId: string;
+  timestampMs: number;
+  nonce: string;
+  /** The 32-byte HMAC the body must match. */
+  mac: Uint8Array<ArrayBuffer>;
+}
 
 /** A verified request: who sent it and the nonce the caller must now remember. */
 export interface VerifiedSignature {
@@ -131,14 +151,63 @@ export async function signGatewayRequest(o: {
 }
 
 /**
- * Verifies a signed gateway request: headers present and well formed, edge known, timestamp
- * within `maxSkewMs` of `nowMs`, HMAC correct (compared in constant time by crypto.subtle).
- * Replay protection is the caller's: remember the returned nonce (see core/gateway/nonce-cache.ts).
+ * Everything that can be checked before reading the body: headers present and well formed,
+ * timestamp fresh (checked before the edge is looked up, so a stale timestamp says nothing about
+ * which edges exist), edge known. The gateway runs this first and reads no body for a request that
+ * fails it.
+ *
+ * @example
+ * ```ts
+ * const h = checkSignatureHeaders({ headers: req.headers, keys, nowMs: Date.now() });
+ * if (!h.ok) return unauthorized(h.code);
+ * const v = await verifySignedBody({ kind: 'partials', headers: h, body, secret: keys.get(h.edgeId)! });
+ * ```
+ */
+export function checkSignatureHeaders(o: { headers: Headers; keys: ReadonlyMap<string, string>; nowMs: number }): SignatureHeaders | SignatureFailure {
+  const edgeId = o.headers.get(GATEWAY_HEADERS.edge);
+  const timestamp = o.headers.get(GATEWAY_HEADERS.timestamp);
+  const nonce = o.headers.get(GATEWAY_HEADERS.nonce);
+  const signature = o.headers.get(GATEWAY_HEADERS.signature);
+  if (edgeId === null || timestamp === null || nonce === null || signature === null) {
+    return { ok: false, code: 'missing_signature', message: `sign the request: headers ${Object.values(GATEWAY_HEADERS).join(', ')} are required (schemas/gateway-signature.ts)` };
+  }
+  const timestampMs = /^\d{1,16}$/.test(timestamp) ? Number(timestamp) : Number.NaN;
+  if (!Number.isSafeInteger(timestampMs) || timestampMs < o.nowMs - GATEWAY_MAX_AGE_MS || timestampMs > o.nowMs + GATEWAY_MAX_FUTURE_MS) {
+    return {
+      ok: false,
+      code: 'stale_timestamp',
+      message: `the timestamp is missing, older than ${GATEWAY_MAX_AGE_MS / 1000} s or more than ${GATEWAY_MAX_FUTURE_MS / 1000} s ahead of the gateway's clock: synchronise the edge's clock (NTP) and sign each attempt just before sending it`,
+    };
+  }
+  if (!isValidEdgeId(edgeId) || !o.keys.has(edgeId)) {
+    return { ok: false, code: 'unknown_edge', message: 'this edge id has no key at the gateway: add edgeId:secret to GATEWAY_SIGNING_KEYS' };
+  }
+  const mac = signature.startsWith(SIGNATURE_SCHEME) ? fromHex(signature.slice(SIGNATURE_SCHEME.length)) : undefined;
+  if (!NONCE.test(nonce) || mac === undefined || mac.byteLength !== 32) {
+    return { ok: false, code: 'bad_signature', message: 'the signature or nonce is malformed: expected "v1=<64 hex chars>" and a 16..128 character nonce' };
+  }
+  return { ok: true, edgeId, timestampMs, nonce, mac };
+}
+
+/** Second half of verification: the HMAC over (kind, edge, timestamp, nonce, body), compared in constant time by crypto.subtle. */
+export async function verifySignedBody(o: { kind: GatewayKind; headers: SignatureHeaders; body: Uint8Array; secret: string }): Promise<VerifiedSignature | SignatureFailure> {
+  const { edgeId, timestampMs, nonce, mac } = o.headers;
+  const valid = await crypto.subtle.verify('HMAC', await hmacKey(o.secret), mac, signedMessage(o.kind, edgeId, timestampMs, nonce, o.body));
+  if (!valid) {
+    return { ok: false, code: 'bad_signature', message: "the signature does not match: the edge's GATEWAY_SIGNING_KEY must equal its entry in GATEWAY_SIGNING_KEYS" };
+  }
+  return { ok: true, edgeId, timestampMs, nonce };
+}
+
+/**
+ * Verifies a signed gateway request in one step ({@link checkSignatureHeaders}, then
+ * {@link verifySignedBody}). Replay protection is the caller's: remember the returned nonce
+ * (see core/gateway/nonce-cache.ts).
  *
  * @example
  * ```ts
  * const v = await verifyGatewayRequest({ kind: 'partials', headers: req.headers, body, keys, nowMs: Date.now() });
- * if (!v.ok) return c.json({ error: { code: v.code, message: v.message } }, 401);
+ * if (!v.ok) return c.json({ error: { code: 'unauthorized', message: v.message } }, 401);
  * ```
  */
 export async function verifyGatewayRequest(o: {
@@ -148,33 +217,10 @@ export async function verifyGatewayRequest(o: {
   /** edge id -> secret */
   keys: ReadonlyMap<string, string>;
   nowMs: number;
-  maxSkewMs?: number;
 }): Promise<VerifiedSignature | SignatureFailure> {
-  const edgeId = o.headers.get(GATEWAY_HEADERS.edge);
-  const timestamp = o.headers.get(GATEWAY_HEADERS.timestamp);
-  const nonce = o.headers.get(GATEWAY_HEADERS.nonce);
-  const signature = o.headers.get(GATEWAY_HEADERS.signature);
-  if (edgeId === null || timestamp === null || nonce === null || signature === null) {
-    return { ok: false, code: 'missing_signature', message: `sign the request: headers ${Object.values(GATEWAY_HEADERS).join(', ')} are required (schemas/gateway-signature.ts)` };
-  }
-  const secret = isValidEdgeId(edgeId) ? o.keys.get(edgeId) : undefined;
-  if (secret === undefined) {
-    return { ok: false, code: 'unknown_edge', message: 'this edge id has no key at the gateway: add edgeId:secret to GATEWAY_SIGNING_KEYS' };
-  }
-  const timestampMs = /^\d{1,16}$/.test(timestamp) ? Number(timestamp) : Number.NaN;
-  const maxSkewMs = o.maxSkewMs ?? GATEWAY_MAX_SKEW_MS;
-  if (!Number.isSafeInteger(timestampMs) || Math.abs(o.nowMs - timestampMs) > maxSkewMs) {
-    return { ok: false, code: 'stale_timestamp', message: `the timestamp is missing or more than ${maxSkewMs} ms from the gateway's clock: check the edge's clock and sign each attempt anew` };
-  }
-  const mac = signature.startsWith(SIGNATURE_SCHEME) ? fromHex(signature.slice(SIGNATURE_SCHEME.length)) : undefined;
-  if (!NONCE.test(nonce) || mac === undefined || mac.byteLength !== 32) {
-    return { ok: false, code: 'bad_signature', message: 'the signature or nonce is malformed: expected "v1=<64 hex chars>" and a 16..128 character nonce' };
-  }
-  const valid = await crypto.subtle.verify('HMAC', await hmacKey(secret), mac, signedMessage(o.kind, edgeId, timestampMs, nonce, o.body));
-  if (!valid) {
-    return { ok: false, code: 'bad_signature', message: "the signature does not match: the edge's GATEWAY_SIGNING_KEY must equal its entry in GATEWAY_SIGNING_KEYS" };
-  }
-  return { ok: true, edgeId, timestampMs, nonce };
+  const headers = checkSignatureHeaders(o);
+  if (!headers.ok) return headers;
+  return verifySignedBody({ kind: o.kind, headers, body: o.body, secret: o.keys.get(headers.edgeId) as string });
 }
 
 function toHex(bytes: Uint8Array): string {

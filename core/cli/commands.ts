@@ -31,7 +31,15 @@ function requireBrokers(config: CoreConfig): string[] {
   return config.kafkaBrokers;
 }
 
+/** The Node edge's Kafka client does not take KAFKA_SSL / KAFKA_SASL_* yet: refuse rather than connect in plaintext. */
+function refuseKafkaSecurity(config: CoreConfig, command: string): void {
+  if (config.kafkaSecurity !== undefined) {
+    throw new Error(`${command} cannot use KAFKA_SSL or KAFKA_SASL_* yet (only tributary gateway and tributary aggregator do): the Node edge's Kafka client has no TLS/SASL settings. Unset them for this command and restrict it by network (docs/SECURITY.md "Kafka: who may produce")`);
+  }
+}
+
 export async function runStart(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
+  refuseKafkaSecurity(config, 'tributary start');
   let brokers = config.kafkaBrokers;
   if (!brokers) {
     console.log('Starting local Kafka (first run downloads the broker jars with Maven)...');
@@ -119,6 +127,7 @@ export function startFailureMessage(config: CoreConfig, component: 'aggregator' 
 
 export async function runEdge(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   const brokers = requireBrokers(config);
+  refuseKafkaSecurity(config, 'tributary edge');
   const edgeConfig = parseEdgeConfig(process.env, { pseudonymSaltRequired: config.saltSource === 'static' });
   if (!edgeConfig.ok) throw new Error(`edge configuration is not valid:\n  - ${edgeConfig.errors.join('\n  - ')}`);
   // EDGE_PROCESSES > 1: every worker process builds its own salt provider (edge-worker.ts).
@@ -207,9 +216,9 @@ async function gatewaySalts(config: CoreConfig, logger: Logger): Promise<{ salts
 export async function runGateway(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   const brokers = requireBrokers(config);
   if (config.gateway.signingKeys.size === 0) throw new Error('GATEWAY_SIGNING_KEYS is not set: list each edge as edgeId:secret (the edge has the same secret as GATEWAY_SIGNING_KEY)');
-  await ensurePipelineTopics(createKafka(brokers, 'tributary-gateway-admin', logger), config);
+  await ensurePipelineTopics(createKafka(brokers, 'tributary-gateway-admin', logger, { security: config.kafkaSecurity }), config);
   const store = await gatewaySalts(config, logger);
-  const gateway = await startGateway({ brokers, keys: config.gateway.signingKeys, port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting }, logger, scrub: createScrubber({ pathSecretPatterns: config.gateway.pathSecretPatterns }), ...(store.salts ? { salts: store.salts } : {}) });
+  const gateway = await startGateway({ brokers, ...(config.kafkaSecurity ? { kafkaSecurity: config.kafkaSecurity } : {}), keys: config.gateway.signingKeys, ...(config.gateway.edgeSites ? { edgeSites: config.gateway.edgeSites } : {}), port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting }, logger, scrub: createScrubber({ pathSecretPatterns: config.gateway.pathSecretPatterns }), ...(store.salts ? { salts: store.salts } : {}) });
   logger.info({ event: 'gateway_listening', url: gateway.url });
   const signal = await shutdown.signal;
   logger.info({ event: 'shutdown_requested', signal });
@@ -222,7 +231,7 @@ export async function runAggregator(config: CoreConfig, logger: Logger, shutdown
   const brokers = requireBrokers(config);
   const clickhouse = await openClickHouse(config.clickhouse);
   await migrate(clickhouse.client);
-  const kafka = createKafka(brokers, 'tributary-aggregator', logger);
+  const kafka = createKafka(brokers, 'tributary-aggregator', logger, { security: config.kafkaSecurity });
   await ensurePipelineTopics(kafka, config);
   const registry = createMetricsRegistry();
   const aggregator = await startConfiguredAggregator(kafka, clickhouse, config, logger, registry);

@@ -1,8 +1,9 @@
 import type { PartialsRouting } from '../kafka/partials-router.ts';
 import type { ClickHouseTarget } from '../clickhouse/client.ts';
 import { ConfigErrors, readString, type Env } from './env.ts';
-import { parseGatewaySigningKeys } from './gateway-keys.ts';
+import { parseGatewayEdgeSites, parseGatewaySigningKeys, type EdgeSites } from './gateway-keys.ts';
 import { parseReadKeys, type ReadKey } from './read-keys.ts';
+import { parseKafkaSecurity, type KafkaSecurity } from './kafka-security.ts';
 import type { QueryLimits } from '../query/limits.ts';
 import { SETTINGS, checkSettings, readEnum, readListenHost, readText, readWhole, type Named, type WholeSetting } from '../../shared/config/index.ts';
 import { urlForMessage } from '../../edge/secret-text.ts';
@@ -12,6 +13,8 @@ import { readPathSecretPatterns } from '../../edge/config.ts';
 export interface CoreConfig {
   /** undefined: `tributary start` runs a local broker. */
   kafkaBrokers: string[] | undefined;
+  /** KAFKA_SSL, KAFKA_SASL_*: how the gateway and aggregator authenticate to Kafka; undefined: plaintext (never log the password). */
+  kafkaSecurity: KafkaSecurity | undefined;
   clickhouse: ClickHouseTarget;
   edgePort: number;
   /** `tributary edge`: edge processes on `edgePort` (node:cluster), 1 = a single process. */
@@ -39,8 +42,9 @@ export interface CoreConfig {
   /** METRICS_TOKEN: a bearer token every /metrics requires when set; required off loopback (never log it). */
   metricsToken: string | undefined;
   /** `tributary gateway`: listening port and each edge's signing secret (never log these). */
+  /** `edgeSites`: `GATEWAY_EDGE_SITES`, the sites each edge may write; undefined: every site. */
   /** `pathSecretPatterns`: the edges' `PATH_SECRET_PATTERNS`, to redact rejected records as they do. */
-  gateway: { port: number; signingKeys: Map<string, string>; pathSecretPatterns: string };
+  gateway: { port: number; signingKeys: Map<string, string>; edgeSites: Map<string, EdgeSites> | undefined; pathSecretPatterns: string };
   topics: { partials: string; rejected: string; deadLetter: string; partialsRouting: PartialsRouting };
   aggregator: {
     groupId: string;
@@ -105,8 +109,10 @@ export function parseCoreConfig(env: Env): ConfigResult {
   }
 
   const windowSizeMs = int(SETTINGS.WINDOW_SIZE_MS);
+  const gatewaySigningKeys = parseGatewaySigningKeys(readString(env, 'GATEWAY_SIGNING_KEYS'), errors);
   const config: CoreConfig = {
     kafkaBrokers,
+    kafkaSecurity: parseKafkaSecurity(env, errors),
     clickhouse,
     edgePort: int(SETTINGS.PORT),
     edgeProcesses: int(SETTINGS.EDGE_PROCESSES),
@@ -128,7 +134,8 @@ export function parseCoreConfig(env: Env): ConfigResult {
     },
     gateway: {
       port: int(SETTINGS.GATEWAY_PORT),
-      signingKeys: parseGatewaySigningKeys(readString(env, 'GATEWAY_SIGNING_KEYS'), errors),
+      signingKeys: gatewaySigningKeys,
+      edgeSites: parseGatewayEdgeSites(readString(env, 'GATEWAY_EDGE_SITES'), gatewaySigningKeys, errors),
       pathSecretPatterns: pathSecretPatterns(env, errors),
     },
     topics: {
@@ -174,6 +181,7 @@ export function parseCoreConfig(env: Env): ConfigResult {
   );
   return errors.messages.length > 0 ? { ok: false, errors: errors.messages } : { ok: true, config };
 }
+
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
   return value === undefined ? {} : ({ [key]: value } as Record<K, string>);

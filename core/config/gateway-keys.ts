@@ -32,3 +32,43 @@ export function parseGatewaySigningKeys(raw: string | undefined, errors: ConfigE
   if (keys.size === 0 && errors.messages.length === errorsBefore) errors.add(`GATEWAY_SIGNING_KEYS has no entries: expected ${form}`);
   return keys;
 }
+
+/** The sites an edge may write: a set of site ids, or `*` for every site. */
+export type EdgeSites = ReadonlySet<string> | '*';
+
+// The edge's site id form (TRIBUTARY_WRITE_KEYS), as in read-keys.ts.
+const SITE = /^[A-Za-z0-9_.-]{1,128}$/;
+
+/**
+ * Parses `GATEWAY_EDGE_SITES` = `edgeId:site+site,edgeId:*`: which sites each edge of
+ * `GATEWAY_SIGNING_KEYS` may write (envelope rows and rejected records). Unset: every edge may
+ * write every site (the gateway logs `gateway_edge_sites_unbound` at start). Set: every edge with
+ * a key must be listed, and only those. Edge and site ids are not secret, so messages name them.
+ *
+ * @example
+ * parseGatewayEdgeSites('workers-prod:shop+blog,deno-eu:*', keys, errors);
+ * // Map { 'workers-prod' => Set { 'shop', 'blog' }, 'deno-eu' => '*' }
+ */
+export function parseGatewayEdgeSites(raw: string | undefined, keys: ReadonlyMap<string, string>, errors: ConfigErrors): Map<string, EdgeSites> | undefined {
+  if (raw === undefined) return undefined;
+  const form = 'a comma list of edgeId:site+site (an edge id of GATEWAY_SIGNING_KEYS; site ids joined by "+", or * for every site)';
+  const sites = new Map<string, EdgeSites>();
+  raw.split(',').map((s) => s.trim()).filter((s) => s !== '').forEach((entry, i) => {
+    const at = `GATEWAY_EDGE_SITES entry ${i + 1}`;
+    const colon = entry.indexOf(':');
+    if (colon < 0) return errors.add(`${at} has no ':' between edge id and sites: expected ${form}`);
+    const edgeId = entry.slice(0, colon).trim();
+    const text = entry.slice(colon + 1).trim();
+    if (!isValidEdgeId(edgeId)) return errors.add(`${at} has an invalid edge id: expected ${form}`);
+    if (!keys.has(edgeId)) return errors.add(`${at} names edge ${JSON.stringify(edgeId)}, which has no key in GATEWAY_SIGNING_KEYS`);
+    if (sites.has(edgeId)) return errors.add(`${at} repeats edge ${JSON.stringify(edgeId)}: list all of an edge's sites in one entry (site1+site2)`);
+    if (text === '*') return sites.set(edgeId, '*');
+    const list = text.split('+').map((s) => s.trim());
+    const bad = list.find((s) => !SITE.test(s));
+    if (bad !== undefined) return errors.add(`${at} names an invalid site ${JSON.stringify(bad.slice(0, 140))}: expected ${form}`);
+    sites.set(edgeId, new Set(list));
+  });
+  const missing = [...keys.keys()].filter((e) => !sites.has(e));
+  if (missing.length > 0) errors.add(`GATEWAY_EDGE_SITES does not list edge ${missing.map((e) => JSON.stringify(e)).join(', ')}: give every edge of GATEWAY_SIGNING_KEYS its sites (edgeId:site+site, or edgeId:* for every site)`);
+  return sites;
+}

@@ -1,26 +1,40 @@
 import { Hono, type Context } from 'hono';
+import { createMiddleware } from 'hono/factory';
 import { decodeEnvelope } from '../algebra/index.ts';
-import { GATEWAY_MAX_SKEW_MS, saltRequestBody, verifyGatewayRequest, type GatewayKind } from '../../schemas/gateway-signature.ts';
+import { GATEWAY_MAX_AGE_MS, saltRequestBody } from '../../schemas/gateway-signature.ts';
+import { ownSourceForms } from '../../schemas/gateway-sources.ts';
 import { redactRejectedRecord } from '../../edge/pipeline/redact.ts';
 import type { Scrub } from '../../edge/pipeline/scrub.ts';
 import type { SaltProvider } from '../../edge/salt-provider.ts';
+import type { EdgeSites } from '../config/gateway-keys.ts';
 import type { Logger } from '../log.ts';
+import { mayWriteSite, ownsSource } from './edge-principal.ts';
+import { cappedBody, fail, methodNotAllowed, signatureHeaders, signedBody, type AuthDeps, type GatewayEnv } from './middleware.ts';
 import { createNonceCache, type NonceCache } from './nonce-cache.ts';
 import type { GatewayProducer } from './ports.ts';
-import { readLimitedBody } from './read-body.ts';
+import { createByteBudget, type ByteBudget } from './read-body.ts';
+import { createRefusalLog, type RefusalLog } from './refusal-log.ts';
 import { createSequenceDedup, type SequenceDedup } from './sequence-dedup.ts';
+
+export type { GatewayErrorCode } from './middleware.ts';
 
 export interface GatewayAppOptions {
   /** edge id -> signing secret (`GATEWAY_SIGNING_KEYS`). */
   keys: ReadonlyMap<string, string>;
+  /** edge id -> the sites it may write (`GATEWAY_EDGE_SITES`). Unset, or an edge not in it: every site. */
+  edgeSites?: ReadonlyMap<string, EdgeSites>;
   producer: GatewayProducer;
   logger: Logger;
   now?: () => number;
   /** Default 4 MiB: an envelope is at most ~0.9 MB; rejected batches are JSON. */
   maxBodyBytes?: number;
+  /** Body bytes held at once, all requests together (default 64 MiB); beyond it 503 + Retry-After. */
+  budget?: ByteBudget;
   nonces?: NonceCache;
   dedup?: SequenceDedup;
-  /** Retry-After (seconds) when Kafka or the salt store is unavailable. Default 5. */
+  /** Refused requests, logged in bounded volume (default: one summary per 10 s). */
+  refusals?: RefusalLog;
+  /** Retry-After (seconds) when Kafka or the salt store is unavailable, or the gateway is full. Default 5. */
   retryAfterS?: number;
   /**
    * Epoch salts served at `GET /v1/salts/{epoch}` to edges that cannot reach the central store
@@ -34,80 +48,68 @@ export interface GatewayAppOptions {
   scrub?: Scrub;
 }
 
-export type GatewayErrorCode =
-  | 'missing_signature'
-  | 'unknown_edge'
-  | 'stale_timestamp'
-  | 'bad_signature'
-  | 'replayed_nonce'
-  | 'undecodable_envelope'
-  | 'invalid_rejected_records'
-  | 'payload_too_large'
-  | 'kafka_unavailable'
-  | 'invalid_salt_request'
-  | 'salts_not_served'
-  | 'epoch_ms_mismatch'
-  | 'salt_expired'
-  | 'salt_store_unavailable'
-  | 'not_found'
-  | 'internal_error';
-
 const MAX_REJECTED_PER_REQUEST = 1000;
 
-function fail(c: Context, status: 400 | 401 | 404 | 409 | 410 | 413 | 500 | 503, code: GatewayErrorCode, message: string, extra: Record<string, unknown> = {}, headers: Record<string, string> = {}): Response {
-  return c.json({ error: { code, message, ...extra } }, status, headers);
-}
+/**
+ * How far ahead of the gateway's clock an envelope's sequence may be. Edges start a source's
+ * sequences at their clock in ms (edge/flusher.ts, edge/worker/edge-shard.ts) and add one per
+ * envelope — far fewer than one per ms — so a real source stays behind the clock; a day's margin
+ * leaves room for skewed clocks and bursts. A sequence beyond it would make the gateway and the
+ * aggregator treat every later envelope of that source as a duplicate (ADR 0015).
+ */
+export const SEQUENCE_MAX_LEAD_MS = 24 * 3_600_000;
+
+/** Nonces remembered per edge: a minute of freshness at ~330 requests per second and edge; beyond that only that edge's own floor rises. */
+const NONCES_PER_EDGE = 20_000;
 
 /**
  * The gateway between edges that cannot speak Kafka (Workers, Deno) and topic `partials`.
+ * Every signed call passes the same middleware, in this order (ADR 0015):
+ * {@link signatureHeaders} (headers, timestamp, known edge, unseen nonce — **no body byte read
+ * yet**) → {@link cappedBody} (per-request cap, process-wide in-flight budget) → {@link signedBody}
+ * (HMAC, nonce remembered) → the handler, which checks what the edge may do with `c.var.edge`.
  *
- * `POST /v1/partials` (body: one binary envelope): signature verified (HMAC-SHA-256, ±5 min,
- * nonce never seen before), envelope decoded (400 with the decoder's reason otherwise),
- * (sourceId, sequence) deduplicated — a duplicate answers 200 without producing — then produced
- * with key = sourceId, and answered 200 **only after Kafka acknowledged** it (503 + Retry-After
- * when Kafka is unavailable; the edge keeps the envelope and retries the same sequence).
- * `POST /v1/rejected` (body: JSON array of rejected records) goes to topic `rejected`, each record
- * redacted again with the edges' own function ({@link redactRejectedRecord}): what an edge
- * already redacted passes unchanged, a raw user id, e-mail or phone number does not.
+ * `POST /v1/partials` (body: one binary envelope): envelope decoded (400 with the decoder's
+ * reason otherwise), its source id one of the edge's own (403 `source_not_allowed`), every row's
+ * site allowed to the edge (403 `site_not_allowed`), its sequence at most {@link SEQUENCE_MAX_LEAD_MS}
+ * ahead of the clock (400 `implausible_sequence`), (sourceId, sequence) deduplicated — a
+ * duplicate answers 200 without producing — then produced with key = sourceId, and answered 200
+ * **only after Kafka acknowledged** it (503 + Retry-After when Kafka is unavailable; the edge
+ * keeps the envelope and retries the same sequence).
+ * `POST /v1/rejected` (body: JSON array of rejected records, each of a site the edge may write)
+ * goes to topic `rejected`, each record redacted again with the edges' own function
+ * ({@link redactRejectedRecord}): what an edge already redacted passes unchanged, a raw user id,
+ * e-mail or phone number does not.
  * `GET /v1/salts/{epoch}?epochMs=<edge SALT_EPOCH_MS>` (signed over {@link saltRequestBody})
  * answers `200 { epoch, epochMs, salt: base64, usableUntilMs }`, `410` once the epoch is past
  * retention, `409` when the edge's epoch length differs from the gateway's, `503` + Retry-After
  * when the salt store is unreachable (docs/EDGE.md "Salt epochs").
+ * Any other method on these paths answers `405` with `Allow`.
  *
  * @example
  * ```ts
- * const app = createGatewayApp({ keys: new Map([['workers-prod', secret]]), producer, logger });
- * serve({ fetch: app.fetch, port: 8082 });
+ * const app = createGatewayApp({ keys: new Map([['workers-prod', secret]]), edgeSites: new Map([['workers-prod', new Set(['shop'])]]), producer, logger });
+ * listenGateway(app, { port: 8082 });
  * ```
  */
-export function createGatewayApp(o: GatewayAppOptions): Hono {
+export function createGatewayApp(o: GatewayAppOptions): Hono<GatewayEnv> {
   const now = o.now ?? Date.now;
   const maxBodyBytes = o.maxBodyBytes ?? 4 * 1024 * 1024;
-  const nonces = o.nonces ?? createNonceCache({ capacity: 100_000, ttlMs: GATEWAY_MAX_SKEW_MS });
+  const budget = o.budget ?? createByteBudget(64 * 1024 * 1024);
+  const nonces = o.nonces ?? createNonceCache({ capacityPerEdge: NONCES_PER_EDGE, ttlMs: GATEWAY_MAX_AGE_MS });
   const dedup = o.dedup ?? createSequenceDedup({ maxSources: 100_000 });
+  const refusals = o.refusals ?? createRefusalLog({ logger: o.logger, intervalMs: 10_000, now });
   const retryAfterS = o.retryAfterS ?? 5;
+  const auth: AuthDeps = { keys: o.keys, sites: (edgeId) => o.edgeSites?.get(edgeId) ?? '*', nonces, refusals, now };
+  const headers = signatureHeaders(auth);
+  const body = cappedBody({ maxBodyBytes, budget, refusals, retryAfterS });
   // A retry that arrives while the first attempt is still being produced waits for its outcome.
   const inFlight = new Map<string, Promise<boolean>>();
 
-  async function authenticated(c: Context, kind: GatewayKind): Promise<{ body: Uint8Array; edgeId: string } | Response> {
-    const body = await readLimitedBody(c.req.raw, maxBodyBytes);
-    if (body === 'too_large') return fail(c, 413, 'payload_too_large', `the body is over ${maxBodyBytes} bytes: send smaller envelopes`);
-    return verify(c, kind, body);
-  }
-
-  /** Signature (with `body` as the signed bytes), then replay protection. */
-  async function verify(c: Context, kind: GatewayKind, body: Uint8Array): Promise<{ body: Uint8Array; edgeId: string } | Response> {
-    const verified = await verifyGatewayRequest({ kind, headers: c.req.raw.headers, body, keys: o.keys, nowMs: now() });
-    if (!verified.ok) {
-      o.logger.warn({ event: 'gateway_auth_failed', code: verified.code, edge_id: c.req.header('x-tributary-edge') ?? null });
-      return fail(c, 401, verified.code, verified.message);
-    }
-    if (!nonces.remember(verified.edgeId, verified.nonce, verified.timestampMs, now())) {
-      o.logger.warn({ event: 'gateway_replay_refused', edge_id: verified.edgeId });
-      return fail(c, 401, 'replayed_nonce', 'this nonce was already used: sign every attempt with a fresh nonce and timestamp');
-    }
-    return { body, edgeId: verified.edgeId };
-  }
+  const refuse = (c: Context<GatewayEnv>, status: 400 | 403, code: 'source_not_allowed' | 'site_not_allowed' | 'implausible_sequence' | 'undecodable_envelope' | 'invalid_rejected_records', message: string, extra: Record<string, unknown> = {}): Response => {
+    refusals.refused(code, c.var.edge.id);
+    return fail(c, status, code, message, extra);
+  };
 
   const logProduceFailure = (topic: string, error: unknown): void => {
     o.logger.error({ event: 'kafka_produce_failed', topic, error: error instanceof Error ? error.message : String(error) });
@@ -115,16 +117,24 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
   const unavailable = (c: Context): Response =>
     fail(c, 503, 'kafka_unavailable', 'Kafka did not acknowledge the message: retry the same request after Retry-After (a retried envelope keeps its sequence and is not produced twice)', {}, { 'retry-after': String(retryAfterS) });
 
-  const app = new Hono();
-  app.post('/v1/partials', async (c) => {
-    const auth = await authenticated(c, 'partials');
-    if (auth instanceof Response) return auth;
-    const decoded = decodeEnvelope(auth.body);
+  const app = new Hono<GatewayEnv>();
+  app.post('/v1/partials', headers, body, signedBody('partials', auth), async (c) => {
+    const edge = c.var.edge;
+    const decoded = decodeEnvelope(c.var.body);
     if (!decoded.ok) {
-      o.logger.warn({ event: 'envelope_undecodable', edge_id: auth.edgeId, reason: decoded.error.code });
-      return fail(c, 400, 'undecodable_envelope', `the envelope cannot be decoded: ${decoded.error.message}`, { reason: decoded.error.code, offset: decoded.error.offset });
+      return refuse(c, 400, 'undecodable_envelope', `the envelope cannot be decoded: ${decoded.error.message}`, { reason: decoded.error.code, offset: decoded.error.offset });
     }
-    const { sourceId, sequence } = decoded.value;
+    const { sourceId, sequence, rows } = decoded.value;
+    if (!ownsSource(edge, sourceId)) {
+      return refuse(c, 403, 'source_not_allowed', `edge ${edge.id} may only send source ids ${ownSourceForms(edge.id)}`);
+    }
+    const foreign = rows.find((r) => !mayWriteSite(edge, r.site));
+    if (foreign !== undefined) {
+      return refuse(c, 403, 'site_not_allowed', `edge ${edge.id} may not write site ${JSON.stringify(foreign.site)}: add it to the edge's entry in GATEWAY_EDGE_SITES, or route that site's write key to another edge`);
+    }
+    if (sequence > now() + SEQUENCE_MAX_LEAD_MS) {
+      return refuse(c, 400, 'implausible_sequence', `sequence ${sequence} is more than ${SEQUENCE_MAX_LEAD_MS} ahead of the gateway's clock in ms: edges start a source's sequences at their clock and add one per envelope`);
+    }
     const key = `${sourceId}\u0000${sequence}`;
     const running = inFlight.get(key);
     if (running !== undefined) {
@@ -134,7 +144,7 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
       o.logger.info({ event: 'envelope_duplicate', source_id: sourceId, sequence });
       return c.json({ ok: true, duplicate: true }, 200);
     }
-    const produce = o.producer.sendPartials({ key: sourceId, value: auth.body }).then(
+    const produce = o.producer.sendPartials({ key: sourceId, value: c.var.body }).then(
       () => {
         dedup.produced(sourceId, sequence);
         return true;
@@ -149,13 +159,17 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
     if (!ok) return unavailable(c);
     return c.json({ ok: true, duplicate: false }, 200);
   });
+  app.all('/v1/partials', methodNotAllowed('POST'));
 
-  app.post('/v1/rejected', async (c) => {
-    const auth = await authenticated(c, 'rejected');
-    if (auth instanceof Response) return auth;
-    const records = parseRejected(auth.body);
+  app.post('/v1/rejected', headers, body, signedBody('rejected', auth), async (c) => {
+    const edge = c.var.edge;
+    const records = parseRejected(c.var.body);
     if (records === undefined) {
-      return fail(c, 400, 'invalid_rejected_records', `expected a JSON array of at most ${MAX_REJECTED_PER_REQUEST} rejected records, each an object with a string "site"`);
+      return refuse(c, 400, 'invalid_rejected_records', `expected a JSON array of at most ${MAX_REJECTED_PER_REQUEST} rejected records, each an object with a string "site"`);
+    }
+    const foreign = records.find((r) => !mayWriteSite(edge, r.site));
+    if (foreign !== undefined) {
+      return refuse(c, 403, 'site_not_allowed', `edge ${edge.id} may not write site ${JSON.stringify(foreign.site.slice(0, 140))}: add it to the edge's entry in GATEWAY_EDGE_SITES`);
     }
     try {
       const redacted = records.map((r) => redactRejectedRecord(r, o.scrub ? { scrub: o.scrub } : {}));
@@ -166,17 +180,22 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
     }
     return c.json({ ok: true, records: records.length }, 200);
   });
+  app.all('/v1/rejected', methodNotAllowed('POST'));
 
-  app.get('/v1/salts/:epoch', async (c) => {
-    const epochText = c.req.param('epoch');
+  // Validated before the signature: the signed body is built from these two numbers.
+  const saltRequest = createMiddleware<GatewayEnv>(async (c, next) => {
+    const epochText = c.req.param('epoch') ?? '';
     const epochMsText = c.req.query('epochMs') ?? '';
     if (!/^\d{1,15}$/.test(epochText) || !/^\d{1,15}$/.test(epochMsText)) {
       return fail(c, 400, 'invalid_salt_request', 'expected GET /v1/salts/<epoch>?epochMs=<SALT_EPOCH_MS>, both whole numbers (edge/gateway-salt-provider.ts sends them)');
     }
-    const epoch = Number(epochText);
-    const epochMs = Number(epochMsText);
-    const auth = await verify(c, 'salts', saltRequestBody(epoch, epochMs));
-    if (auth instanceof Response) return auth;
+    c.set('body', saltRequestBody(Number(epochText), Number(epochMsText)));
+    await next();
+  });
+  app.get('/v1/salts/:epoch', saltRequest, headers, signedBody('salts', auth), async (c) => {
+    const epoch = Number(c.req.param('epoch'));
+    const epochMs = Number(c.req.query('epochMs'));
+    const auth = { edgeId: c.var.edge.id };
     if (o.salts === undefined) {
       return fail(c, 404, 'salts_not_served', 'this gateway does not serve pseudonym salts: start it with SALT_SOURCE=clickhouse (the default), or set SALT_SOURCE=static on the edge');
     }
@@ -196,8 +215,10 @@ export function createGatewayApp(o: GatewayAppOptions): Hono {
     o.logger.info({ event: 'salt_served', edge_id: auth.edgeId, epoch });
     return c.json({ epoch, epochMs, salt: toBase64(lookup.salt), usableUntilMs: lookup.usableUntilMs }, 200, { 'cache-control': 'no-store' });
   });
+  app.all('/v1/salts/:epoch', methodNotAllowed('GET, HEAD'));
 
   app.get('/health', (c) => c.json({ ok: true, edges: o.keys.size, dedupSources: dedup.sources, servesSalts: o.salts !== undefined }));
+  app.all('/health', methodNotAllowed('GET, HEAD'));
   app.notFound((c) => fail(c, 404, 'not_found', 'no such endpoint: POST /v1/partials, POST /v1/rejected, GET /v1/salts/{epoch} or GET /health'));
   app.onError((err, c) => {
     o.logger.error({ event: 'gateway_request_failed', error: err.message });

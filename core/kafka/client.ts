@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type KafkaConfig, type LogEntry, type logCreator } from 'kafkajs';
 import type { Logger } from '../log.ts';
+import { kafkaSecurityConfig, type KafkaSecurity } from '../config/kafka-security.ts';
 
 /** One kafkajs log line as our structured log: a snake_case `event` key and the level to log at. */
 export interface KafkaLogLine {
@@ -88,13 +89,14 @@ export function pinoKafkaLogSink(logger: Logger): KafkaLogSink {
  * @example
  * const kafka = createKafka(['127.0.0.1:9092'], 'tributary', logger);
  */
-export function createKafka(brokers: string[], clientId: string, logger: Logger, options: Pick<KafkaConfig, 'retry' | 'connectionTimeout'> = {}): Kafka {
+export function createKafka(brokers: string[], clientId: string, logger: Logger, options: Pick<KafkaConfig, 'retry' | 'connectionTimeout'> & { security?: KafkaSecurity | undefined } = {}): Kafka {
   return createKafkaClient({ brokers, clientId, log: pinoKafkaLogSink(logger), ...options });
 }
 
 /** {@link createKafka} for callers whose log is not a pino logger (the edge's `EdgeLog`). */
-export function createKafkaClient(o: { brokers: string[]; clientId: string; log: KafkaLogSink } & Pick<KafkaConfig, 'retry' | 'connectionTimeout'>): Kafka {
+export function createKafkaClient(o: { brokers: string[]; clientId: string; log: KafkaLogSink; security?: KafkaSecurity | undefined } & Pick<KafkaConfig, 'retry' | 'connectionTimeout'>): Kafka {
   return new Kafka({
+    ...kafkaSecurityConfig(o.security),
     clientId: o.clientId,
     brokers: o.brokers,
     logLevel: logLevel.WARN,

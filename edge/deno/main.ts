@@ -24,6 +24,7 @@ import { createGatewaySaltProvider } from '../gateway-salt-provider.ts';
 import type { EdgeLog } from '../ports.ts';
 import { parseSaltSource } from '../salt-source.ts';
 import { SETTINGS, nearMissWarnings, readText, readWhole } from '../../shared/config/index.ts';
+import { denoSourceId } from '../../schemas/gateway-sources.ts';
 
 /** The slice of the `Deno` global this entry uses (typed here so the Node toolchain checks the file too). */
 interface DenoRuntime {
@@ -61,7 +62,8 @@ if (listenErrors.length > 0) fail(listenErrors);
 
 // A fresh source per process, so sequences of two runs never collide (as on Node).
 const random = crypto.getRandomValues(new Uint8Array(4)).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '');
-const sourceId = `${gatewayConfig.config.edgeId}-${random}`;
+// The form the gateway accepts from this edge's key only (schemas/gateway-sources.ts).
+const sourceId = denoSourceId(gatewayConfig.config.edgeId, random);
 const sinks = createGatewaySinks(createGatewayClient(gatewayConfig.config));
 const salts =
   saltSource.source === 'gateway'

@@ -38,6 +38,13 @@ export const SETTINGS = defineSettings({
     doc: '`host:port,...` of the Kafka cluster',
     parser: 'core/config/core-config.ts',
   }),
+  KAFKA_SSL: text('string', {
+    processes: ['gateway', 'aggregator'], defaultDoc: 'unset: plaintext, no authentication', parser: 'core/config/kafka-security.ts',
+    doc: '`gateway` and `aggregator` only: `KAFKA_SSL=true` for TLS to the brokers (system CAs), SASL mechanism `plain`, `scram-sha-256` or `scram-sha-512` with its user and password (a secret, never logged). `edge` and `start` refuse them for now ([docs/SECURITY.md](docs/SECURITY.md) "Kafka: who may produce")',
+  }),
+  KAFKA_SASL_MECHANISM: text('string', { processes: ['gateway', 'aggregator'], parser: 'core/config/kafka-security.ts', sharesRowWith: 'KAFKA_SSL' }),
+  KAFKA_SASL_USERNAME: text('string', { processes: ['gateway', 'aggregator'], parser: 'core/config/kafka-security.ts', sharesRowWith: 'KAFKA_SSL' }),
+  KAFKA_SASL_PASSWORD: text('string', { processes: ['gateway', 'aggregator'], secret: true, raw: true, parser: 'core/config/kafka-security.ts', sharesRowWith: 'KAFKA_SSL' }),
   CLICKHOUSE_URL: text('url', { processes: WITH_CLICKHOUSE, defaultDoc: 'unset: embedded chdb', doc: 'ClickHouse server over HTTP, e.g. `http://localhost:8123`' }),
   CLICKHOUSE_USER: text('string', { processes: WITH_CLICKHOUSE, defaultDoc: '—', doc: 'server credentials (never logged)' }),
   CLICKHOUSE_PASSWORD: text('string', { processes: WITH_CLICKHOUSE, secret: true, raw: true, defaultDoc: '—', sharesRowWith: 'CLICKHOUSE_USER' }),
@@ -87,7 +94,11 @@ export const SETTINGS = defineSettings({
   GATEWAY_PORT: whole({ default: 8082, ...PORT_RANGE, processes: ['gateway'], doc: 'gateway port (`tributary gateway`)' }),
   GATEWAY_SIGNING_KEYS: text('list', {
     processes: ['gateway'], secret: true, defaultDoc: 'required by `gateway`', parser: 'core/config/gateway-keys.ts',
-    doc: '`edgeId:secret,...` (secrets ≥ 32 characters, never logged); each Workers/Deno edge signs with its own',
+    doc: '`edgeId:secret,...` (secrets ≥ 32 characters, never logged); each Workers/Deno edge signs with its own, and may only send its own source ids (`do-<edgeId>-<shard>`, `deno-<edgeId>-<hex>`)',
+  }),
+  GATEWAY_EDGE_SITES: text('list', {
+    processes: ['gateway'], defaultDoc: 'unset: every site', parser: 'core/config/gateway-keys.ts',
+    doc: '`edgeId:site+site,...` (`*` = every site): the sites each gateway edge may write (`403 site_not_allowed` otherwise); when set, every edge of `GATEWAY_SIGNING_KEYS` must be listed ([ADR 0015](docs/adr/0015-edges-are-principals.md))',
   }),
   GATEWAY_URL: text('url', {
     processes: GATEWAY_CLIENTS, defaultDoc: 'required by Workers/Deno edges and `SALT_SOURCE=gateway`',

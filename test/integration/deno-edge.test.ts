@@ -23,6 +23,8 @@ import { waitFor } from './setup/kafka-test-env.ts';
 // takes its salts from that gateway (SALT_SOURCE=gateway, without PSEUDONYM_SALT), which serves
 // the salts the Node edge derives itself: equal envelopes mean equal pseudonyms.
 const SECRET = 'deno-smoke-gateway-secret-0123456789abcdef';
+// The gateway takes from edge node-smoke only its own source forms (schemas/gateway-sources.ts).
+const NODE_SOURCE = 'deno-node-smoke-00000001';
 const EDGE_ENV = {
   TRIBUTARY_WRITE_KEYS: 'wk_smoke:smoke',
   PSEUDONYM_SALT: 'deno-smoke-salt-0123456789',
@@ -79,7 +81,7 @@ beforeAll(async () => {
   const config = parseEdgeConfig(EDGE_ENV);
   if (!config.ok) throw new Error(config.errors.join('\n'));
   const sinks = createGatewaySinks(createGatewayClient({ url: gatewayUrl, edgeId: 'node-smoke', secret: SECRET }));
-  nodeEdge = createEdge({ config: config.config, sourceId: 'node-smoke-1', ...sinks });
+  nodeEdge = createEdge({ config: config.config, sourceId: NODE_SOURCE, ...sinks });
   nodeTimer = setInterval(() => void nodeEdge.flusher.tick().catch(() => undefined), 50);
 
   deno = spawn(denoExecutable(), ['run', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', 'edge/deno/main.ts'], {
@@ -194,8 +196,8 @@ describe('Deno edge', () => {
     expect(nodeAnswers[6]?.body).toMatchObject({ error: { code: 'invalid_event', errors: [{ path: '', message: expect.stringContaining('null counts as absent') }] } });
 
     // The last request committed a flush that carried the beacon's events too.
-    await waitFor(() => Object.keys(rowsOf(denoSourceId)).length > 0 && Object.keys(rowsOf('node-smoke-1')).length > 0, 'envelopes from both edges');
-    const nodeRows = rowsOf('node-smoke-1');
+    await waitFor(() => Object.keys(rowsOf(denoSourceId)).length > 0 && Object.keys(rowsOf(NODE_SOURCE)).length > 0, 'envelopes from both edges');
+    const nodeRows = rowsOf(NODE_SOURCE);
     const denoRows = rowsOf(denoSourceId);
     expect(Object.keys(nodeRows).length).toBeGreaterThanOrEqual(5);
     expect(denoRows).toEqual(nodeRows);

@@ -14,6 +14,7 @@ import type { SaltLookup } from '../../edge/salt-provider.ts';
 import { openTestClickHouse } from './helpers/aggregator-harness.ts';
 import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
 import { tempDedupDir } from './setup/dedup-dir.ts';
+import { denoSourceId } from '../../schemas/gateway-sources.ts';
 
 // The salts a Workers or Deno edge gets from `tributary gateway` are the central store's: the
 // same bytes the Node edge's ClickHouse provider reads, so both edges give one user one pseudonym.
@@ -21,6 +22,8 @@ import { tempDedupDir } from './setup/dedup-dir.ts';
 const DAY = 86_400_000;
 const SECRET = 'integration-salts-secret-0123456789abcdef';
 const EDGE_ID = 'workers-it';
+// A source id of the form the gateway accepts from this edge's key (schemas/gateway-sources.ts).
+const REMOTE_SOURCE = denoSourceId(EDGE_ID, '0000000a');
 const topics = { partials: uniqueName('salt-partials'), rejected: uniqueName('salt-rejected') };
 const kafka = new Kafka({ clientId: uniqueName('salts-test'), brokers: testKafkaBrokers(), logLevel: logLevel.NOTHING });
 const consumer = kafka.consumer({ groupId: uniqueName('salts-test-group'), maxWaitTimeInMs: 100 });
@@ -53,7 +56,7 @@ beforeAll(async () => {
   const nodeStore = createClickHouseSaltProvider({ client: ch.client, epochMs: DAY, retentionEpochs: 2, now: Date.now });
   nodeEdge = await startNodeEdge({ config, brokers: testKafkaBrokers(), port: 0, hostname: '127.0.0.1', sourceId: 'node-it', topics, saltProvider: nodeStore, log: () => undefined });
   // The runtime-neutral edge as Workers and Deno assemble it: gateway salts, gateway sinks.
-  remoteEdge = createEdge({ config, sourceId: 'remote-it', ...createGatewaySinks(createGatewayClient({ url: gateway.url, edgeId: EDGE_ID, secret: SECRET })), saltProvider: gatewaySalts() });
+  remoteEdge = createEdge({ config, sourceId: REMOTE_SOURCE, ...createGatewaySinks(createGatewayClient({ url: gateway.url, edgeId: EDGE_ID, secret: SECRET })), saltProvider: gatewaySalts() });
   remoteTimer = setInterval(() => void remoteEdge.flusher.tick().catch(() => undefined), 50);
 
   await consumer.connect();
@@ -105,10 +108,10 @@ describe('central salts served by the gateway', () => {
       expect(await send(target, user, rows.length)).toBe(200);
     }
     const of = (sourceId: string, path: string): PartialRow | undefined => rows.find((r) => r.sourceId === sourceId && r.row.event === 'salt-parity' && r.row.dimensions.some(([k, v]) => k === 'path' && v === path))?.row;
-    await waitFor(() => of('node-it', '/same-person') !== undefined && of('remote-it', '/same-person') !== undefined && of('node-it', '/other-person') !== undefined, 'the three rows in Kafka');
+    await waitFor(() => of('node-it', '/same-person') !== undefined && of(REMOTE_SOURCE, '/same-person') !== undefined && of('node-it', '/other-person') !== undefined, 'the three rows in Kafka');
 
     const nodeUser = (of('node-it', '/same-person') as PartialRow).partial.users;
-    const remoteUser = (of('remote-it', '/same-person') as PartialRow).partial.users;
+    const remoteUser = (of(REMOTE_SOURCE, '/same-person') as PartialRow).partial.users;
     const otherUser = (of('node-it', '/other-person') as PartialRow).partial.users;
     expect(hllToRegisters(remoteUser)).toEqual(hllToRegisters(nodeUser));
     expect(hllToRegisters(otherUser)).not.toEqual(hllToRegisters(nodeUser));

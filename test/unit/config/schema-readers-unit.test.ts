@@ -37,7 +37,7 @@ describe('the schema', () => {
   });
 
   it('marks exactly the credentials as secrets', () => {
-    expect([...SECRET_SETTINGS].sort()).toEqual(['CLICKHOUSE_PASSWORD', 'GATEWAY_SIGNING_KEY', 'GATEWAY_SIGNING_KEYS', 'METRICS_TOKEN', 'PSEUDONYM_SALT', 'QUERY_READ_KEYS', 'TRIBUTARY_WRITE_KEYS']);
+    expect([...SECRET_SETTINGS].sort()).toEqual(['CLICKHOUSE_PASSWORD', 'GATEWAY_SIGNING_KEY', 'GATEWAY_SIGNING_KEYS', 'KAFKA_SASL_PASSWORD', 'METRICS_TOKEN', 'PSEUDONYM_SALT', 'QUERY_READ_KEYS', 'TRIBUTARY_WRITE_KEYS']);
   });
 });
 

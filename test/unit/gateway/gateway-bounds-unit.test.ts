@@ -5,14 +5,14 @@ import { createSequenceDedup } from '../../../core/gateway/sequence-dedup.ts';
 
 describe('nonce cache', () => {
   it('refuses a nonce seen before, per edge', () => {
-    const cache = createNonceCache({ capacity: 10, ttlMs: 1000 });
+    const cache = createNonceCache({ capacityPerEdge: 10, ttlMs: 1000 });
     expect(cache.remember('a', 'n1', 100, 100)).toBe(true);
     expect(cache.remember('a', 'n1', 100, 100)).toBe(false);
     expect(cache.remember('b', 'n1', 100, 100)).toBe(true);
   });
 
   it('stays bounded, and raises a floor so an evicted nonce can never be replayed', () => {
-    const cache = createNonceCache({ capacity: 3, ttlMs: 60_000 });
+    const cache = createNonceCache({ capacityPerEdge: 3, ttlMs: 60_000 });
     for (let i = 0; i < 10; i++) expect(cache.remember('a', `n${i}`, 1000 + i, 1000 + i)).toBe(true);
     expect(cache.size).toBe(3);
     // n0 was evicted, but its timestamp is at or below the floor: still refused.
@@ -21,7 +21,7 @@ describe('nonce cache', () => {
   });
 
   it('keeps refusing replays across many evictions (its arrival queue is compacted as it goes)', () => {
-    const cache = createNonceCache({ capacity: 50, ttlMs: 60_000 });
+    const cache = createNonceCache({ capacityPerEdge: 50, ttlMs: 60_000 });
     for (let i = 0; i < 5000; i++) expect(cache.remember('a', `n${i}`, 1000 + i, 1000 + i)).toBe(true);
     expect(cache.size).toBe(50);
     expect(cache.remember('a', 'n4999', 5999, 6000)).toBe(false); // still remembered
@@ -30,7 +30,7 @@ describe('nonce cache', () => {
   });
 
   it('forgets nonces once their timestamp is outside the skew window', () => {
-    const cache = createNonceCache({ capacity: 100, ttlMs: 1000 });
+    const cache = createNonceCache({ capacityPerEdge: 100, ttlMs: 1000 });
     cache.remember('a', 'old', 0, 0);
     cache.remember('a', 'new', 5000, 5000);
     expect(cache.size).toBe(1);

@@ -68,11 +68,11 @@ describe('gateway GET /v1/salts/{epoch}', () => {
     expect(await error(await get(app, { unsigned: true }))).toMatchObject({ code: 'missing_signature' });
     const wrongKey = await get(app, { secret: 'another-secret-0123456789abcdef0123456789' });
     expect(wrongKey.status).toBe(401);
-    expect(await error(wrongKey)).toMatchObject({ code: 'bad_signature' });
+    expect(await error(wrongKey)).toMatchObject({ code: 'unauthorized' });
     // Signed for another epoch, another epoch length, or another endpoint: refused.
-    expect(await error(await get(app, { signEpoch: EPOCH - 1 }))).toMatchObject({ code: 'bad_signature' });
-    expect(await error(await get(app, { signEpochMs: 3_600_000 }))).toMatchObject({ code: 'bad_signature' });
-    expect(await error(await get(app, { kind: 'partials' }))).toMatchObject({ code: 'bad_signature' });
+    expect(await error(await get(app, { signEpoch: EPOCH - 1 }))).toMatchObject({ code: 'unauthorized' });
+    expect(await error(await get(app, { signEpochMs: 3_600_000 }))).toMatchObject({ code: 'unauthorized' });
+    expect(await error(await get(app, { kind: 'partials' }))).toMatchObject({ code: 'unauthorized' });
     expect(await error(await get(app, { timestampMs: T0 - 6 * 60_000 }))).toMatchObject({ code: 'stale_timestamp' });
     expect(store.lookups).toEqual([]);
   });
