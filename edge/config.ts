@@ -35,6 +35,14 @@ export interface EdgeConfig {
   maxEventsPerBatch: number;
   maxEventBytes: number;
   maxFutureSkewMs: number;
+  /** Node: the request line and headers must arrive within this long of the connection's first byte (else `408 request_timeout`). */
+  headersTimeoutMs: number;
+  /** Node: the whole body must arrive within this long of the headers (else `408 body_timeout`); with `MAX_BODY_BYTES` it sets a minimum average upload rate. */
+  bodyTimeoutMs: number;
+  /** Node: open connections per edge process beyond which a new one is answered `503 overloaded` and closed. */
+  maxConnections: number;
+  /** Node: request-body bytes held in memory at once per edge process (declared lengths reserved up front) beyond which a request is answered `503 overloaded`. */
+  maxInflightBodyBytes: number;
   /**
    * How long an acknowledged (site, messageId) is remembered: a retry within this window is not
    * counted again (it is remembered between `dedupWindowMs` and twice that). 0 turns
@@ -133,6 +141,10 @@ export function parseEdgeConfig(env: Env, o: ParseEdgeConfigOptions = {}): EdgeC
     maxEventsPerBatch: int('MAX_EVENTS_PER_BATCH', 500, 1, 100_000),
     maxEventBytes: int('MAX_EVENT_BYTES', 32 * KIB, 256, 16 * KIB * KIB),
     maxFutureSkewMs: int('MAX_FUTURE_SKEW_MS', 5 * 60_000, 0, DAY_MS),
+    headersTimeoutMs: int('HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    bodyTimeoutMs: int('BODY_TIMEOUT_MS', 15_000, 100, 600_000),
+    maxConnections: int('MAX_CONNECTIONS', 4096, 1, 1_000_000),
+    maxInflightBodyBytes: int('MAX_INFLIGHT_BODY_BYTES', 64 * KIB * KIB, 64 * KIB, 16 * KIB * KIB * KIB),
     dedupWindowMs: int('DEDUP_WINDOW_MS', 3_600_000, 0, 7 * DAY_MS),
     dedupDir: read(env, 'DEDUP_DIR') ?? './data/dedup',
     dedupCapacity: int('DEDUP_CAPACITY', 100_000, 0, 10_000_000),
@@ -144,6 +156,9 @@ export function parseEdgeConfig(env: Env, o: ParseEdgeConfigOptions = {}): EdgeC
     pathQueryAllowlist: parseQueryAllowlist(read(env, 'PATH_QUERY_ALLOWLIST'), errors),
     pathSecretPatterns: readPathSecretPatterns(env, errors),
   };
+  if (config.maxInflightBodyBytes < config.maxBodyBytes) {
+    errors.push(`MAX_INFLIGHT_BODY_BYTES=${config.maxInflightBodyBytes} is smaller than MAX_BODY_BYTES=${config.maxBodyBytes}: a request of the largest allowed size could never be read; raise MAX_INFLIGHT_BODY_BYTES`);
+  }
   // (A window size that does not divide a day is already reported above.)
   if (DAY_MS % windowSizeMs === 0 && config.saltEpochMs % windowSizeMs !== 0) {
     errors.push(`SALT_EPOCH_MS=${config.saltEpochMs} must be a multiple of WINDOW_SIZE_MS=${windowSizeMs}: a window must not span two salt epochs, or one user would count twice in it`);
