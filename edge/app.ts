@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { toResponse } from './answer.ts';
 import { requestBodySource } from './body/read-body.ts';
-import { createIngestHttp, INGEST_ENDPOINTS, type IngestHttp, type IngestHttpDeps } from './http-ingest.ts';
+import { allowedMethods, createIngestHttp, INGEST_ENDPOINTS, type IngestHttp, type IngestHttpDeps } from './http-ingest.ts';
 import { createCountryHook } from './pipeline/country.ts';
 
 export interface EdgeDeps extends IngestHttpDeps {
@@ -39,19 +39,37 @@ export interface EdgeDeps extends IngestHttpDeps {
  * });
  * ```
  */
+/** Request headers allowed (names, values and separators), as node:http's default `maxHeaderSize`. */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+function headerBytes(headers: Headers): number {
+  let n = 0;
+  for (const [name, value] of headers) n += name.length + value.length + 4;
+  return n;
+}
+
 export function createEdgeApp(deps: EdgeDeps): Hono {
   const http = deps.http ?? createIngestHttp(deps);
   const country = deps.country ?? createCountryHook(deps.config.countryHeader);
 
   const app = new Hono();
+  // Node's HTTP parser refuses more than 16 KiB of headers (431); Deno's and workerd's allow
+  // more. The same limit here keeps the answer the same on every runtime.
+  app.use(async (c, next) => {
+    if (headerBytes(c.req.raw.headers) > MAX_HEADER_BYTES) return toResponse(http.headerTooLarge());
+    await next();
+  });
   for (const [path, endpoint] of INGEST_ENDPOINTS) {
     app.post(path, async (c) => {
       const request = c.req.raw;
       return toResponse(await http.ingest(endpoint, { headers: request.headers, body: requestBodySource(request), country: country(request) }));
     });
     if (endpoint.cors) app.options(path, () => toResponse(http.preflight()));
+    // Registered last: only the methods the path does not serve get here.
+    app.all(path, () => toResponse(http.methodNotAllowed(allowedMethods(endpoint), endpoint.cors)));
   }
   app.get('/health', () => toResponse(http.health()));
+  app.all('/health', () => toResponse(http.methodNotAllowed('GET', false)));
   app.notFound(() => toResponse(http.notFound()));
   app.onError((err) => toResponse(http.internalError(err)));
   return app;

@@ -36,6 +36,14 @@ export interface EdgeConfig {
   maxEventsPerBatch: number;
   maxEventBytes: number;
   maxFutureSkewMs: number;
+  /** Node: the request line and headers must arrive within this long of the connection's first byte (else `408 request_timeout`). */
+  headersTimeoutMs: number;
+  /** Node: the whole body must arrive within this long of the headers (else `408 body_timeout`); with `MAX_BODY_BYTES` it sets a minimum average upload rate. */
+  bodyTimeoutMs: number;
+  /** Node: open connections per edge process beyond which a new one is answered `503 overloaded` and closed. */
+  maxConnections: number;
+  /** Node: request-body bytes held in memory at once per edge process (declared lengths reserved up front) beyond which a request is answered `503 overloaded`. */
+  maxInflightBodyBytes: number;
   /**
    * How long an acknowledged (site, messageId) is remembered: a retry within this window is not
    * counted again (it is remembered between `dedupWindowMs` and twice that). 0 turns
@@ -113,6 +121,10 @@ export function parseEdgeConfig(env: Env, o: ParseEdgeConfigOptions = {}): EdgeC
     maxEventsPerBatch: int(SETTINGS.MAX_EVENTS_PER_BATCH),
     maxEventBytes: int(SETTINGS.MAX_EVENT_BYTES),
     maxFutureSkewMs: int(SETTINGS.MAX_FUTURE_SKEW_MS),
+    headersTimeoutMs: int(SETTINGS.HEADERS_TIMEOUT_MS),
+    bodyTimeoutMs: int(SETTINGS.BODY_TIMEOUT_MS),
+    maxConnections: int(SETTINGS.MAX_CONNECTIONS),
+    maxInflightBodyBytes: int(SETTINGS.MAX_INFLIGHT_BODY_BYTES),
     dedupWindowMs: int(SETTINGS.DEDUP_WINDOW_MS),
     dedupDir: readText(env, SETTINGS.DEDUP_DIR, errors) ?? './data/dedup',
     dedupCapacity: int(SETTINGS.DEDUP_CAPACITY),
@@ -131,6 +143,8 @@ export function parseEdgeConfig(env: Env, o: ParseEdgeConfigOptions = {}): EdgeC
       MAX_FUTURE_SKEW_MS: config.maxFutureSkewMs,
       HEARTBEAT_MS: config.heartbeatMs,
       FLUSH_INTERVAL_MS: config.flushIntervalMs,
+      MAX_BODY_BYTES: config.maxBodyBytes,
+      MAX_INFLIGHT_BODY_BYTES: config.maxInflightBodyBytes,
     }),
   );
   return errors.length > 0 ? { ok: false, errors } : { ok: true, config };

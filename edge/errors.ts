@@ -23,12 +23,17 @@ export type EdgeErrorCode =
   | 'in_flight'
   | 'dedup_unavailable'
   | 'not_found'
+  | 'method_not_allowed'
+  | 'body_timeout'
+  | 'request_timeout'
+  | 'header_too_large'
+  | 'bad_request'
   | 'internal_error';
 
 /** A request the edge refuses as a whole. A value, not an exception: steps return it. */
 export interface RequestRejection {
   kind: 'reject';
-  status: 400 | 401 | 404 | 413 | 415 | 500 | 503;
+  status: 400 | 401 | 404 | 405 | 408 | 413 | 415 | 431 | 500 | 503;
   code: EdgeErrorCode;
   message: string;
   /** Seconds, for 503: when the client should retry. */

@@ -65,6 +65,10 @@ export interface IngestHttp {
   /** `GET /health`. */
   health(): EdgeAnswer;
   notFound(): EdgeAnswer;
+  /** Headers over the limit (node:http's parser answers this itself, see edge/node/http-listener.ts). */
+  headerTooLarge(): EdgeAnswer;
+  /** A known path with a method it does not serve: 405 with `Allow` (`allow`: e.g. `POST, OPTIONS`). */
+  methodNotAllowed(allow: string, cors: boolean): EdgeAnswer;
   /** A bug escaped a handler: logs it and answers 500. */
   internalError(error: unknown): EdgeAnswer;
 }
@@ -90,6 +94,14 @@ export interface IngestHttpDeps {
   dedup?: Deduplicator;
   log?: EdgeLog;
 }
+
+/** The `Allow` header of an ingest path: what it answers (405 for anything else). */
+export function allowedMethods(endpoint: IngestEndpoint): string {
+  return endpoint.cors ? 'POST, OPTIONS' : 'POST';
+}
+
+/** `431 header_too_large`, the same from node:http's parser and from the app. */
+export const HEADER_TOO_LARGE = rejection(431, 'header_too_large', 'the request line and headers exceed 16 KiB: send fewer or shorter headers (cookies are not needed by the edge)');
 
 /** Seconds a client waits after `503 salt_unavailable`. */
 const SALT_RETRY_AFTER_S = 5;
@@ -240,6 +252,9 @@ export function createIngestHttp(deps: IngestHttpDeps): IngestHttp {
       rejectionAnswer(
         rejection(404, 'not_found', 'no such endpoint: use POST /v1/batch, /v1/track, /v1/page, /v1/screen, /v1/identify (or the analytics.js short forms /v1/b, /v1/t, /v1/p, /v1/s, /v1/i), /v1/collect or GET /health'),
       ),
+    headerTooLarge: () => rejectionAnswer(HEADER_TOO_LARGE),
+    methodNotAllowed: (allow, cors) =>
+      rejectionAnswer(rejection(405, 'method_not_allowed', `this path answers only ${allow}: send the events with POST`), { ...(cors ? CORS : NO_HEADERS), allow }),
     internalError(error) {
       log({ event: 'request_failed', error: error instanceof Error ? error.message : String(error) });
       return rejectionAnswer(rejection(500, 'internal_error', 'the edge failed to handle the request: retry it; if it keeps failing, report it with the time of the request'));

@@ -1,7 +1,6 @@
 import type { PartialsRouting } from '../../core/kafka/partials-router.ts';
 import { getRequestListener } from '@hono/node-server';
 import { createKafkaClient, type KafkaLogLine } from '../../core/kafka/client.ts';
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { EdgeConfig } from '../config.ts';
 import { createEdge } from '../edge.ts';
@@ -12,7 +11,7 @@ import { startNodeEdgeCluster, type NodeEdgeHealth } from './cluster.ts';
 import { defaultLog, defaultSourceId } from './defaults.ts';
 import { nodeHmac } from './hmac.ts';
 import { openDedupStore, type DedupStore } from './dedup-store.ts';
-import { createNodeEdgeListener } from './http-listener.ts';
+import { createNodeEdgeServer } from './http-listener.ts';
 import { resolve } from 'node:path';
 import { createKafkaSinks } from './kafka-sink.ts';
 import type { ComponentHealth } from '../../core/background.ts';
@@ -152,7 +151,8 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
   const http = { ...edge.http, health };
 
   // Hot paths straight from node:http into the edge's HTTP semantics; the rest through Hono.
-  const server = createServer(createNodeEdgeListener({ http, fallback: getRequestListener(edge.app.fetch), countryHeader: o.config.countryHeader }));
+  // Timeouts and caps against slow and hostile clients: docs/EDGE.md "Limits".
+  const server = createNodeEdgeServer({ http, fallback: getRequestListener(edge.app.fetch), countryHeader: o.config.countryHeader, limits: o.config });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
     server.once('error', reject);

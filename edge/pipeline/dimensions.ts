@@ -74,7 +74,7 @@ export function createEnrichStep(o: EnrichOptions): EnrichStep {
     const byValue = pairs.get(name) as Map<string, [string, string]>;
     let p = byValue.get(value);
     if (p === undefined) {
-      p = [name, value];
+      p = [name, storedText(value)];
       if (byValue.size < cacheSize) byValue.set(value, p);
     }
     return p;
@@ -119,8 +119,22 @@ export function createEnrichStep(o: EnrichOptions): EnrichStep {
 
 /** The event name rows are counted under: track's `event` (scrubbed), else `$page`, `$screen`, `$identify`. */
 export function eventName(e: SegmentEvent, scrub: Scrub = scrubText): string {
-  return e.type === 'track' ? scrub(e.event) : TYPE_EVENT_NAMES[e.type];
+  return e.type === 'track' ? storedText(scrub(e.event)) : TYPE_EVENT_NAMES[e.type];
 }
+
+/**
+ * Control characters (C0, DEL, C1) and bidirectional overrides in a value that is stored and
+ * shown (dimension values, event names), each replaced by U+FFFD. They have no place in a path
+ * or a name, and a terminal, a CSV export or a log line would act on them. Markup (`<`, `&`,
+ * quotes) is kept as sent: escaping it is the job of whatever displays the value (docs/EDGE.md).
+ */
+export function storedText(value: string): string {
+  return UNSAFE_TEXT.test(value) ? value.replace(UNSAFE_TEXT_ALL, '\ufffd') : value;
+}
+
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+const UNSAFE_TEXT_ALL = new RegExp(UNSAFE_TEXT.source, 'g');
 
 // Constants, not `$${type}` per event: one string object whose hash V8 computes once.
 const TYPE_EVENT_NAMES = { page: '$page', screen: '$screen', identify: '$identify' } as const;

@@ -46,6 +46,15 @@ export const CROSS_CHECKS: readonly CrossCheck[] = [
     },
   },
   {
+    needs: ['MAX_BODY_BYTES', 'MAX_INFLIGHT_BODY_BYTES'],
+    check(v) {
+      const body = num(v, 'MAX_BODY_BYTES');
+      const inflight = num(v, 'MAX_INFLIGHT_BODY_BYTES');
+      if (inflight >= body) return [];
+      return [`MAX_INFLIGHT_BODY_BYTES=${inflight} is smaller than MAX_BODY_BYTES=${body}: a request of the largest allowed size could never be read; raise MAX_INFLIGHT_BODY_BYTES`];
+    },
+  },
+  {
     // Prometheus text names topics, partitions and sites' traffic: never beyond loopback without a token.
     needs: ['QUERY_HOST', 'METRICS_HOST', 'METRICS_TOKEN'],
     check(v) {

@@ -219,6 +219,16 @@ export const SETTINGS = defineSettings({
     default: 5 * 60_000, min: 0, max: DAY_MS, processes: EDGES,
     doc: 'event times later than arrival + this are clamped to it (≤ `SALT_EPOCH_MS`; docs/EDGE.md)',
   }),
+  HEADERS_TIMEOUT_MS: whole({
+    default: 10_000, min: 100, max: 600_000, processes: NODE_EDGES,
+    doc: 'Node edge: headers, then the whole body (`BODY_TIMEOUT_MS`), must arrive within these times (else `408`, connection closed)',
+  }),
+  BODY_TIMEOUT_MS: whole({ default: 15_000, min: 100, max: 600_000, processes: NODE_EDGES, sharesRowWith: 'HEADERS_TIMEOUT_MS' }),
+  MAX_CONNECTIONS: whole({
+    default: 4096, min: 1, max: 1_000_000, processes: NODE_EDGES,
+    doc: 'Node edge, per process: open connections and (`MAX_INFLIGHT_BODY_BYTES`, default 64 MiB, at least `MAX_BODY_BYTES`) request-body bytes held at once; past either, `503 overloaded` with `Retry-After` ([docs/EDGE.md](docs/EDGE.md) "Limits")',
+  }),
+  MAX_INFLIGHT_BODY_BYTES: whole({ default: 64 * KIB * KIB, min: 64 * KIB, max: 16 * KIB * KIB * KIB, processes: NODE_EDGES, sharesRowWith: 'MAX_CONNECTIONS' }),
   COUNTRY_HEADER: text('string', {
     processes: EDGES, defaultDoc: 'unset (Workers: `request.cf.country`)',
     pattern: /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, problem: 'is not a valid HTTP header name (example: CF-IPCountry or X-Country-Code)',

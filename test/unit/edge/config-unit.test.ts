@@ -26,6 +26,10 @@ describe('parseEdgeConfig', () => {
       maxEventsPerBatch: 500,
       maxEventBytes: 32 * 1024,
       maxFutureSkewMs: 300_000,
+      headersTimeoutMs: 10_000,
+      bodyTimeoutMs: 15_000,
+      maxConnections: 4096,
+      maxInflightBodyBytes: 64 * 1024 * 1024,
       countryHeader: undefined,
       pseudonymSalt: 'a-very-secret-salt-value',
       saltEpochMs: 86_400_000,
@@ -156,5 +160,11 @@ describe('parseEdgeConfig', () => {
 
   it('requires heartbeats to be no more frequent than flushes', () => {
     expect(errorsOf({ ...PROD, FLUSH_INTERVAL_MS: '2000', HEARTBEAT_MS: '1000' })).toEqual([expect.stringMatching(/^HEARTBEAT_MS=1000 must be at least FLUSH_INTERVAL_MS=2000/)]);
+  });
+
+  it('reads the Node limits and refuses an in-flight cap below one body', () => {
+    const r = parseEdgeConfig({ ...PROD, HEADERS_TIMEOUT_MS: '2000', BODY_TIMEOUT_MS: '30000', MAX_CONNECTIONS: '100', MAX_INFLIGHT_BODY_BYTES: '1048576' });
+    expect(r.ok && [r.config.headersTimeoutMs, r.config.bodyTimeoutMs, r.config.maxConnections, r.config.maxInflightBodyBytes]).toEqual([2000, 30_000, 100, 1_048_576]);
+    expect(errorsOf({ ...PROD, MAX_BODY_BYTES: '1048576', MAX_INFLIGHT_BODY_BYTES: '524288' })).toEqual([expect.stringMatching(/^MAX_INFLIGHT_BODY_BYTES=524288 is smaller than MAX_BODY_BYTES=1048576/)]);
   });
 });
