@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnTributary, type TributaryProcess } from '../support/tributary-process.ts';
+import { testKafkaBrokers, uniqueName } from './setup/kafka-test-env.ts';
 
 // libchdb binds a data directory to one process. The commands README lists as separate services
 // refuse a CLICKHOUSE_PATH another live process has open, before they touch anything else, with
@@ -66,12 +67,29 @@ describe('a second process on an embedded ClickHouse directory in use', () => {
     expect(holder.child.exitCode).toBeNull();
   });
 
-  it('a directory left by a killed process is taken over', async () => {
+  it('a directory left by a killed process is taken over: the documented `tributary gateway` migrates it and serves', async () => {
     holder.kill('SIGKILL');
     await holder.exited;
+    // docs/DEPLOY-WORKERS.md: KAFKA_BROKERS and GATEWAY_SIGNING_KEYS only (SALT_SOURCE=clickhouse,
+    // the embedded store), on a store no migration has touched yet.
+    const gatewayPort = await freePort();
+    const gateway = spawnTributary(['gateway'], {
+      KAFKA_BROKERS: testKafkaBrokers().join(','),
+      GATEWAY_SIGNING_KEYS: GATEWAY_KEYS,
+      GATEWAY_PORT: String(gatewayPort),
+      CLICKHOUSE_PATH: clickhousePath,
+      PARTIALS_TOPIC: uniqueName('partials'),
+      REJECTED_TOPIC: uniqueName('rejected'),
+      DEAD_LETTER_TOPIC: uniqueName('dlq'),
+    });
+    await gateway.waitForOutput(/gateway_listening/, 90_000);
+    expect(gateway.output()).toMatch(/"event":"salt_store"/);
+    expect((await fetch(`http://127.0.0.1:${gatewayPort}/health`)).status).toBe(200);
+    gateway.kill('SIGTERM');
+    expect((await gateway.exited).code, gateway.output()).toBe(0);
     const migrate = spawnTributary(['migrate'], { CLICKHOUSE_PATH: clickhousePath });
     const { code } = await migrate.exited;
     expect(code, migrate.output()).toBe(0);
-    expect(migrate.output()).toMatch(/applied \d+ migration/);
+    expect(migrate.output()).toMatch(/applied 0 migration\(s\); [1-9]\d* already applied/);
   });
 });
