@@ -44,7 +44,8 @@ describe('a second process on an embedded ClickHouse directory in use', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it.each([
+  // Side by side: each is its own process and none touches the directory.
+  it.concurrent.for([
     ['aggregator', { KAFKA_BROKERS: '127.0.0.1:1' }],
     ['query-api', { TRIBUTARY_ENV: 'dev', QUERY_PORT: '18981' }],
     ['migrate', {}],
@@ -52,7 +53,7 @@ describe('a second process on an embedded ClickHouse directory in use', () => {
     ['edge', { KAFKA_BROKERS: '127.0.0.1:1', TRIBUTARY_ENV: 'dev', PORT: '18982' }],
     // No KAFKA_BROKERS: refuses before it would start a local broker.
     ['start', { TRIBUTARY_CACHE_DIR: cacheDir, TRIBUTARY_KAFKA_PORT: '1' }],
-  ] as const)('tributary %s exits 1 with the holder, the reason and what to run', async (command, env) => {
+  ] as const)('tributary %s exits 1 with the holder, the reason and what to run', async ([command, env], { expect }) => {
     const second = spawnTributary([command], { ...env, CLICKHOUSE_PATH: clickhousePath, SHUTDOWN_TIMEOUT_MS: '5000' });
     const { code } = await second.exited;
     const output = second.output();
