@@ -2,7 +2,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-// DESIGN §2 dependency rules, enforced here so a wrong import fails `npm run lint`.
+// docs/ARCHITECTURE.md §2 dependency rules, enforced here so a wrong import fails `npm run lint`.
 const NODE_AND_RUNTIME = ['node:*', 'cloudflare:*', 'fs', 'path', 'os', 'crypto', 'net', 'http', 'child_process', 'kafkajs', '@clickhouse/*', 'chdb', 'chdb/*', 'pino', 'prom-client', '@hono/node-server'];
 
 export default tseslint.config(
@@ -22,7 +22,7 @@ export default tseslint.config(
     files: ['core/algebra/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { regex: '^(?!\\./[^/]+$)', message: 'core/algebra imports only its own files (DESIGN §2): no runtime, no I/O, no dependencies.' },
+        { regex: '^(?!\\./[^/]+$)', message: 'core/algebra imports only its own files (docs/ARCHITECTURE.md §2): no runtime, no I/O, no dependencies.' },
       ] }],
       'no-restricted-globals': ['error',
         { name: 'process', message: 'core/algebra is runtime-neutral: pass configuration in.' },
@@ -53,8 +53,8 @@ export default tseslint.config(
     ignores: ['edge/node/**', 'edge/worker/**', 'edge/deno/**'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [
-        { group: NODE_AND_RUNTIME, message: 'edge/ uses web-standard APIs only; runtime specifics belong in edge/node, edge/worker or edge/deno (DESIGN §2).' },
-        { group: ['../core/*', '!../core/algebra', '../../core/*', '!../../core/algebra'], message: 'edge/ may import core/algebra, shared/ and schemas/ only (DESIGN §2).' },
+        { group: NODE_AND_RUNTIME, message: 'edge/ uses web-standard APIs only; runtime specifics belong in edge/node, edge/worker or edge/deno (docs/ARCHITECTURE.md §2).' },
+        { group: ['../core/*', '!../core/algebra', '../../core/*', '!../../core/algebra'], message: 'edge/ may import core/algebra, shared/ and schemas/ only (docs/ARCHITECTURE.md §2).' },
         // An allowlist of packages: hono, the UA parser and bot list of the enrichment step, and the phone-number metadata of the scrubber (ADR 0001).
         { regex: '^(?!\\.|hono(/|$)|isbot$|ua-parser-js$|libphonenumber-js/min$)', message: 'edge/ imports only hono, isbot, ua-parser-js, libphonenumber-js/min, core/algebra, shared/ and schemas/ (ADR 0001): add a package to the allowlist in eslint.config.js and the ADR only with a reason.' },
       ] }],

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const HEADER = '# Benchmarks\n\nResults of `npm run bench:*` on the machine named in each section. Targets come from the issues; see DESIGN §6.\n\n';
+const HEADER = '# Benchmarks\n\nResults of `npm run bench:*` on the machine named in each section. Targets come from the issues; see ARCHITECTURE §6.\n\n';
 
 /** Replaces the `## <title>` section of docs/BENCHMARKS.md (up to the next `## `), keeping the others. */
 export function writeBenchmarkSection(title: string, section: string): string {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { register } from 'tsx/esm/api';
 
 // The event validators are generated from schemas/events at build time (no code generation at
-// run time, DESIGN §4); a fresh clone has not built them yet, so build them once here.
+// run time, ARCHITECTURE §4); a fresh clone has not built them yet, so build them once here.
 const generated = fileURLToPath(new URL('../schemas/generated/validators.js', import.meta.url));
 if (!existsSync(generated)) {
   const script = fileURLToPath(new URL('../scripts/build-validators.ts', import.meta.url));

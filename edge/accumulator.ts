@@ -36,7 +36,7 @@ export interface AccumulatorOptions {
 }
 
 /**
- * Bounded memory (DESIGN §3.8): per (window, site, dimension) the first `cardinalityCap`
+ * Bounded memory (ARCHITECTURE §3.8): per (window, site, dimension) the first `cardinalityCap`
  * distinct values are kept and later ones fold into `__other__`; event names are capped the
  * same way (as dimension `$event`) because they are client-chosen too. The cap is per edge:
  * a window merged from N edges can hold up to N × cap values before the aggregator's own caps.

@@ -81,7 +81,7 @@ interface Waiter {
 }
 
 /**
- * Group commit (DESIGN §3.1): rows from many requests go out in one `PartialEnvelope`, and a
+ * Group commit (ARCHITECTURE §3.1): rows from many requests go out in one `PartialEnvelope`, and a
  * request is answered only after the flush carrying its rows has been acknowledged.
  *
  * No loss, no double count: an envelope is encoded once, with its sequence number, and kept

@@ -1,5 +1,5 @@
 /**
- * Salt epochs (DESIGN §3.6). Pseudonyms are HMACs under the salt of the event's **epoch**
+ * Salt epochs (ARCHITECTURE §3.6). Pseudonyms are HMACs under the salt of the event's **epoch**
  * (`floor(eventTimeMs / epochMs)`, daily by default). All edges must get the same salt for the
  * same epoch, or one user counts once per edge. A salt provider is the port through which the
  * edge gets it; see docs/EDGE.md "Salt epochs".

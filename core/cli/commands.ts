@@ -1,5 +1,6 @@
 import { serve } from '@hono/node-server';
 import { openClickHouse } from '../clickhouse/client.ts';
+import { assertEmbeddedDirectoryFree } from '../clickhouse/embedded-owner.ts';
 import { migrate } from '../clickhouse/migrate.ts';
 import { applyRetention, describeRetention } from '../clickhouse/retention.ts';
 import type { CoreConfig } from '../config/core-config.ts';
@@ -26,6 +27,14 @@ import { startNodeEdge } from '../../edge/node/server.ts';
 import { SETTINGS, readEnum } from '../../shared/config/index.ts';
 import type { SaltProvider } from '../../edge/salt-provider.ts';
 
+/**
+ * Refuses at once, before a broker or topics are touched, when the embedded ClickHouse this
+ * command would open is held by another live process (README "Processes and topologies").
+ */
+function refuseEmbeddedInUse(config: CoreConfig): void {
+  if (config.clickhouse.kind === 'embedded') assertEmbeddedDirectoryFree(config.clickhouse.path);
+}
+
 function requireBrokers(config: CoreConfig): string[] {
   if (!config.kafkaBrokers) throw new Error('KAFKA_BROKERS is not set: point it at your brokers (host:port,...) or run `tributary start`, which starts a local broker');
   return config.kafkaBrokers;
@@ -40,6 +49,7 @@ function refuseKafkaSecurity(config: CoreConfig, command: string): void {
 
 export async function runStart(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   refuseKafkaSecurity(config, 'tributary start');
+  refuseEmbeddedInUse(config);
   let brokers = config.kafkaBrokers;
   if (!brokers) {
     console.log('Starting local Kafka (first run downloads the broker jars with Maven)...');
@@ -128,6 +138,7 @@ export function startFailureMessage(config: CoreConfig, component: 'aggregator' 
 export async function runEdge(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   const brokers = requireBrokers(config);
   refuseKafkaSecurity(config, 'tributary edge');
+  if (config.saltSource === 'clickhouse') refuseEmbeddedInUse(config);
   const edgeConfig = parseEdgeConfig(process.env, { pseudonymSaltRequired: config.saltSource === 'static' });
   if (!edgeConfig.ok) throw new Error(`edge configuration is not valid:\n  - ${edgeConfig.errors.join('\n  - ')}`);
   // EDGE_PROCESSES > 1: every worker process builds its own salt provider (edge-worker.ts).
@@ -204,18 +215,21 @@ async function openSaltStore(
 /**
  * The salts `tributary gateway` serves: the ClickHouse store's (SALT_SOURCE=clickhouse, the
  * default), or none (static). A store that is down at start-up only delays salts (503 until it is
- * back); a store without the table is a deployment error and stops the start.
+ * back); a server without the table is a deployment error and stops the start.
  */
 async function gatewaySalts(config: CoreConfig, logger: Logger): Promise<{ salts: SaltProvider | undefined; close(): Promise<void> }> {
   if (config.saltSource === 'static') return { salts: undefined, close: async () => {} };
   if (config.saltSource === 'gateway') throw new Error('SALT_SOURCE=gateway is for edges; the gateway serves the salts it reads from ClickHouse: unset SALT_SOURCE (clickhouse), or set it to static to serve none');
-  return openSaltStore(config, config.salts.epochMs, config.salts.retentionEpochs, logger, 'or set SALT_SOURCE=static to serve no salts');
+  // An embedded store is the gateway's own (as `tributary edge`'s is): migrated here, so the
+  // documented local `tributary gateway` works without a `tributary migrate` first.
+  return openSaltStore(config, config.salts.epochMs, config.salts.retentionEpochs, logger, 'or set SALT_SOURCE=static to serve no salts', { migrateEmbedded: true });
 }
 
 /** `tributary gateway`: signed HTTPS in, idempotent Kafka producer out (docs/DEPLOY-WORKERS.md). */
 export async function runGateway(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   const brokers = requireBrokers(config);
   if (config.gateway.signingKeys.size === 0) throw new Error('GATEWAY_SIGNING_KEYS is not set: list each edge as edgeId:secret (the edge has the same secret as GATEWAY_SIGNING_KEY)');
+  if (config.saltSource === 'clickhouse') refuseEmbeddedInUse(config);
   await ensurePipelineTopics(createKafka(brokers, 'tributary-gateway-admin', logger, { security: config.kafkaSecurity }), config);
   const store = await gatewaySalts(config, logger);
   const gateway = await startGateway({ brokers, ...(config.kafkaSecurity ? { kafkaSecurity: config.kafkaSecurity } : {}), keys: config.gateway.signingKeys, ...(config.gateway.edgeSites ? { edgeSites: config.gateway.edgeSites } : {}), port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting }, logger, scrub: createScrubber({ pathSecretPatterns: config.gateway.pathSecretPatterns }), ...(store.salts ? { salts: store.salts } : {}) });
@@ -229,6 +243,7 @@ export async function runGateway(config: CoreConfig, logger: Logger, shutdown: S
 
 export async function runAggregator(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   const brokers = requireBrokers(config);
+  refuseEmbeddedInUse(config);
   const clickhouse = await openClickHouse(config.clickhouse);
   await migrate(clickhouse.client);
   const kafka = createKafka(brokers, 'tributary-aggregator', logger, { security: config.kafkaSecurity });
@@ -256,6 +271,7 @@ export async function runAggregator(config: CoreConfig, logger: Logger, shutdown
 export async function runQueryApi(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   // `development` counts as dev here as everywhere; a value that is not valid counts as production.
   const access = resolveQueryAccess({ readKeys: config.queryReadKeys, host: config.queryHost, dev: readEnum(process.env, SETTINGS.TRIBUTARY_ENV, []) === 'dev' });
+  refuseEmbeddedInUse(config);
   const clickhouse = await openClickHouse(config.clickhouse);
   const app = createQueryApp(clickhouse.client, { access, limits: config.queryLimits, metricsToken: config.metricsToken, registry: createMetricsRegistry(), allowedLatenessMs: config.aggregator.allowedLatenessMs, logger });
   const server = serve({ fetch: app.fetch, port: config.queryPort, hostname: config.queryHost });
@@ -268,6 +284,7 @@ export async function runQueryApi(config: CoreConfig, logger: Logger, shutdown: 
 }
 
 export async function runMigrate(config: CoreConfig): Promise<number> {
+  refuseEmbeddedInUse(config);
   const clickhouse = await openClickHouse(config.clickhouse);
   try {
     const report = await migrate(clickhouse.client);

@@ -1,8 +1,9 @@
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { isProcessAlive } from '../kafka/os-probes.ts';
+import { claimEmbeddedDirectory } from './embedded-owner.ts';
 import { createInsertDir, embeddedRowBinaryInsert, removeDeadInsertDirs, serverRowBinaryInsert, type InsertRowBinary } from './row-binary-insert.ts';
 
 /** Where ClickHouse lives: a server over HTTP, or the embedded engine (chdb) on a local path. */
@@ -40,20 +41,26 @@ export async function openClickHouse(target: ClickHouseTarget): Promise<ClickHou
   }
   const path = resolve(target.path);
   mkdirSync(path, { recursive: true });
-  // Imported lazily: libchdb is a native addon and binds one data directory per process, so
-  // processes that talk to a server never load it.
-  const { createChdbConnection } = await import('chdb/connection');
-  // chdb types its connection against @clickhouse/client-common, which @clickhouse/client bundles
-  // a copy of; the shapes are the same, the declarations are not shared.
-  const connection = createChdbConnection({ path }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
-  const client = createClient({ connection });
+  // Before chdb: a directory another live process has open is refused with what to run instead
+  // (EmbeddedClickHouseInUseError); the owner file also keeps `tributary reset` from deleting it.
+  const releaseOwner = claimEmbeddedDirectory(path);
+  let client: ClickHouseClient;
+  try {
+    // Imported lazily: libchdb is a native addon and binds one data directory per process, so
+    // processes that talk to a server never load it.
+    const { createChdbConnection } = await import('chdb/connection');
+    // chdb types its connection against @clickhouse/client-common, which @clickhouse/client bundles
+    // a copy of; the shapes are the same, the declarations are not shared.
+    const connection = createChdbConnection({ path }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
+    client = createClient({ connection });
+  } catch (error) {
+    releaseOwner();
+    throw error;
+  }
   // Private to this process: RowBinary files live only for the length of one insert. Folders of
   // processes that were killed before they could remove theirs go first.
   removeDeadInsertDirs(tmpdir(), isProcessAlive);
   const insertDir = createInsertDir(tmpdir());
-  // Says which process has the directory open, so `tributary reset` does not delete it under a running pipeline.
-  const owner = embeddedOwnerFile(path);
-  writeFileSync(owner, `${process.pid}\n`);
   return {
     client,
     insertRowBinary: embeddedRowBinaryInsert(client, insertDir.path),
@@ -61,19 +68,12 @@ export async function openClickHouse(target: ClickHouseTarget): Promise<ClickHou
     close: async () => {
       await client.close();
       insertDir.release();
-      try {
-        if (readFileSync(owner, 'utf8').trim() === String(process.pid)) rmSync(owner, { force: true });
-      } catch {
-        // already gone (reset, or removed by hand)
-      }
+      releaseOwner();
     },
   };
 }
 
-/** The file naming the process that has the embedded ClickHouse at `path` open (its pid). */
-export function embeddedOwnerFile(path: string): string {
-  return join(resolve(path), 'tributary-owner.pid');
-}
+export { embeddedOwnerFile, EmbeddedClickHouseInUseError } from './embedded-owner.ts';
 
 function redactUrl(url: string): string {
   try {

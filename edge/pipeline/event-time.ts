@@ -10,7 +10,7 @@ export interface EventTime {
 }
 
 /**
- * Event time, not arrival time (DESIGN §3.2). As Segment does, the client's clock is trusted
+ * Event time, not arrival time (ARCHITECTURE §3.2). As Segment does, the client's clock is trusted
  * for intervals but not for absolute time: `eventTime = timestamp + (receivedAt - sentAt)`.
  * Without `sentAt` the client timestamp is used as sent (server SDKs, historical imports);
  * without a usable timestamp the receive time is used. A result more than `maxFutureSkewMs`

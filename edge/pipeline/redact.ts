@@ -62,7 +62,7 @@ function scrubPointer(pointer: string, scrub: Scrub): string {
 }
 
 /**
- * A copy of a rejected event that is safe to leave the edge (DESIGN §3.6): it keeps the
+ * A copy of a rejected event that is safe to leave the edge (ARCHITECTURE §3.6): it keeps the
  * structure and the fields needed to debug the rejection, and replaces every free-text or
  * personal value by its type, e.g. `"[string:23]"`. Raw user ids are replaced by the
  * pseudonym when one could be computed; traits, IPs, user agents and URLs never survive.

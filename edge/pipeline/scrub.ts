@@ -2,7 +2,7 @@ import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/
 import { createBoundedCache } from './bounded-cache.ts';
 
 /**
- * Free-text scrubbing (DESIGN §3.6, docs/EDGE.md "What is scrubbed"). Every string that leaves
+ * Free-text scrubbing (ARCHITECTURE §3.6, docs/EDGE.md "What is scrubbed"). Every string that leaves
  * the edge — event names, paths and kept query values, referrer domains, and what rejected
  * records keep verbatim (messageId, event name, library name, object keys, error texts) — goes
  * through one {@link Scrub} function:

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
+import { createQueryApp } from '../../core/query/api.ts';
+import { eventName } from '../../edge/pipeline/dimensions.ts';
 import {
   HOUR,
   MINUTE,
@@ -20,9 +22,15 @@ import {
 // docs/QUERIES.md can't rot: every ```sql title="..."``` block in it runs here against seeded
 // data and its result is checked against numbers computed from the seeded events. Grafana
 // variants (```sql grafana title="..."```) run after expanding the plugin's macros and must give
-// the same rows as their plain counterpart. A new block without a check fails the test.
+// the same rows as their plain counterpart. A new block without a check fails the test. Events
+// are named as the edge names them (page views: eventName of a `page` event), so a query for a
+// name the edge never writes finds no rows and fails. The HTTP API's documented answers (fields
+// of a timeseries point, `sum` 0 and the other value metrics null without values) are checked too.
 
 const DOC = fileURLToPath(new URL('../../docs/QUERIES.md', import.meta.url));
+/** What the edge counts page views and a tracked signup under. */
+const PAGE = eventName({ type: 'page' });
+const SIGNUP = eventName({ type: 'track', event: 'signup' });
 const NOV = (d: number, h = 0, m = 0, s = 0): number => Date.UTC(2026, 10, d, h, m, s);
 
 interface Block {
@@ -70,7 +78,7 @@ function generate(): SeedEvent[] {
       if (country !== undefined) dims.country = country;
       out.push({
         site,
-        event: signup ? 'signup' : 'pageview',
+        event: signup ? SIGNUP : PAGE,
         timeMs: t0 + Math.floor(u() * MINUTE),
         dims,
         user: `${site}-u${Math.floor(u() * 300)}`,
@@ -105,7 +113,7 @@ beforeAll(async () => {
   const emission = emissionOf(events, statuses);
   lateRows = [{ site: 'demo', events: 3 }, { site: 'demo', events: 4 }, { site: 'other', events: 9 }];
   emission.late = lateRows.map((l, i) => ({
-    site: l.site, event: 'pageview', windowStartMs: NOV(18, 12), dimsKey: '', events: l.events, reason: 'beyond_correction_horizon',
+    site: l.site, event: PAGE, windowStartMs: NOV(18, 12), dimsKey: '', events: l.events, reason: 'beyond_correction_horizon',
     sourceId: 'edge-1', sequence: i + 1, watermarkMs: NOV(21), receivedAtMs: NOV(21, 8),
   }));
   await seed(emission, 0);
@@ -162,7 +170,7 @@ const CHECKS: Record<string, (rows: Row[]) => void> = {
     expect(Math.abs(Number(rows[0]?.unique_users) - exp.distinct)).toBeLessThanOrEqual(exp.distinct * 0.03);
   },
   'p95 of a property by country': (rows) => {
-    const byCountry = groupBy(demo(RANGE.from, RANGE.to, 'pageview'), (e) => e.dims.country ?? '');
+    const byCountry = groupBy(demo(RANGE.from, RANGE.to, PAGE), (e) => e.dims.country ?? '');
     expect(rows.map((r) => r.country).sort()).toEqual([...byCountry.keys()].sort());
     const p95s = rows.map((r) => Number(r.p95_value));
     expect(p95s).toEqual([...p95s].sort((a, b) => b - a));
@@ -179,7 +187,7 @@ const CHECKS: Record<string, (rows: Row[]) => void> = {
     expect(rows.map((r) => [r.minute, Number(r.events)])).toEqual([...recent].sort(([a], [b]) => a - b).map(([t, es]) => [dt(t), es.length]));
   },
   'Top pages by views': (rows) => {
-    const byPath = groupBy(demo(RANGE.from, RANGE.to, 'pageview'), (e) => e.dims.path as string);
+    const byPath = groupBy(demo(RANGE.from, RANGE.to, PAGE), (e) => e.dims.path as string);
     const ranked = [...byPath].sort(([a, x], [b, y]) => y.length - x.length || (a < b ? -1 : 1)).slice(0, 10);
     expect(rows.map((r) => [r.path, Number(r.views), Number(r.visitors)])).toEqual(ranked.map(([p, es]) => [p, es.length, expectedOf(es).uniques]));
   },
@@ -242,5 +250,45 @@ describe('docs/QUERIES.md', () => {
     const project = (rs: Row[], names: string[]): unknown[][] => rs.map((r) => names.map((n) => r[n]));
     expect(rows.length).toBeGreaterThan(0);
     expect(project(rows, Object.keys(spec.columns))).toEqual(project(expected, Object.values(spec.columns)));
+  });
+});
+
+/** The JSON example under a heading like **`GET /api/v1/timeseries`** in the doc. */
+function jsonExampleAfter(markdown: string, heading: string): Record<string, unknown> {
+  const at = markdown.indexOf(heading);
+  const m = at < 0 ? null : /```json\n([\s\S]*?)^```$/m.exec(markdown.slice(at));
+  if (!m) throw new Error(`no JSON example after ${heading} in docs/QUERIES.md`);
+  return JSON.parse(m[1] as string) as Record<string, unknown>;
+}
+
+describe('docs/QUERIES.md "HTTP query API" answers', () => {
+  const get = async (path: string): Promise<Record<string, unknown>> => {
+    const app = createQueryApp(ch.client, { access: { kind: 'open' }, allowedLatenessMs: 5000 });
+    const res = await app.request(path);
+    expect(res.status, await res.clone().text()).toBe(200);
+    return (await res.json()) as Record<string, unknown>;
+  };
+  const range = `from=${new Date(RANGE.from).toISOString()}&to=${new Date(RANGE.to).toISOString()}&granularity=day`;
+  const VALUE_METRICS = 'count,sum,avg,min,max,p95';
+
+  it('a timeseries point has the fields of the documented example', async () => {
+    const example = jsonExampleAfter(readFileSync(DOC, 'utf8'), '**`GET /api/v1/timeseries`**') as { query: { event: string; metrics: string[] }; points: Row[] };
+    expect(example.query.event).toBe(PAGE);
+    const body = (await get(`/api/v1/timeseries?site=demo&event=${encodeURIComponent(PAGE)}&${range}&metrics=${example.query.metrics.join(',')}`)) as { points: Row[] };
+    expect(body.points.length).toBeGreaterThan(0);
+    for (const point of body.points) expect(Object.keys(point).sort()).toEqual(Object.keys(example.points[0] as Row).sort());
+  });
+
+  it('without values: sum is 0, avg, min, max and percentiles are null; with values they are numbers', async () => {
+    const signups = expectedOf(demo(RANGE.from, RANGE.to, SIGNUP));
+    expect(signups.count).toBeGreaterThan(0);
+    expect(signups.valueCount).toBe(0);
+    const none = (await get(`/api/v1/totals?site=demo&event=${SIGNUP}&${range}&metrics=${VALUE_METRICS}`)) as { totals: Row };
+    expect(none.totals).toMatchObject({ count: signups.count, sum: 0, avg: null, min: null, max: null, p95: null });
+    const pages = expectedOf(demo(RANGE.from, RANGE.to, PAGE));
+    const some = (await get(`/api/v1/totals?site=demo&event=${encodeURIComponent(PAGE)}&${range}&metrics=${VALUE_METRICS}`)) as { totals: Row };
+    expect(some.totals.count).toBe(pages.count);
+    for (const metric of ['sum', 'avg', 'min', 'max', 'p95']) expect(typeof some.totals[metric], metric).toBe('number');
+    expect(some.totals.sum).toBeCloseTo(pages.values.reduce((a, v) => a + v, 0), 3);
   });
 });

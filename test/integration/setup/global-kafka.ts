@@ -7,7 +7,7 @@
  *   takes port + 1). Several runs on one machine (two terminals, watch mode, several engineers
  *   sharing a checkout) share that broker: each run holds a lease, the first run wipes the
  *   folder and starts the broker, the last one to finish stops it. Tests therefore never rely on
- *   an empty broker — they use unique topic and group names (DESIGN.md §4). Data and log stay
+ *   an empty broker — they use unique topic and group names (docs/ARCHITECTURE.md §4). Data and log stay
  *   on disk until the next cold start, for post-mortems.
  *
  * Tests get the address with `inject('kafkaBrokers')` (helpers in ./kafka-test-env.ts). That is

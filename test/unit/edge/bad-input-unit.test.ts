@@ -1,5 +1,5 @@
 /**
- * Issue #3's bad-input list, each case held to the same contract (DESIGN §3.7): the documented
+ * Issue #3's bad-input list, each case held to the same contract (ARCHITECTURE §3.7): the documented
  * status with a JSON error body, no crash, other requests and valid sibling events still
  * counted, and every rejected event recorded with its reason.
  */
