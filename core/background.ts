@@ -1,7 +1,11 @@
 /** State of a long-running component, as health endpoints and the start banner report it. */
 export interface ComponentHealth {
-  /** `joining`: started, not yet consuming (e.g. waiting for its consumer group); `failed`: stopped on a fatal error. */
-  status: 'joining' | 'running' | 'failed';
+  /**
+   * `joining`: started, not yet consuming (e.g. waiting for its consumer group); `degraded`: not
+   * consuming for now and recovering by itself (a crashed consumer being restarted); `failed`:
+   * stopped on a fatal error.
+   */
+  status: 'joining' | 'running' | 'degraded' | 'failed';
   error?: string;
 }
 

@@ -10,3 +10,14 @@ export function writeRetryDelayMs(attempt: number, firstMs: number): number {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * Delay before attempt `attempt` (1-based) of something that failed for a reason that may pass
+ * (a consumer restart after a broker outage): `firstMs` doubling per attempt up to `maxMs`, with
+ * "equal jitter" — a random point in the upper half of that — so processes that failed together
+ * do not retry in lockstep. Always within [min(firstMs·2^(attempt−1), maxMs) / 2, maxMs].
+ */
+export function jitteredBackoffMs(attempt: number, firstMs: number, maxMs: number, random: () => number = Math.random): number {
+  const base = Math.min(firstMs * 2 ** Math.min(Math.max(attempt, 1) - 1, 30), maxMs);
+  return Math.round(base / 2 + random() * (base / 2));
+}

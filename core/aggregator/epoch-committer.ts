@@ -92,6 +92,13 @@ export interface PartitionView {
 export interface EpochCommitter {
   /** A group join: every partition restarts from its committed checkpoint; `partitions` are restored now. */
   assigned(partitions: readonly number[]): void;
+  /**
+   * The consumer lost its group membership without a rebalance telling us (it crashed): every
+   * partition is given up as in a rebalance. Nothing of the runtimes held so far commits any
+   * more (an epoch being written is abandoned before its commit, or its emission is left to the
+   * next restore), and the next `assigned` restores from the committed checkpoints.
+   */
+  revoked(reason: string): void;
   ingest(batch: InputBatch): Promise<void>;
   /** Cuts the epoch of every partition whose epoch is due (windows close without new input). */
   tick(): void;
@@ -495,6 +502,15 @@ export function createEpochCommitter(ports: EpochPorts, o: EpochCommitterOptions
           })
           .catch((err: unknown) => onTaskError('partition_restore_failed', partition, err));
       }
+    },
+    revoked(reason) {
+      if (!running) return;
+      generation++;
+      for (const rt of runtimes.values()) rt.stale = true;
+      runtimes.clear();
+      const held = assignedPartitions;
+      assignedPartitions = [];
+      o.logger.info({ event: 'partitions_revoked', generation, partitions: held, reason });
     },
     ingest,
     tick() {

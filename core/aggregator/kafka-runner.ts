@@ -4,6 +4,7 @@ import type { EmissionWriter } from '../clickhouse/emission-writer.ts';
 import type { Logger } from '../log.ts';
 import { sleep } from '../retry.ts';
 import type { CheckpointStore } from './checkpoint.ts';
+import { createConsumerRestarter } from './consumer-restart.ts';
 import { createEpochCommitter, type AggregatorHooks, type AggregatorStats, type PartitionView } from './epoch-committer.ts';
 import { createKafkaOffsetStore } from './kafka-offset-store.ts';
 import type { AggregatorSettings } from './partition-aggregator.ts';
@@ -38,24 +39,32 @@ export interface AggregatorRunnerOptions {
   highWatermarkIntervalMs?: number;
   /** How long `stop()` tries to write the last epochs before it gives up on them (default 10 s). */
   stopFlushTimeoutMs?: number;
+  /** First delay before a crashed consumer is started again (default 1 s); doubles per crash, with jitter. */
+  consumerRestartFirstMs?: number;
+  /** Longest delay between consumer restarts (default 15 s). */
+  consumerRestartMaxMs?: number;
 }
 
 export type { AggregatorHooks, AggregatorStats } from './epoch-committer.ts';
 
-/** What `health()` reports: joining until the first group join, failed after a fatal error. */
+/**
+ * What `health()` reports: joining until the first group join, degraded from a consumer crash
+ * until it joined again (it is being restarted), failed after a fatal error.
+ */
 export interface AggregatorHealth {
-  status: 'joining' | 'running' | 'failed';
-  /** Set when `status` is `failed`: what happened and what to run. */
+  status: 'joining' | 'running' | 'degraded' | 'failed';
+  /** Set when `status` is `failed` (what happened and what to run) or `degraded` (the crash). */
   error?: string;
 }
 
 export interface RunningAggregator {
-  /** `joining` until the consumer first joined its group, then `running`; `failed` once `fatal` has settled. */
+  /** `joining` until the consumer first joined its group, then `running`; `degraded` while a crashed consumer is restarted; `failed` once `fatal` has settled. */
   health(): AggregatorHealth;
   /**
    * Settles (resolves with the error) only when the aggregator stopped because of a fatal error:
-   * a state mismatch between Kafka and ClickHouse, or a permanent ClickHouse error. It never
-   * settles otherwise. After it settles the aggregator consumes and commits nothing more.
+   * a state mismatch between Kafka and ClickHouse, a permanent ClickHouse error, or a consumer
+   * crash no restart can fix (authorization, configuration). It never settles otherwise: a
+   * consumer that crashed during a broker outage is restarted in process. After it settles the aggregator consumes and commits nothing more.
    */
   readonly fatal: Promise<Error>;
   stats(): AggregatorStats;
@@ -83,6 +92,10 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
     heartbeatInterval: Math.min(3_000, Math.floor((o.sessionTimeoutMs ?? 30_000) / 3)),
     readUncommitted: false,
     maxBytesPerPartition: o.maxBytesPerPartition ?? 1_048_576,
+    // kafkajs restarts a crashed consumer only when the error looks retriable to it, and a broker
+    // outage can end in errors it does not (consumer-restart.ts). Every restart is ours instead:
+    // one policy, one backoff, logged, and visible in health().
+    retry: { restartOnFailure: async () => false },
   });
   const admin: Admin = o.kafka.admin();
   const dlqProducer: Producer = o.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -135,35 +148,51 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
 
   let joined = false;
   let stopped = false;
+  const restarter = createConsumerRestarter({
+    restart: async () => {
+      if (stopped || committer.failure()) return;
+      await consumer.run(runConfig);
+    },
+    fatal: (err) => committer.fail(err),
+    // Partitions held before the crash are given up now: nothing commits under the old generation.
+    crashed: () => committer.revoked('consumer_crashed'),
+    logger: o.logger,
+    fields: { topic: o.topic, group: o.groupId },
+    ...(o.consumerRestartFirstMs !== undefined ? { firstDelayMs: o.consumerRestartFirstMs } : {}),
+    ...(o.consumerRestartMaxMs !== undefined ? { maxDelayMs: o.consumerRestartMaxMs } : {}),
+  });
   consumer.on(consumer.events.GROUP_JOIN, (e) => {
     joined = true;
+    restarter.joined();
     committer.assigned(e.payload.memberAssignment[o.topic] ?? []);
   });
   consumer.on(consumer.events.CRASH, (e) => {
-    // kafkajs restarts itself after retriable crashes; any other crash leaves nothing consuming.
-    if (!e.payload.restart && !stopped) committer.fail(new Error(`the Kafka consumer crashed and will not restart (${errorMessage(e.payload.error)}); restart the aggregator`));
+    // restartOnFailure above answers false: kafkajs never restarts; the restarter decides.
+    if (!stopped) restarter.crashed(e.payload.error);
   });
 
+  const runConfig: Parameters<Consumer['run']>[0] = {
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 4,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
+      directCommit = commitOffsetsIfNecessary;
+      await committer.ingest({
+        partition: batch.partition,
+        messages: batch.messages,
+        highWatermark: batch.highWatermark,
+        active: () => isRunning() && !isStale(),
+        resolveOffset,
+        heartbeat,
+      });
+    },
+  };
   // Not awaited: `run` resolves after the first join and sync, which after a crash of the previous
   // member waits out its session timeout. Callers must not wait for that (health() says 'joining').
-  consumer
-    .run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 4,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }) => {
-        directCommit = commitOffsetsIfNecessary;
-        await committer.ingest({
-          partition: batch.partition,
-          messages: batch.messages,
-          highWatermark: batch.highWatermark,
-          active: () => isRunning() && !isStale(),
-          resolveOffset,
-          heartbeat,
-        });
-      },
-    })
-    .catch((err: unknown) => committer.fail(new Error(`the Kafka consumer could not start (${errorMessage(err)}); check KAFKA_BROKERS and restart the aggregator`)));
+  // A run that cannot start is a crash like any other: restarted unless it cannot be fixed so.
+  consumer.run(runConfig).catch((err: unknown) => {
+    if (!stopped) restarter.crashed(err);
+  });
 
   // Windows close and provisional rows refresh even when no message arrives.
   const timer = setInterval(() => committer.tick(), Math.max(50, Math.floor(o.emitIntervalMs / 2)));
@@ -183,6 +212,7 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
 
   // After a fatal error nothing more is consumed or committed: the consumer leaves the group.
   void committer.fatal.then(async () => {
+    restarter.stop();
     clearInterval(timer);
     clearInterval(watermarkTimer);
     await consumer.stop().catch(() => undefined);
@@ -192,6 +222,8 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
     health: () => {
       const failure = committer.failure();
       if (failure) return { status: 'failed', error: failure.message };
+      const down = restarter.down();
+      if (down) return { status: 'degraded', error: `the Kafka consumer crashed ${down.crashes} time(s) since ${new Date(down.sinceMs).toISOString()} (last: ${down.error}); it is restarted with backoff, results are delayed meanwhile` };
       return { status: joined ? 'running' : 'joining' };
     },
     fatal: committer.fatal,
@@ -200,6 +232,7 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
     flushAll: () => committer.flushAll(),
     async stop() {
       stopped = true;
+      restarter.stop();
       clearInterval(timer);
       clearInterval(watermarkTimer);
       if (!committer.failure()) {

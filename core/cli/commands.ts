@@ -63,7 +63,9 @@ export async function runStart(config: CoreConfig, logger: Logger, shutdown: Shu
   const aggregatorLine = (h: ComponentHealth): string =>
     h.status === 'running'
       ? 'running'
-      : `joining its consumer group: results catch up in the background (after a crash this takes up to AGGREGATOR_SESSION_TIMEOUT_MS=${config.aggregator.sessionTimeoutMs} ms; events are accepted meanwhile)`;
+      : h.status === 'degraded'
+        ? `restarting its Kafka consumer after a crash (${h.error ?? 'see the log'}); events are accepted meanwhile`
+        : `joining its consumer group: results catch up in the background (after a crash this takes up to AGGREGATOR_SESSION_TIMEOUT_MS=${config.aggregator.sessionTimeoutMs} ms; events are accepted meanwhile)`;
   const early = pipeline.health().aggregator;
   if (early.status !== 'failed') {
     console.log(`

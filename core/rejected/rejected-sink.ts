@@ -6,6 +6,7 @@ import { toClickHouseTime } from '../clickhouse/datetime.ts';
 import type { CoreConfig } from '../config/core-config.ts';
 import type { Logger } from '../log.ts';
 import { classifyClickHouseError, PermanentClickHouseError } from '../clickhouse/error-class.ts';
+import { createConsumerRestarter } from '../aggregator/consumer-restart.ts';
 import { createRejectedMetrics } from '../metrics.ts';
 import { sleep, writeRetryDelayMs } from '../retry.ts';
 
@@ -25,11 +26,13 @@ export interface RejectedSinkOptions {
 export interface RunningRejectedSink {
   /** Records written so far by this process. */
   written(): number;
-  /** `joining` until the consumer first joined its group, `failed` once `fatal` has settled. */
-  health(): { status: 'joining' | 'running' | 'failed'; error?: string };
+  /** `joining` until the consumer first joined its group; `degraded` while a crashed consumer is restarted; `failed` once `fatal` has settled. */
+  health(): { status: 'joining' | 'running' | 'degraded' | 'failed'; error?: string };
   /**
    * Settles (with the error) only when the sink stopped because ClickHouse refused its insert
-   * permanently (missing table, access denied, ...); never otherwise. Nothing is committed after.
+   * permanently (missing table, access denied, ...) or its consumer crashed on an error no restart
+   * can fix (authorization, configuration); never otherwise — a consumer crashed by a broker
+   * outage is restarted in process. Nothing is committed after.
    */
   readonly fatal: Promise<Error>;
   stop(): Promise<void>;
@@ -55,11 +58,24 @@ export async function startRejectedSink(o: RejectedSinkOptions): Promise<Running
   const fatal = new Promise<Error>((resolve) => {
     settleFatal = resolve;
   });
-  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false });
+  // Like the aggregator's: kafkajs never restarts a crashed consumer itself, the restarter does (ADR 0011 addendum).
+  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, retry: { restartOnFailure: async () => false } });
   await consumer.connect();
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
+  const restarter = createConsumerRestarter({
+    restart: async () => {
+      if (running) await consumer.run(runConfig);
+    },
+    fatal: (err) => fail(err),
+    logger: o.logger,
+    fields: { topic: o.topic, group: o.groupId },
+  });
   consumer.on(consumer.events.GROUP_JOIN, () => {
     joined = true;
+    restarter.joined();
+  });
+  consumer.on(consumer.events.CRASH, (e) => {
+    if (running) restarter.crashed(e.payload.error);
   });
 
   function fail(err: Error): void {
@@ -68,64 +84,73 @@ export async function startRejectedSink(o: RejectedSinkOptions): Promise<Running
     running = false;
     o.logger.error({ event: 'rejected_sink_fatal', topic: o.topic, err: err.message });
     settleFatal(err);
+    restarter.stop();
     void consumer.stop().catch(() => undefined);
   }
 
-  // Not awaited: the group join may wait out a dead member's session timeout (see startAggregator).
-  consumer
-    .run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-        if (batch.messages.length === 0 || !running) return;
-        const now = Date.now();
-        const perSite = new Map<string, number>();
-        const rows = batch.messages.map((m) => {
-          const r = parseRejectedRecord(m.value, m.timestamp);
-          perSite.set(r.site, (perSite.get(r.site) ?? 0) + 1);
-          return [r.site, r.receivedAt, r.index, r.messageId, r.errors, r.event, batch.partition, m.offset, toClickHouseTime(now)];
-        });
-        const first = batch.messages[0]!.offset;
-        const last = batch.lastOffset();
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await o.client.insert({
-              table: 'rejected_events',
-              columns: COLUMNS as [string, ...string[]],
-              values: rows,
-              format: 'JSONCompactEachRow',
-              clickhouse_settings: { insert_deduplication_token: `rejected:${o.topic}:${batch.partition}:${first}-${last}` },
-            });
-            break;
-          } catch (err) {
-            const c = classifyClickHouseError(err);
-            if (c.kind === 'permanent') {
-              // Retrying cannot help: stop, so a supervisor and a human notice; nothing is committed.
-              return fail(new PermanentClickHouseError(`the rejected events of ${o.topic}[${batch.partition}] offsets ${first}-${last} into rejected_events`, c));
-            }
-            o.logger.warn({ event: 'rejected_insert_failed', partition: batch.partition, attempt, code: c.code, err: c.message });
-            if (!running || !isRunning() || isStale()) return; // not committed: the next owner reads the batch again
-            await sleep(writeRetryDelayMs(attempt, retryDelayMs));
-            await heartbeat().catch(() => undefined);
+  const runConfig: Parameters<Consumer['run']>[0] = {
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      if (batch.messages.length === 0 || !running) return;
+      const now = Date.now();
+      const perSite = new Map<string, number>();
+      const rows = batch.messages.map((m) => {
+        const r = parseRejectedRecord(m.value, m.timestamp);
+        perSite.set(r.site, (perSite.get(r.site) ?? 0) + 1);
+        return [r.site, r.receivedAt, r.index, r.messageId, r.errors, r.event, batch.partition, m.offset, toClickHouseTime(now)];
+      });
+      const first = batch.messages[0]!.offset;
+      const last = batch.lastOffset();
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await o.client.insert({
+            table: 'rejected_events',
+            columns: COLUMNS as [string, ...string[]],
+            values: rows,
+            format: 'JSONCompactEachRow',
+            clickhouse_settings: { insert_deduplication_token: `rejected:${o.topic}:${batch.partition}:${first}-${last}` },
+          });
+          break;
+        } catch (err) {
+          const c = classifyClickHouseError(err);
+          if (c.kind === 'permanent') {
+            // Retrying cannot help: stop, so a supervisor and a human notice; nothing is committed.
+            return fail(new PermanentClickHouseError(`the rejected events of ${o.topic}[${batch.partition}] offsets ${first}-${last} into rejected_events`, c));
           }
+          o.logger.warn({ event: 'rejected_insert_failed', partition: batch.partition, attempt, code: c.code, err: c.message });
+          if (!running || !isRunning() || isStale()) return; // not committed: the next owner reads the batch again
+          await sleep(writeRetryDelayMs(attempt, retryDelayMs));
+          await heartbeat().catch(() => undefined);
         }
-        if (!running) return;
-        // Only now, with the rows durable, may the offsets move. A commit that silently does not
-        // happen only means the batch is read and inserted again: same token, same keys, one row each.
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-        resolveOffset(last);
-        written += rows.length;
-        for (const [site, count] of perSite) o.recorded?.(site, count);
-        await heartbeat();
-      },
-    })
-    .catch((err: unknown) => fail(new Error(`the rejected-events consumer could not start (${err instanceof Error ? err.message : String(err)}); check KAFKA_BROKERS and restart`)));
+      }
+      if (!running) return;
+      // Only now, with the rows durable, may the offsets move. A commit that silently does not
+      // happen only means the batch is read and inserted again: same token, same keys, one row each.
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      resolveOffset(last);
+      written += rows.length;
+      for (const [site, count] of perSite) o.recorded?.(site, count);
+      await heartbeat();
+    },
+  };
+  // Not awaited: the group join may wait out a dead member's session timeout (see startAggregator).
+  // A run that cannot start is a crash like any other: restarted unless no restart can fix it.
+  consumer.run(runConfig).catch((err: unknown) => {
+    if (running) restarter.crashed(err);
+  });
   return {
     written: () => written,
-    health: () => (failed ? { status: 'failed', error: failed.message } : { status: joined ? 'running' : 'joining' }),
+    health: () => {
+      if (failed) return { status: 'failed', error: failed.message };
+      const down = restarter.down();
+      if (down) return { status: 'degraded', error: `the Kafka consumer crashed ${down.crashes} time(s) since ${new Date(down.sinceMs).toISOString()} (last: ${down.error}); it is restarted with backoff` };
+      return { status: joined ? 'running' : 'joining' };
+    },
     fatal,
     async stop() {
       running = false;
+      restarter.stop();
       await consumer.disconnect();
     },
   };

@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { jitteredBackoffMs } from '../../core/retry.ts';
 import type { EdgeLog } from '../ports.ts';
 import { isFromWorker, type FromWorker, type NodeEdgeHealth, type ToWorker, type WorkerStartOptions } from './cluster-protocol.ts';
 import { defaultLog, defaultSourceId } from './defaults.ts';
@@ -9,8 +10,14 @@ import type { NodeEdgeOptions, RunningNodeEdge } from './server.ts';
 export type { NodeEdgeHealth } from './cluster-protocol.ts';
 
 const WORKER_ENTRY = fileURLToPath(new URL('./cluster-worker.ts', import.meta.url));
-/** A worker that dies on its own is replaced after this delay (no tight crash loop). */
+/** A worker that dies on its own is replaced after 1–2 times this delay (no tight crash loop). */
 const RESTART_DELAY_MS = 1000;
+/**
+ * A replacement that fails to start (e.g. Kafka is down, so its producer cannot connect) is
+ * tried again and again, the delay doubling (with jitter) up to this, until it starts or the
+ * cluster closes: the cluster never stays a process short.
+ */
+const RESTART_MAX_DELAY_MS = 30_000;
 
 /**
  * `startNodeEdge` with `processes > 1` (`EDGE_PROCESSES`): N edge processes on one port through
@@ -57,6 +64,10 @@ export async function startNodeEdgeCluster(o: NodeEdgeOptions): Promise<RunningN
   cluster.setupPrimary({ exec: WORKER_ENTRY, execArgv: workerExecArgv() });
 
   const workers = new Map<number, Worker>();
+  /** Workers that reached `listening`; the others are still starting (close kills them, see closeAll). */
+  const serving = new WeakSet<Worker>();
+  /** Replacements waiting for their delay; cleared on close. */
+  const pendingReplacements = new Set<NodeJS.Timeout>();
   let closing = false;
   let healthId = 0;
 
@@ -73,6 +84,7 @@ export async function startNodeEdgeCluster(o: NodeEdgeOptions): Promise<RunningN
           send(worker, { type: 'tributary-edge:start', index, sourceId, options });
         } else if (m.type === 'tributary-edge:listening') {
           listening = true;
+          serving.add(worker);
           resolve(m.port);
         } else if (m.type === 'tributary-edge:failed') {
           reject(new Error(`edge worker ${sourceId} failed to start: ${m.error}`));
@@ -86,19 +98,34 @@ export async function startNodeEdgeCluster(o: NodeEdgeOptions): Promise<RunningN
         }
         if (closing) return;
         log({ event: 'edge_worker_exited', source_id: sourceId, code, signal });
-        setTimeout(() => {
-          if (closing) return;
-          fork(index).then(
-            () => log({ event: 'edge_worker_replaced', source_id: sourceId }),
-            (e: unknown) => log({ event: 'edge_worker_restart_failed', source_id: sourceId, error: e instanceof Error ? e.message : String(e) }),
-          );
-        }, RESTART_DELAY_MS).unref();
+        replace(index, 1);
       });
     });
   }
 
+  /** Starts a replacement for slot `index` after a delay, and again after every failed start, until one listens or the cluster closes. */
+  function replace(index: number, attempt: number): void {
+    const sourceId = `${base}-${index}`;
+    const timer = setTimeout(() => {
+      pendingReplacements.delete(timer);
+      if (closing) return;
+      fork(index).then(
+        () => log({ event: 'edge_worker_replaced', source_id: sourceId, attempts: attempt }),
+        (e: unknown) => {
+          if (closing) return;
+          log({ event: 'edge_worker_restart_failed', source_id: sourceId, attempt, error: e instanceof Error ? e.message : String(e), then: 'retried with backoff until it starts' });
+          replace(index, attempt + 1);
+        },
+      );
+    }, jitteredBackoffMs(attempt, RESTART_DELAY_MS * 2, RESTART_MAX_DELAY_MS));
+    timer.unref();
+    pendingReplacements.add(timer);
+  }
+
   async function closeAll(): Promise<void> {
     closing = true;
+    for (const timer of pendingReplacements) clearTimeout(timer);
+    pendingReplacements.clear();
     await Promise.all(
       [...workers.values()].map(
         (w) =>
@@ -106,6 +133,9 @@ export async function startNodeEdgeCluster(o: NodeEdgeOptions): Promise<RunningN
             if (w.isDead()) return resolve();
             w.once('exit', () => resolve());
             send(w, { type: 'tributary-edge:close' });
+            // A replacement still starting has nothing to flush, and may not listen for messages
+            // yet (those are lost): it is ended by signal.
+            if (!serving.has(w)) w.process.kill('SIGTERM');
           }),
       ),
     );

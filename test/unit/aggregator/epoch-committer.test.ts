@@ -148,6 +148,40 @@ describe('epoch committer: rebalances and generations', () => {
     expect(inc.events('partition_abandoned').map((e) => e.reason)).toContain('rebalanced_before_commit');
   });
 
+  it('gives up every partition when the consumer crashes: the epoch being written does not commit, the rejoin restores', async () => {
+    const world = new World();
+    workload(world);
+    let crashed = false;
+    const inc = new Incarnation(world);
+    const original = world.checkpoints.set.bind(world.checkpoints);
+    let commitsAtCrash = -1;
+    world.checkpoints.set = (key, value) => {
+      const r = original(key, value);
+      if (!crashed && world.checkpoints.size === 3) {
+        // The consumer crashed (its group membership is gone) while this epoch's checkpoint was being saved.
+        crashed = true;
+        commitsAtCrash = world.commitsAttempted;
+        inc.committer.revoked('consumer_crashed');
+      }
+      return r;
+    };
+    inc.join([0, 1]);
+    for (let i = 0; i < 10 && !crashed; i++) {
+      for (const p of [0, 1]) await inc.batch(p);
+      await inc.committer.flushAll();
+    }
+    expect(crashed).toBe(true);
+    // Nothing of the old generation was committed after the crash, and nothing is owned until the rejoin.
+    expect(world.commitsAttempted).toBe(commitsAtCrash);
+    expect(inc.committer.owned()).toEqual([]);
+    expect(inc.events('partitions_revoked')).toEqual([expect.objectContaining({ partitions: [0, 1], reason: 'consumer_crashed' })]);
+    expect(inc.events('partition_abandoned').map((e) => e.reason)).toContain('rebalanced_before_commit');
+    // The restarted consumer rejoins: every partition restores from its committed checkpoint.
+    inc.join([0, 1]);
+    expect(await inc.run([0, 1])).toBe(true);
+    expectExact(world);
+  });
+
   it('leaves the emission of a commit confirmed during a rebalance to whoever restores it', async () => {
     const world = new World();
     workload(world);
