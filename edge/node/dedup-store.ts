@@ -578,6 +578,9 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
           return true;
         });
         if (claimed !== true) return undefined;
+        // Fresh snapshots: the cached read transactions are renewed only between event-loop turns.
+        current.db.resetReadTxn();
+        previous?.db.resetReadTxn();
         const entries = journalOf(owner).map(([k, v]) => decodeEntry(k.readDoubleBE(1 + OWNER_BYTES), v));
         return entries.length > 0 ? entries : undefined;
       });

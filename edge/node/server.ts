@@ -27,7 +27,11 @@ export interface NodeEdgeOptions {
   port: number;
   /** Interface to listen on. Default: all interfaces. */
   hostname?: string;
-  /** Default `edge-<hostname>-<random>`: a fresh source per process, so sequences never collide. */
+  /**
+   * Default `edge-<hostname>-<random>`: a fresh source per process, so sequences never collide.
+   * One given here must also name one process incarnation: a dead process's flush journal may
+   * be re-sent under its source id later (ADR 0010, "The flush journal").
+   */
   sourceId?: string;
   /** Default `{ partials: 'partials', rejected: 'rejected' }`. */
   topics?: { partials?: string; rejected?: string; partialsRouting?: PartialsRouting };
