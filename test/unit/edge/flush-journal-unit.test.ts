@@ -209,6 +209,25 @@ describe('flush journal: a dead edge process\'s flush in Kafka is counted once',
     expect([...c.values()].every((n) => n === 1)).toBe(true);
   });
 
+  it('a drain split over two envelopes: after the first is acknowledged the drain is not yet committed', async () => {
+    const w = world();
+    const a = w.proc(1);
+    const b = w.proc(2);
+    a.accept([...ids('one', 2), ...ids('two', 2)]);
+    a.store.drained();
+    const e1 = { key: 'src-1', sequence: 11, bytes: Buffer.from(JSON.stringify({ sequence: 11, ids: ids('one', 2) })), rows: 2 };
+    const e2 = { key: 'src-1', sequence: 12, bytes: Buffer.from(JSON.stringify({ sequence: 12, ids: ids('two', 2) })), rows: 2 };
+    a.journal.journal([e1, e2]);
+    await a.journal.partialSink.send({ key: e1.key, value: e1.bytes });
+    w.dead.add(1); // dies before sending the second
+    // The second envelope's events are not in Kafka: never a duplicate yet, busy until re-sent.
+    expect(b.accept(ids('two', 2))).toBe('busy');
+    expect(b.accept(ids('one', 2))).toBe('busy');
+    expect(await b.journal.recover()).toBe(1);
+    expect(b.store.claim('site', [...ids('one', 2), ...ids('two', 2)])).toEqual({ kind: 'ok', duplicate: [true, true, true, true] });
+    expect([...counted(w.kafka).values()]).toEqual([1, 1, 1, 1]);
+  });
+
   it('two recoverers racing: one takes the journal, the envelope is re-sent once', async () => {
     const w = world();
     const a = w.proc(1);
