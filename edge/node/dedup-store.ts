@@ -21,6 +21,13 @@
  * retry of an event that never reached Kafka is counted; a pending mark of a live process makes
  * another process answer 503 `in_flight` (nothing counted) until the owner's flush is
  * acknowledged.
+ *
+ * Flush journal (`journal`, driven by edge/node/flush-journal.ts): each envelope's Kafka records
+ * are kept under `'j' + owner + sequence` from before the send until its acknowledgement, which
+ * deletes them and advances the owner's acknowledged drain in one transaction. A pending mark of
+ * a dead owner whose journal holds its drain (or a later one) may be in Kafka: `busy` until a
+ * live process has taken the journal over (`'c' + owner`) and re-sent it; only without such an
+ * entry does it count as absent.
  */
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
