@@ -24,7 +24,7 @@ export interface EdgeOptions {
   /** Retry deduplication; default in memory, per process (`createMemoryDeduplicator`). */
   dedup?: Deduplicator;
   /** Retry tuning and test hooks passed to the flusher. */
-  flusher?: Pick<FlusherOptions, 'retries' | 'backoffBaseMs' | 'sleep' | 'random' | 'maxEnvelopeBytes' | 'initialSequence'>;
+  flusher?: Pick<FlusherOptions, 'retries' | 'backoffBaseMs' | 'sleep' | 'random' | 'maxEnvelopeBytes' | 'initialSequence' | 'journal'>;
 }
 
 /** An assembled edge: the Hono app plus the flusher the entry drives with a timer. */

@@ -36,6 +36,11 @@ export interface FlusherOptions {
    * so the dedup marks of those events become committed (edge/pipeline/dedup.ts).
    */
   marks?: { drained(): void; acknowledged(): void };
+  /**
+   * Called synchronously right after `marks.drained()` with the envelopes encoded from that
+   * drain, before any of them is sent: the Node edge journals them (edge/node/flush-journal.ts).
+   */
+  journal?: (envelopes: ReadonlyArray<{ key: string; sequence: number; bytes: Uint8Array; rows: number }>) => void;
 }
 
 /** The answer a request waiting for durability gets. */
@@ -185,7 +190,9 @@ export function createFlusher(o: FlusherOptions): Flusher {
     const rejected = rejectedBuffer;
     rejectedBuffer = [];
     const heartbeatDue = now - lastSentAtMs >= o.heartbeatMs;
+    const encodedFrom = pending.length;
     if (rows.length > 0 || (pending.length === 0 && heartbeatDue)) encodeRows(rows, now);
+    if (o.journal !== undefined && pending.length > encodedFrom) o.journal(pending.slice(encodedFrom).map((e) => ({ key: o.sourceId, sequence: e.sequence, bytes: e.bytes, rows: e.rows })));
 
     let error: string | undefined;
     let envelopes = 0;

@@ -1,11 +1,19 @@
 import { Partitioners, type Kafka, type Producer, type RetryOptions } from 'kafkajs';
 import type { KafkaLogSink } from './client.ts';
-import { createPartialsRouter, type PartialsRouting } from './partials-router.ts';
+import { createPartialsRouter, type PartialsMessage, type PartialsRouting } from './partials-router.ts';
 
 /** What the Node edge and the gateway send to Kafka, through one producer. */
 export interface PipelineProducer {
   /** Resolves once Kafka acknowledged (acks = all) every part of the envelope on topic `partials`. */
   sendPartials(message: { key: string; value: Uint8Array }): Promise<void>;
+  /**
+   * The Kafka records `sendPartials` would send for an envelope now (split by cell, with their
+   * partitions): the Node edge journals these exact records before sending them, so a replay
+   * after a crash lands on the same partitions under the same sub-source ids (ADR 0010 addendum).
+   */
+  routePartials(message: { key: string; value: Uint8Array }): PartialsMessage[];
+  /** Sends records made by `routePartials` (now or by another process) unchanged, acks = all. */
+  sendPartialRecords(records: PartialsMessage[]): Promise<void>;
   /** Resolves once Kafka acknowledged the records on topic `rejected`. */
   sendRejected(messages: Array<{ key: string; value: string }>): Promise<void>;
   connect(): Promise<void>;
@@ -55,6 +63,10 @@ export function createPipelineProducer(o: { kafka: Kafka; topics: { partials: st
   return {
     async sendPartials(message) {
       await producer.send({ topic: o.topics.partials, acks: -1, messages: router.route(message) });
+    },
+    routePartials: (message) => router.route(message),
+    async sendPartialRecords(records) {
+      if (records.length > 0) await producer.send({ topic: o.topics.partials, acks: -1, messages: records });
     },
     async sendRejected(messages) {
       if (messages.length > 0) await producer.send({ topic: o.topics.rejected, acks: -1, messages });

@@ -28,8 +28,9 @@ const RESTART_MAX_DELAY_MS = 30_000;
  *
  * Each worker is a complete, independent edge, which is what keeps the pipeline's guarantees:
  * - its own source id `<sourceId>-<n>`, Kafka producer and sequence numbers, so the
- *   aggregator keeps one watermark per worker (a replaced worker reuses its slot's id; its
- *   sequences start at the clock, as after any restart);
+ *   aggregator keeps one watermark per worker (a replaced worker takes a new id,
+ *   `<sourceId>-<n>.<k>`, so its sequences never collide with those of the dead one, whose
+ *   journaled envelopes another process may still re-send);
  * - one retry dedup store for all of them (`DEDUP_DIR`, on disk, edge/node/dedup-store.ts): a
  *   client retry that lands on another worker, or on the replacement of a crashed one, is
  *   recognized (docs/EDGE.md "Deduplication", ADR 0010);
@@ -71,9 +72,16 @@ export async function startNodeEdgeCluster(o: NodeEdgeOptions): Promise<RunningN
   let closing = false;
   let healthId = 0;
 
+  const incarnations = new Map<number, number>();
+
   /** Forks the worker of slot `index`; resolves with its port once it listens. */
   function fork(index: number): Promise<number> {
-    const sourceId = `${base}-${index}`;
+    // A replacement never reuses its predecessor's source id (`<base>-<n>`, then `<base>-<n>.2`,
+    // ...): the flush journal re-sends a dead worker's envelopes under its id and sequences, which
+    // is exact only if nothing else is ever sent under that id (ADR 0010, "The flush journal").
+    const incarnation = (incarnations.get(index) ?? 0) + 1;
+    incarnations.set(index, incarnation);
+    const sourceId = incarnation === 1 ? `${base}-${index}` : `${base}-${index}.${incarnation}`;
     const worker = cluster.fork();
     workers.set(index, worker);
     return new Promise<number>((resolve, reject) => {

@@ -21,12 +21,20 @@
  * retry of an event that never reached Kafka is counted; a pending mark of a live process makes
  * another process answer 503 `in_flight` (nothing counted) until the owner's flush is
  * acknowledged.
+ *
+ * Flush journal (`journal`, driven by edge/node/flush-journal.ts): each envelope's Kafka records
+ * are kept under `'j' + owner + sequence` from before the send until its acknowledgement, which
+ * deletes them and advances the owner's acknowledged drain in one transaction. A pending mark of
+ * a dead owner whose journal holds its drain (or a later one) may be in Kafka: `busy` until a
+ * live process has taken the journal over (`'c' + owner`) and re-sent it; only without such an
+ * entry does it count as absent.
  */
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ABORT, open, type RootDatabase } from 'lmdb';
+import type { PartialsMessage } from '../../core/kafka/partials-router.ts';
 import type { ClaimResult, Deduplicator } from '../pipeline/dedup.ts';
 import type { EdgeLog } from '../ports.ts';
 
@@ -41,6 +49,11 @@ export interface DedupStoreOptions {
   /** 16 bytes identifying (site, messageId). Default: SHA-256, truncated. Tests inject collisions. */
   hash?: (site: string, messageId: string) => Uint8Array;
   log?: EdgeLog;
+  /**
+   * Called (on a later turn of the event loop) when a claim met a pending mark of a dead process
+   * whose flush journal is not recovered yet: the claim was answered `busy`; recover it now.
+   */
+  orphanJournalFound?: () => void;
 }
 
 /**
@@ -53,7 +66,49 @@ export interface DedupStoreOptions {
  */
 export const DEDUP_MAP_BYTES = 2 ** 40;
 
+/** One journaled envelope (edge/node/flush-journal.ts): the exact Kafka records of sequence `sequence`. */
+export interface JournalEntry {
+  sequence: number;
+  /** The drain whose marks it carries (the store's drain count right after `drained()`). */
+  drain: number;
+  records: PartialsMessage[];
+}
+
+/** 16 bytes naming one open store: pid (u32), process start (f64), nonce (u32). */
+export type StoreOwner = Buffer;
+
+/**
+ * The flush journal kept in the store (ADR 0010, addendum "The flush journal"): the envelopes a
+ * process hands to Kafka, written before the send and deleted, together with advancing the
+ * owner's acknowledged drain, when Kafka acknowledges them. Every method throws when the store
+ * fails (it is then reopened at the next call); edge/node/flush-journal.ts drives it.
+ */
+export interface DedupJournal {
+  /** The drain the envelopes encoded right now carry: call right after `drained()`. */
+  drain(): number;
+  /** Writes entries of this store, one transaction. */
+  put(entries: readonly JournalEntry[]): void;
+  /**
+   * Kafka acknowledged this store's envelope `sequence`: one transaction deletes its entry and
+   * raises this store's acknowledged drain to `acknowledgedDrain` (never lowers it).
+   */
+  acked(sequence: number, acknowledgedDrain: number): void;
+  /** Dead owners with journal entries that no live process (other than this one) is recovering. */
+  orphans(): StoreOwner[];
+  /**
+   * Takes over the recovery of `owner`'s journal (one transaction, so two processes never both
+   * recover it): its entries in sequence order, or undefined when the owner runs, has no entries,
+   * or another live process holds the recovery.
+   */
+  claim(owner: StoreOwner): JournalEntry[] | undefined;
+  /** After Kafka acknowledged every claimed entry again: the owner's drains up to theirs become committed, entries and claim are deleted. */
+  recovered(owner: StoreOwner, entries: readonly JournalEntry[]): void;
+  /** This store's owner bytes. */
+  readonly owner: StoreOwner;
+}
+
 export interface DedupStore extends Deduplicator {
+  journal: DedupJournal;
   /** Rotates generations when due and deletes expired ones; call every few seconds. */
   maintain(): void;
   stats(): { generations: number[]; currentStartMs: number; unacknowledgedDrains: number; bytes: number };
@@ -65,6 +120,8 @@ const MARK = 0x50; // 'P'
 const MARK_BYTES = 21;
 const OWNER_BYTES = 16;
 const PROGRESS = 0x6f; // 'o': 'o' + owner -> last acknowledged drain (u32)
+const JOURNAL = 0x6a; // 'j': 'j' + owner + sequence (f64) -> drain (u32), records
+const RECOVERER = 0x63; // 'c': 'c' + dead owner -> the owner recovering its journal
 const START_KEY = Buffer.from([0x73]); // 's'
 const SUCCESSOR_KEY = Buffer.from([0x6e]); // 'n'
 const FILE = /^gen-(\d{10})\.mdb$/;
@@ -251,6 +308,8 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
   // Drains so far (marks claimed now ride on drain `drains + 1`), and the last acknowledged one.
   let drains = 0;
   let acknowledgedDrain = 0;
+  /** Highest drain recorded acknowledged through the journal (see `journal.acked`). */
+  let acknowledgedDrainRecorded = 0;
   let claimedSinceDrain = 0;
   let closed = false;
   /** Set when an operation failed: the next one reopens the generations from disk first. */
@@ -321,8 +380,100 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
     if (v.length !== MARK_BYTES || v[0] !== MARK) return 'absent';
     // Own mark: in Kafka, or in an envelope this process keeps until Kafka has it.
     if (v.compare(markValue, 1, 1 + OWNER_BYTES, 1, 1 + OWNER_BYTES) === 0) return 'counted';
-    if (v.readUInt32BE(1 + OWNER_BYTES) <= progressOf(v)) return 'counted';
-    return ownerAlive(v) ? 'busy' : 'absent';
+    const drain = v.readUInt32BE(1 + OWNER_BYTES);
+    if (drain <= progressOf(v)) return 'counted';
+    if (ownerAlive(v)) return 'busy';
+    // A dead owner's flush that may be in Kafka (journaled, not known acknowledged): neither
+    // absent (it may be counted already) nor counted (it may never have arrived) until a
+    // process re-sends the journal. Without a journal entry of that drain or later the events
+    // never left the dead process's memory: absent.
+    if (journaledFrom(v.subarray(1, 1 + OWNER_BYTES), drain)) {
+      orphanSeen();
+      return 'busy';
+    }
+    return 'absent';
+  }
+
+  let orphanCallScheduled = false;
+  function orphanSeen(): void {
+    if (o.orphanJournalFound === undefined || orphanCallScheduled) return;
+    orphanCallScheduled = true;
+    // Never inside the claim's transaction: recovery opens transactions of its own.
+    setImmediate(() => {
+      orphanCallScheduled = false;
+      o.orphanJournalFound?.();
+    });
+  }
+
+  function journalPrefix(owner: Uint8Array): Buffer {
+    const p = Buffer.alloc(1 + OWNER_BYTES);
+    p[0] = JOURNAL;
+    p.set(owner, 1);
+    return p;
+  }
+
+  function journalKey(owner: Uint8Array, sequence: number): Buffer {
+    const k = Buffer.alloc(1 + OWNER_BYTES + 8);
+    k[0] = JOURNAL;
+    k.set(owner, 1);
+    // Sequences are positive: their big-endian doubles sort like the numbers.
+    k.writeDoubleBE(sequence, 1 + OWNER_BYTES);
+    return k;
+  }
+
+  /** Journal entries of `owner` (both generations), as [key, value], in sequence order. */
+  function journalOf(owner: Uint8Array): Array<[Buffer, Buffer]> {
+    const prefix = journalPrefix(owner);
+    const out = new Map<string, [Buffer, Buffer]>();
+    for (const g of [previous, current]) {
+      if (g === undefined) continue;
+      for (const { key, value } of g.db.getRange({ start: prefix })) {
+        const k = key as Buffer;
+        if (k.length < prefix.length || k.compare(prefix, 0, prefix.length, 0, prefix.length) !== 0) break;
+        if (k.length === 1 + OWNER_BYTES + 8) out.set(k.toString('hex'), [Buffer.from(k), Buffer.from(value)]);
+      }
+    }
+    return [...out.values()].sort((x, y) => x[0].compare(y[0]));
+  }
+
+  function journaledFrom(owner: Uint8Array, drain: number): boolean {
+    for (const [, v] of journalOf(owner)) if (v.readUInt32BE(0) >= drain) return true;
+    return false;
+  }
+
+  function recovererKey(owner: Uint8Array): Buffer {
+    const k = Buffer.alloc(1 + OWNER_BYTES);
+    k[0] = RECOVERER;
+    k.set(owner, 1);
+    return k;
+  }
+
+  function ownerRuns(owner: Uint8Array): boolean {
+    const b = Buffer.from(owner.buffer, owner.byteOffset, owner.byteLength);
+    const pid = b.readUInt32BE(0);
+    const start = b.readDoubleBE(4);
+    if (pid === me.pid && start === me.start) return openInThisProcess.has(b.readUInt32BE(12));
+    return alive(pid, start);
+  }
+
+  /** Runs `fn` in a write transaction of the newest generation (following successors). */
+  function writeNewest(fn: (db: RootDatabase<Buffer, Buffer>) => unknown): unknown {
+    if (broken) reopen();
+    for (;;) {
+      const db = current.db;
+      const r = db.transactionSync(() => {
+        if (db.getBinary(SUCCESSOR_KEY) !== undefined) return ABORT;
+        return fn(db);
+      }) as unknown;
+      if (r !== ABORT) return r;
+      follow();
+    }
+  }
+
+  function progressBytes(drain: number): Buffer {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(drain);
+    return b;
   }
 
   function claimOnce(ids: ReadonlyArray<string | undefined>, keys: Array<Uint8Array | undefined>): ClaimResult | 'follow' {
@@ -360,7 +511,123 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
     return { kind: 'ok', duplicate };
   }
 
+  const myOwner = Buffer.from(markValue.subarray(1, 1 + OWNER_BYTES));
+
+  function guarded<T>(op: string, fn: () => T): T {
+    try {
+      if (closed) throw new Error('the dedup store is closed');
+      if (broken) reopen();
+      return fn();
+    } catch (e) {
+      failed(op, e);
+      throw e;
+    }
+  }
+
+  const journal: DedupJournal = {
+    owner: myOwner,
+    drain: () => drains,
+    put(entries) {
+      if (entries.length === 0) return;
+      guarded('journal_put', () =>
+        writeNewest((db) => {
+          for (const e of entries) db.putSync(journalKey(myOwner, e.sequence), encodeEntry(e));
+          return undefined;
+        }),
+      );
+    },
+    acked(sequence, acknowledgedDrain) {
+      guarded('journal_acked', () => {
+        const key = journalKey(myOwner, sequence);
+        // The entry and the progress change in one transaction, in the generation that holds
+        // the entry (progress is read as the maximum over both generations).
+        const holder = previous !== undefined && previous.db.getBinary(key) !== undefined && current.db.getBinary(key) === undefined ? previous.db : undefined;
+        const write = (db: RootDatabase<Buffer, Buffer>): undefined => {
+          db.removeSync(key);
+          const had = db.getBinary(myProgressKey);
+          if (had === undefined || had.readUInt32BE(0) < acknowledgedDrain) db.putSync(myProgressKey, progressBytes(acknowledgedDrain));
+          return undefined;
+        };
+        if (holder !== undefined) holder.transactionSync(() => write(holder));
+        else writeNewest(write);
+        if (acknowledgedDrain > acknowledgedDrainRecorded) acknowledgedDrainRecorded = acknowledgedDrain;
+      });
+    },
+    orphans() {
+      return guarded('journal_orphans', () => {
+        const owners = new Map<string, Buffer>();
+        const start = Buffer.from([JOURNAL]);
+        const end = Buffer.from([JOURNAL + 1]);
+        for (const g of [previous, current]) {
+          if (g === undefined) continue;
+          g.db.resetReadTxn();
+          for (const key of g.db.getKeys({ start, end })) {
+            const k = key as Buffer;
+            if (k.length !== 1 + OWNER_BYTES + 8) continue;
+            const owner = Buffer.from(k.subarray(1, 1 + OWNER_BYTES));
+            owners.set(owner.toString('hex'), owner);
+          }
+        }
+        return [...owners.values()].filter((owner) => {
+          if (owner.equals(myOwner) || ownerRuns(owner)) return false;
+          const by = recovererOf(owner);
+          return by === undefined || by.equals(myOwner) || !ownerRuns(by);
+        });
+      });
+    },
+    claim(owner) {
+      return guarded('journal_claim', () => {
+        if (ownerRuns(owner)) return undefined;
+        const claimed = writeNewest((db) => {
+          const by = recovererOf(owner, db);
+          if (by !== undefined && !by.equals(myOwner) && ownerRuns(by)) return false;
+          db.putSync(recovererKey(owner), myOwner);
+          return true;
+        });
+        if (claimed !== true) return undefined;
+        // Fresh snapshots: the cached read transactions are renewed only between event-loop turns.
+        current.db.resetReadTxn();
+        previous?.db.resetReadTxn();
+        const entries = journalOf(owner).map(([k, v]) => decodeEntry(k.readDoubleBE(1 + OWNER_BYTES), v));
+        return entries.length > 0 ? entries : undefined;
+      });
+    },
+    recovered(owner, entries) {
+      guarded('journal_recovered', () => {
+        const drain = entries.reduce((m, e) => Math.max(m, e.drain), 0);
+        const progress = Buffer.alloc(1 + OWNER_BYTES);
+        progress[0] = PROGRESS;
+        progress.set(owner, 1);
+        // Progress first (newest generation, with the entries held there), then the older
+        // generation's entries: a crash in between leaves entries whose re-send is dropped by
+        // the aggregator and whose marks are committed already.
+        writeNewest((db) => {
+          const had = db.getBinary(progress);
+          if (had === undefined || had.readUInt32BE(0) < drain) db.putSync(progress, progressBytes(drain));
+          for (const e of entries) db.removeSync(journalKey(owner, e.sequence));
+          db.removeSync(recovererKey(owner));
+          return undefined;
+        });
+        const old = previous;
+        if (old !== undefined) {
+          old.db.transactionSync(() => {
+            for (const e of entries) old.db.removeSync(journalKey(owner, e.sequence));
+            old.db.removeSync(recovererKey(owner));
+          });
+        }
+      });
+    },
+  };
+
+  /** Who holds the recovery of `owner`'s journal, read inside `db`'s transaction or from both generations. */
+  function recovererOf(owner: Uint8Array, db?: RootDatabase<Buffer, Buffer>): Buffer | undefined {
+    const key = recovererKey(owner);
+    const found = (db ?? current.db).getBinary(key) ?? (db === undefined || db === current.db ? previous?.db.getBinary(key) : undefined);
+    return found === undefined ? undefined : Buffer.from(found);
+  }
+
   return {
+    journal,
     claim(site, ids) {
       if (closed) throw new Error('the dedup store is closed');
       const keys = ids.map((id) => (id === undefined ? undefined : hash(site, id)));
@@ -385,6 +652,11 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
     },
     acknowledged() {
       if (acknowledgedDrain === drains || closed) return;
+      // Recorded already, with the journal entry of the flush's last envelope (journal.acked).
+      if (acknowledgedDrainRecorded >= drains) {
+        acknowledgedDrain = drains;
+        return;
+      }
       const b = Buffer.alloc(4);
       b.writeUInt32BE(drains);
       try {
@@ -447,7 +719,7 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
       let bytes = 0;
       // Blocks in use (the file may be sparse).
       for (const seq of existing()) bytes += statSync(fileOf(o.dir, seq)).blocks * 512;
-      return { generations: [previous?.seq, current.seq].filter((s): s is number => s !== undefined), currentStartMs: current.startMs, unacknowledgedDrains: drains - acknowledgedDrain, bytes };
+      return { generations: [previous?.seq, current.seq].filter((s): s is number => s !== undefined), currentStartMs: current.startMs, unacknowledgedDrains: drains - Math.max(acknowledgedDrain, acknowledgedDrainRecorded), bytes };
     },
     close() {
       if (closed) return;
@@ -462,4 +734,44 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
       }
     },
   };
+}
+
+/** An entry's value: drain (u32), record count (u32), then per record partition (i32, -1: by key), key length (u32), key, value length (u32), value. */
+function encodeEntry(e: JournalEntry): Buffer {
+  const keys = e.records.map((r) => Buffer.from(r.key));
+  let size = 8;
+  e.records.forEach((r, i) => (size += 12 + (keys[i] as Buffer).length + r.value.length));
+  const b = Buffer.allocUnsafe(size);
+  b.writeUInt32BE(e.drain, 0);
+  b.writeUInt32BE(e.records.length, 4);
+  let at = 8;
+  e.records.forEach((r, i) => {
+    const key = keys[i] as Buffer;
+    b.writeInt32BE(r.partition ?? -1, at);
+    b.writeUInt32BE(key.length, at + 4);
+    key.copy(b, at + 8);
+    at += 8 + key.length;
+    b.writeUInt32BE(r.value.length, at);
+    r.value.copy(b, at + 4);
+    at += 4 + r.value.length;
+  });
+  return b;
+}
+
+function decodeEntry(sequence: number, b: Buffer): JournalEntry {
+  const drain = b.readUInt32BE(0);
+  const n = b.readUInt32BE(4);
+  const records: PartialsMessage[] = [];
+  let at = 8;
+  for (let i = 0; i < n; i++) {
+    const partition = b.readInt32BE(at);
+    const keyLength = b.readUInt32BE(at + 4);
+    const key = b.toString('utf8', at + 8, at + 8 + keyLength);
+    at += 8 + keyLength;
+    const valueLength = b.readUInt32BE(at);
+    const value = Buffer.from(b.subarray(at + 4, at + 4 + valueLength));
+    at += 4 + valueLength;
+    records.push(partition >= 0 ? { key, value, partition } : { key, value });
+  }
+  return { sequence, drain, records };
 }

@@ -1,11 +1,18 @@
 import type { Kafka } from 'kafkajs';
 import type { KafkaLogSink } from '../../core/kafka/client.ts';
-import type { PartialsRouting } from '../../core/kafka/partials-router.ts';
+import type { PartialsMessage, PartialsRouting } from '../../core/kafka/partials-router.ts';
 import { createPipelineProducer } from '../../core/kafka/pipeline-producer.ts';
 import type { PartialSink, RejectedRecord, RejectedSink } from '../ports.ts';
 
+/** Envelopes as Kafka records: routed once, journaled, sent unchanged (edge/node/flush-journal.ts). */
+export interface PartialRecords {
+  route(message: { key: string; value: Uint8Array }): PartialsMessage[];
+  send(records: PartialsMessage[]): Promise<void>;
+}
+
 export interface KafkaSinks {
   partialSink: PartialSink;
+  records: PartialRecords;
   rejectedSink: RejectedSink;
   connect(): Promise<void>;
   disconnect(): Promise<void>;
@@ -28,6 +35,7 @@ export function createKafkaSinks(o: { kafka: Kafka; topics: { partials: string; 
   const producer = createPipelineProducer(o);
   return {
     partialSink: { send: (message) => producer.sendPartials(message) },
+    records: { route: (message) => producer.routePartials(message), send: (records) => producer.sendPartialRecords(records) },
     rejectedSink: { send: (records: RejectedRecord[]) => producer.sendRejected(records.map((r) => ({ key: r.site, value: JSON.stringify(r) }))) },
     connect: () => producer.connect(),
     disconnect: () => producer.disconnect(),

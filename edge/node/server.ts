@@ -14,6 +14,7 @@ import { openDedupStore, type DedupStore } from './dedup-store.ts';
 import { createNodeEdgeServer } from './http-listener.ts';
 import { resolve } from 'node:path';
 import { createKafkaSinks } from './kafka-sink.ts';
+import { createFlushJournal, wholeEnvelopeRecords, type FlushJournal } from './flush-journal.ts';
 import type { ComponentHealth } from '../../core/background.ts';
 import { trackSinkHealth } from './sink-health.ts';
 
@@ -25,7 +26,11 @@ export interface NodeEdgeOptions {
   port: number;
   /** Interface to listen on. Default: all interfaces. */
   hostname?: string;
-  /** Default `edge-<hostname>-<random>`: a fresh source per process, so sequences never collide. */
+  /**
+   * Default `edge-<hostname>-<random>`: a fresh source per process, so sequences never collide.
+   * One given here must also name one process incarnation: a dead process's flush journal may
+   * be re-sent under its source id later (ADR 0010, "The flush journal").
+   */
   sourceId?: string;
   /** Default `{ partials: 'partials', rejected: 'rejected' }`. */
   topics?: { partials?: string; rejected?: string; partialsRouting?: PartialsRouting };
@@ -60,6 +65,14 @@ export interface NodeEdgeOptions {
   components?: () => Record<string, ComponentHealth>;
   /** With `processes > 1`: a worker still closing this long after SIGTERM or the primary's close exits anyway. Default 10 s. */
   closeDeadlineMs?: number;
+  /**
+   * TEST ONLY, never set in production: called after Kafka acknowledged a journaled envelope and
+   * before the acknowledgement is recorded in the dedup store (edge/node/flush-journal.ts).
+   * test/integration/fixtures/edge-process.ts SIGKILLs its process here when
+   * `TRIBUTARY_TEST_ONLY_SIGKILL_AFTER_KAFKA_ACK=1`: the crash the flush journal exists for, at
+   * the one instant a test cannot hit from outside. Single-process edges only.
+   */
+  testOnlyAfterKafkaAck?: () => void;
 }
 
 /** What a `workerSetup` module gives one worker process: options that cannot be sent to it. */
@@ -100,14 +113,22 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
   if ((o.processes ?? 1) > 1) return startNodeEdgeCluster(o);
   const sourceId = o.sourceId ?? defaultSourceId();
   const log: EdgeLog = o.log ?? defaultLog;
-  const sinks = o.sinks !== undefined ? { ...o.sinks, connect: async () => undefined, disconnect: async () => undefined } : kafkaSinks(o, sourceId, log);
+  const sinks = o.sinks !== undefined ? { ...o.sinks, records: wholeEnvelopeRecords(o.sinks.partialSink), connect: async () => undefined, disconnect: async () => undefined } : kafkaSinks(o, sourceId, log);
   await sinks.connect();
-  // What /health says about the sink comes from the sends themselves: the flusher sends at least
-  // a heartbeat every HEARTBEAT_MS, so an unreachable broker shows within one heartbeat.
-  const sinkHealth = trackSinkHealth({ partialSink: sinks.partialSink, rejectedSink: sinks.rejectedSink, now: Date.now });
 
   // Retries are deduplicated in a store on disk shared by every edge process of this machine (ADR 0010).
-  const dedup = o.config.dedupWindowMs > 0 ? openEdgeDedupStore(o.config, log) : undefined;
+  let flushJournal: FlushJournal | undefined;
+  const dedup = o.config.dedupWindowMs > 0 ? openEdgeDedupStore(o.config, log, () => void flushJournal?.recover()) : undefined;
+  // Envelopes are journaled in that store before they go to Kafka; the journals of dead edge
+  // processes are re-sent before this one serves (their events' retries get 503 in_flight until then).
+  if (dedup !== undefined) {
+    flushJournal = createFlushJournal({ store: dedup, records: sinks.records, log, ...(o.testOnlyAfterKafkaAck ? { afterKafkaAck: o.testOnlyAfterKafkaAck } : {}) });
+    await flushJournal.recover();
+  }
+  // What /health says about the sink comes from the sends themselves: the flusher sends at least
+  // a heartbeat every HEARTBEAT_MS, so an unreachable broker shows within one heartbeat.
+  const sinkHealth = trackSinkHealth({ partialSink: flushJournal?.partialSink ?? sinks.partialSink, rejectedSink: sinks.rejectedSink, now: Date.now });
+
   const edge = createEdge({
     config: o.config,
     sourceId,
@@ -117,6 +138,7 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
     pseudonymMac: nodeHmac,
     ...(o.saltProvider ? { saltProvider: o.saltProvider } : {}),
     ...(dedup ? { dedup } : {}),
+    ...(flushJournal ? { flusher: { journal: flushJournal.journal } } : {}),
   });
   const timer = setInterval(() => {
     edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: e instanceof Error ? e.message : String(e) }));
@@ -130,6 +152,8 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
           } catch (e) {
             log({ event: 'dedup_maintenance_failed', error: e instanceof Error ? e.message : String(e) });
           }
+          // Journals of processes that died, and re-sends that failed before (never rejects).
+          void flushJournal?.recover();
         }, DEDUP_MAINTAIN_MS);
   dedupTimer?.unref();
 
@@ -190,11 +214,11 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
 /** How often an edge process rotates and expires dedup generations (cheap when there is nothing to do). */
 const DEDUP_MAINTAIN_MS = 5000;
 
-function openEdgeDedupStore(config: EdgeConfig, log: EdgeLog): DedupStore {
+function openEdgeDedupStore(config: EdgeConfig, log: EdgeLog, orphanJournalFound: () => void): DedupStore {
   const dir = resolve(config.dedupDir);
   let store: DedupStore;
   try {
-    store = openDedupStore({ dir, windowMs: config.dedupWindowMs, log });
+    store = openDedupStore({ dir, windowMs: config.dedupWindowMs, log, orphanJournalFound });
     store.maintain();
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);

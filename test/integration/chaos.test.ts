@@ -6,15 +6,14 @@ import { outageUnderLoad } from '../chaos/plans.ts';
 // The short, deterministic version of `npm run chaos` (docs/RELIABILITY.md): its own broker,
 // `tributary edge` with two processes, the aggregator host child with embedded ClickHouse, and
 // SDK-like clients. Round 1 is finding 1 of issue 9 at a moderate rate (a 20 s broker outage
-// under load); round 2 injects the other fault kinds once: an aggregator SIGKILL, a second
-// aggregator joining and leaving, ClickHouse writes failing. After each round every client's
-// acknowledged events must be counted exactly once and nothing more than once.
+// under load); round 2 injects the other fault kinds: an aggregator SIGKILL, an edge worker
+// SIGKILLed and replaced by its primary, a second aggregator joining and leaving, ClickHouse
+// writes failing, and the whole edge process group SIGKILLed and restarted. After each round
+// every client's acknowledged events must be counted exactly once and nothing more than once.
 //
-// Not here: a SIGKILL of the edge under load. It cuts requests whose envelope may already be in
-// Kafka; their events were never acknowledged and their retries are counted again (the one
-// at-least-once window left, ADR 0010 "Consequences"; docs/RELIABILITY.md). `npm run chaos` keeps
-// injecting it and reports those events as violations; edge-dedup.test.ts covers retries after an
-// edge SIGKILL + restart deterministically.
+// The edge SIGKILLs cut requests whose envelope may already be in Kafka: the flush journal
+// (ADR 0010, "The flush journal") makes their retries wait for the dead process's journal to be
+// re-sent and then count as duplicates; edge-journal.test.ts hits that instant deterministically.
 const SEED = 20261206;
 
 describe('chaos: the pipeline under faults keeps the ledger of its clients', () => {
@@ -37,8 +36,10 @@ describe('chaos: the pipeline under faults keeps the ledger of its clients', () 
           load: { connections: 12, batchesPerSecond: 60, maxBatchEvents: 100, usersPerClient: 300, resendProbability: 0.05 },
           faults: [
             { kind: 'aggregator-crash', atMs: 3_000, durationMs: 500 },
+            { kind: 'edge-crash', atMs: 6_000, durationMs: 0, target: 'worker' },
             { kind: 'rebalance', atMs: 10_000, durationMs: 8_000 },
             { kind: 'clickhouse-outage', atMs: 21_000, durationMs: 8_000 },
+            { kind: 'edge-crash', atMs: 32_000, durationMs: 1_500, target: 'group' },
           ],
         },
       ],
@@ -46,10 +47,10 @@ describe('chaos: the pipeline under faults keeps the ledger of its clients', () 
 
     // The faults happened and traffic went through: a run that injected nothing proves nothing.
     const byKind = faultsByKind(report);
-    for (const kind of FAULT_KINDS.filter((k) => k !== 'edge-crash')) expect(byKind[kind], `${kind} injected`).toBeGreaterThanOrEqual(1);
+    for (const kind of FAULT_KINDS) expect(byKind[kind], `${kind} injected`).toBeGreaterThanOrEqual(1);
     for (const round of report.rounds) expect(round.ackedEvents, `round ${round.round} acknowledged events`).toBeGreaterThan(5_000);
-    // The outage makes clients retry refused batches; round 2's faults are behind the edge, so its
-    // clients retry nothing there and re-send acknowledged batches instead.
+    // The outage makes clients retry refused batches; round 2's clients also re-send acknowledged
+    // batches (and retry the requests the edge SIGKILLs cut).
     expect(report.rounds[0]?.retries, 'round 1 client retries').toBeGreaterThan(0);
     expect(report.rounds[1]?.resends).toBeGreaterThan(0);
     expect(report.rounds.flatMap((r) => r.violations.map((v) => `round ${r.round} ${v.kind} ${v.event ?? ''}: ${v.detail}`))).toEqual([]);
