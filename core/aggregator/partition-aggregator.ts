@@ -17,6 +17,11 @@ export interface AggregatorSettings {
   allowedLatenessMs: number;
   correctionHorizonMs: number;
   idleTimeoutMs: number;
+  /**
+   * A source holds the watermark back only while it sent rows within this long (heartbeats do
+   * not count); default: forever. `SOURCE_DATA_TIMEOUT_MS` in the configuration.
+   */
+  sourceDataTimeoutMs?: number;
   /** Bound on remembered sources for (source, sequence) deduplication. */
   maxTrackedSources?: number;
 }
@@ -125,13 +130,19 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
   const lastSequence = new Map<string, number>(restore?.lastSequence ?? []);
   const tracker = createWatermarkTracker({
     idleTimeoutMs: settings.idleTimeoutMs,
+    ...(settings.sourceDataTimeoutMs !== undefined ? { dataTimeoutMs: settings.sourceDataTimeoutMs } : {}),
     ...(restore ? { restore: restore.watermark } : {}),
   });
   if (restore && restoredAtMs !== undefined) {
     // Last-seen times in a snapshot are the old process's clock: after downtime longer than the
     // idle timeout every source would count as idle and the first one to report would drive the
-    // watermark alone while the backlog replays. A restore counts as having just heard from all.
-    for (const s of tracker.sources(restoredAtMs)) tracker.observe(s.sourceId, s.watermarkMs, restoredAtMs);
+    // watermark alone while the backlog replays. A restore counts as having just heard from all,
+    // and from each source that held the watermark when the snapshot was taken (its newest
+    // last-seen time is that clock's "now") as having just had its data.
+    const sources = tracker.sources(0);
+    const snapshotAtMs = Math.max(...sources.map((s) => s.lastSeenMs));
+    const held = new Set(tracker.sources(snapshotAtMs).filter((s) => s.holding).map((s) => s.sourceId));
+    for (const s of sources) tracker.observe(s.sourceId, s.watermarkMs, restoredAtMs, held.has(s.sourceId) ? 'data' : 'heartbeat');
   }
   const windows = new Map<number, WindowState>();
   for (const [start, sizeMs, final, finalizedAtMs, corrected] of restore?.windows ?? []) {
@@ -284,7 +295,7 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
         pending.push(delta);
       }
       // The envelope's own watermark applies after its rows: they were flushed before it advanced.
-      tracker.observe(envelope.sourceId, envelope.watermarkMs, nowMs);
+      tracker.observe(envelope.sourceId, envelope.watermarkMs, nowMs, envelope.rows.length > 0 ? 'data' : 'heartbeat');
       return { kind: 'ok', rows: envelope.rows.length - lateCount, late: lateCount };
     },
 

@@ -48,6 +48,8 @@ export interface CoreConfig {
     allowedLatenessMs: number;
     correctionHorizonMs: number;
     idleTimeoutMs: number;
+    /** A source holds the watermark back only while it sent data rows within this long (heartbeats do not count). */
+    sourceDataTimeoutMs: number;
     emitIntervalMs: number;
     emitMaxRows: number;
     /** Longest epoch of a partition that is behind (catch-up); see AggregatorRunnerOptions.catchUpEmitMaxMs. */
@@ -150,6 +152,7 @@ export function parseCoreConfig(env: Env): ConfigResult {
       allowedLatenessMs: readInt(env, 'ALLOWED_LATENESS_MS', 5_000, errors, { min: 0, max: 7 * 24 * HOUR }),
       correctionHorizonMs: readInt(env, 'CORRECTION_HORIZON_MS', 24 * HOUR, errors, { min: 0, max: 90 * 24 * HOUR }),
       idleTimeoutMs: readInt(env, 'IDLE_TIMEOUT_MS', 30_000, errors, { min: 100, max: 24 * HOUR }),
+      sourceDataTimeoutMs: readInt(env, 'SOURCE_DATA_TIMEOUT_MS', 30_000, errors, { min: 100, max: 24 * HOUR }),
       emitIntervalMs: readInt(env, 'EMIT_INTERVAL_MS', 1_000, errors, { min: 50, max: 60_000 }),
       emitMaxRows: readInt(env, 'EMIT_MAX_ROWS', 50_000, errors, { min: 100, max: 1_000_000 }),
       catchUpEmitMaxMs: readInt(env, 'CATCHUP_EMIT_MAX_MS', 10_000, errors, { min: 50, max: 600_000 }),
