@@ -50,6 +50,8 @@ export interface CoreConfig {
     idleTimeoutMs: number;
     /** A source holds the watermark back only while it sent data rows within this long (heartbeats do not count). */
     sourceDataTimeoutMs: number;
+    /** Distinct values per (window, site, dimension) the aggregator keeps before folding into `__other__`. */
+    cardinalityCap: number;
     emitIntervalMs: number;
     emitMaxRows: number;
     /** Longest epoch of a partition that is behind (catch-up); see AggregatorRunnerOptions.catchUpEmitMaxMs. */
@@ -153,6 +155,7 @@ export function parseCoreConfig(env: Env): ConfigResult {
       correctionHorizonMs: readInt(env, 'CORRECTION_HORIZON_MS', 24 * HOUR, errors, { min: 0, max: 90 * 24 * HOUR }),
       idleTimeoutMs: readInt(env, 'IDLE_TIMEOUT_MS', 30_000, errors, { min: 100, max: 24 * HOUR }),
       sourceDataTimeoutMs: readInt(env, 'SOURCE_DATA_TIMEOUT_MS', 30_000, errors, { min: 100, max: 24 * HOUR }),
+      cardinalityCap: readInt(env, 'AGGREGATOR_CARDINALITY_CAP', 1000, errors, { min: 1, max: 1_000_000 }),
       emitIntervalMs: readInt(env, 'EMIT_INTERVAL_MS', 1_000, errors, { min: 50, max: 60_000 }),
       emitMaxRows: readInt(env, 'EMIT_MAX_ROWS', 50_000, errors, { min: 100, max: 1_000_000 }),
       catchUpEmitMaxMs: readInt(env, 'CATCHUP_EMIT_MAX_MS', 10_000, errors, { min: 50, max: 600_000 }),

@@ -246,7 +246,8 @@ describe('partition aggregator cells', () => {
     ['clean strings', false],
     ['strings that spell colliding keys', true],
   ])('emits the same deltas and late rows as one string key per row (%s)', (_name, dirty) => {
-    const s = { allowedLatenessMs: 5_000, correctionHorizonMs: 3 * W, idleTimeoutMs: 30_000 };
+    // Rows reach 5 windows back: the cardinality cap's window bound is not what this compares.
+    const s = { allowedLatenessMs: 5_000, correctionHorizonMs: 3 * W, idleTimeoutMs: 30_000, cardinalityCapWindows: 1_000 };
     for (let seed = 1; seed <= 40; seed++) {
       const { envelopes, emitAfter } = randomRun(seed, dirty);
       const agg = createPartitionAggregator(s);
@@ -292,7 +293,8 @@ describe('partition aggregator cells', () => {
   });
 
   it('stays exact across emissions when more tuples are seen than its index remembers', () => {
-    const agg = createPartitionAggregator(settings);
+    // 30,000 paths in one window: above the default cardinality cap, which is not what this tests.
+    const agg = createPartitionAggregator({ ...settings, cardinalityCap: 100_000 });
     const rowsOf = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => row(T0, 1, [], [['path', `/p/${from + i}`]]));
     let seq = 0;
     const emitted: DeltaRow[][] = [];
