@@ -1,7 +1,6 @@
-import { addToPartial, emptyPartial, windowStart, type Hash64, type PartialRow } from '../core/algebra/index.ts';
+import { OTHER, addToPartial, createCardinalityCap, emptyPartial, windowStart, type Hash64, type PartialRow, type SiteValues } from '../core/algebra/index.ts';
 
-/** Value that replaces dimension values (and event names) beyond the cardinality cap. */
-export const OTHER = '__other__';
+export { OTHER };
 
 /** One accepted event, already pseudonymized and reduced to what is aggregated. */
 export interface AccumulatorEvent {
@@ -31,15 +30,20 @@ export interface AccumulatorOptions {
   windowSizeMs: number;
   /** Distinct values per (window, site, dimension) kept before folding into `__other__`. */
   cardinalityCap: number;
-  /** Windows whose value sets are remembered; the oldest is forgotten first. Default 16. */
+  /**
+   * Windows whose value sets are remembered; the oldest is forgotten first, and every value of
+   * a forgotten window folds into `__other__` from then on. Default 16.
+   */
   maxTrackedWindows?: number;
 }
 
 /**
  * Bounded memory (ARCHITECTURE §3.8): per (window, site, dimension) the first `cardinalityCap`
  * distinct values are kept and later ones fold into `__other__`; event names are capped the
- * same way (as dimension `$event`) because they are client-chosen too. The cap is per edge:
- * a window merged from N edges can hold up to N × cap values before the aggregator's own caps.
+ * same way (as dimension `$event`) because they are client-chosen too. The cap holds for every
+ * window whatever the order of event times: a window older than the tracked ones folds every
+ * value (core/algebra/cardinality-cap.ts). The cap is per edge: a window merged from N edges can
+ * hold up to N × cap values before the aggregator's own caps.
  *
  * @example
  * ```ts
@@ -59,34 +63,8 @@ export function createAccumulator(o: AccumulatorOptions): Accumulator {
   let irregular = new Map<string, PartialRow>();
   // window start -> site -> dimension -> values seen. Nested maps, so the hot path builds no
   // composite key strings for the cap (one lookup per level, short interned keys).
-  const seen = new Map<number, Map<string, Map<string, Set<string>>>>();
-
-  function valuesSeen(ws: number, site: string): Map<string, Set<string>> {
-    let perWindow = seen.get(ws);
-    if (perWindow === undefined) {
-      perWindow = new Map();
-      seen.set(ws, perWindow);
-      if (seen.size > maxTrackedWindows) seen.delete(oldestKey(seen));
-    }
-    let perSite = perWindow.get(site);
-    if (perSite === undefined) {
-      perSite = new Map();
-      perWindow.set(site, perSite);
-    }
-    return perSite;
-  }
-
-  function capped(perSite: Map<string, Set<string>>, dimension: string, value: string): string {
-    let values = perSite.get(dimension);
-    if (values === undefined) {
-      values = new Set();
-      perSite.set(dimension, values);
-    }
-    if (values.has(value)) return value;
-    if (values.size >= o.cardinalityCap) return OTHER;
-    values.add(value);
-    return value;
-  }
+  const caps = createCardinalityCap({ cap: o.cardinalityCap, trackedWindows: maxTrackedWindows });
+  const capped = (perSite: SiteValues | undefined, dimension: string, value: string): string => (perSite === undefined ? OTHER : caps.keep(perSite, dimension, value));
 
   function eventNode(ws: number, site: string, event: string): RowNode {
     let perWindow = tree.get(ws);
@@ -101,7 +79,8 @@ export function createAccumulator(o: AccumulatorOptions): Accumulator {
   return {
     add(e) {
       const ws = windowStart(e.eventTimeMs, o.windowSizeMs);
-      const perSite = valuesSeen(ws, e.site);
+      const perWindow = caps.window(ws);
+      const perSite = perWindow === undefined ? undefined : caps.site(perWindow, e.site);
       const event = capped(perSite, '$event', e.event);
       // Copy the dimensions only when the cap changes a value: the caller's array is its own.
       let dimensions = e.dimensions;
@@ -166,10 +145,4 @@ function child(node: RowNode, name: string, value: string): RowNode | undefined 
   let c = next.get(value);
   if (c === undefined) next.set(value, (c = newNode()));
   return c;
-}
-
-function oldestKey(m: Map<number, unknown>): number {
-  let oldest = Number.POSITIVE_INFINITY;
-  for (const k of m.keys()) if (k < oldest) oldest = k;
-  return oldest;
 }

@@ -127,12 +127,22 @@ export function createIngest(o: { config: EdgeConfig; accumulator: Accumulator; 
     let misses = 0;
     const enrichContext = { batchContext: req.batchContext, country: ctx.country, headerUserAgent: ctx.headerUserAgent };
     const timeContext = { receivedAtMs: ctx.receivedAtMs, batchSentAt: req.batchSentAt };
+    const rejectItem = (item: { index: number; raw: unknown }, errors: FieldError[]): void => {
+      const messageId = messageIdOf(item.raw);
+      summary.rejected.push({ index: item.index, messageId, errors });
+      rejectedItems.push({ index: item.index, raw: item.raw, messageId, errors });
+    };
 
     for (const item of req.events) {
       const r = item.result;
       if (r.kind === 'ok') {
         const event = r.value;
-        const { eventTimeMs } = eventTime(event, timeContext).value;
+        const time = eventTime(event, timeContext);
+        if (time.kind !== 'ok') {
+          if (time.kind === 'reject') rejectItem(item, time.errors);
+          continue;
+        }
+        const { eventTimeMs } = time.value;
         const enriched = enrich(event, enrichContext);
         if (enriched.kind !== 'ok') {
           valid.push({ event, eventTimeMs, dimensions: undefined, dropReason: enriched.kind === 'drop' ? enriched.reason : undefined, pseudonym: undefined });
@@ -148,9 +158,7 @@ export function createIngest(o: { config: EdgeConfig; accumulator: Accumulator; 
         }
         valid.push({ event, eventTimeMs, dimensions: enriched.value, dropReason: undefined, pseudonym });
       } else if (r.kind === 'reject') {
-        const messageId = messageIdOf(item.raw);
-        summary.rejected.push({ index: item.index, messageId, errors: r.errors });
-        rejectedItems.push({ index: item.index, raw: item.raw, messageId, errors: r.errors });
+        rejectItem(item, r.errors);
       }
     }
 

@@ -1,4 +1,4 @@
-import { decodeEnvelope } from '../algebra/index.ts';
+import { decodeInput } from './input.ts';
 import { classifyClickHouseError, PermanentClickHouseError } from '../clickhouse/error-class.ts';
 import type { Logger } from '../log.ts';
 import { writeRetryDelayMs } from '../retry.ts';
@@ -435,7 +435,7 @@ export function createEpochCommitter(ports: EpochPorts, o: EpochCommitterOptions
           }
           stats.messages++;
           const value = message.value ?? new Uint8Array(0);
-          const decoded = decodeEnvelope(value);
+          const decoded = decodeInput(value);
           if (!decoded.ok) {
             // The poison message is durable in the dead-letter topic before its offset can commit.
             await ports.deadLetters.send({ partition: p, offset: message.offset, value, code: decoded.error.code, message: decoded.error.message });

@@ -1,10 +1,15 @@
 import {
+  createCardinalityCap,
   createWatermarkTracker,
   isWindowFinal,
   mergePartialInto,
   mergedWithEmpty,
+  OTHER,
+  type CardinalityCapSnapshot,
   type PartialEnvelope,
+  type SiteValues,
   type WatermarkSnapshot,
+  type WindowValues,
 } from '../algebra/index.ts';
 import { dimsKeyOf, type DeltaRow, type Emission, type LateRow, type WindowStatusRow } from './emission.ts';
 
@@ -17,9 +22,24 @@ export interface AggregatorSettings {
   allowedLatenessMs: number;
   correctionHorizonMs: number;
   idleTimeoutMs: number;
+  /**
+   * A source holds the watermark back only while it sent rows within this long (heartbeats do
+   * not count); default: forever. `SOURCE_DATA_TIMEOUT_MS` in the configuration.
+   */
+  sourceDataTimeoutMs?: number;
   /** Bound on remembered sources for (source, sequence) deduplication. */
   maxTrackedSources?: number;
+  /**
+   * Distinct values per (window, site, dimension) kept before folding into `__other__`
+   * (`AGGREGATOR_CARDINALITY_CAP`); default {@link DEFAULT_AGGREGATOR_CARDINALITY_CAP}.
+   */
+  cardinalityCap?: number;
+  /** Windows whose value sets are remembered (default {@link DEFAULT_CAP_TRACKED_WINDOWS}); older ones fold every value. */
+  cardinalityCapWindows?: number;
 }
+
+export const DEFAULT_AGGREGATOR_CARDINALITY_CAP = 1000;
+export const DEFAULT_CAP_TRACKED_WINDOWS = 16;
 
 interface WindowState {
   sizeMs: number;
@@ -99,6 +119,8 @@ export interface PartitionSnapshot {
   lastSequence: Array<[sourceId: string, sequence: number]>;
   watermark: WatermarkSnapshot;
   windows: Array<[startMs: number, sizeMs: number, final: boolean, finalizedAtMs: number | null, corrected: boolean]>;
+  /** Dimension values kept per window (absent in snapshots written before the aggregator capped). */
+  caps?: CardinalityCapSnapshot;
 }
 
 export type IngestResult =
@@ -125,14 +147,27 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
   const lastSequence = new Map<string, number>(restore?.lastSequence ?? []);
   const tracker = createWatermarkTracker({
     idleTimeoutMs: settings.idleTimeoutMs,
+    ...(settings.sourceDataTimeoutMs !== undefined ? { dataTimeoutMs: settings.sourceDataTimeoutMs } : {}),
     ...(restore ? { restore: restore.watermark } : {}),
   });
   if (restore && restoredAtMs !== undefined) {
     // Last-seen times in a snapshot are the old process's clock: after downtime longer than the
     // idle timeout every source would count as idle and the first one to report would drive the
-    // watermark alone while the backlog replays. A restore counts as having just heard from all.
-    for (const s of tracker.sources(restoredAtMs)) tracker.observe(s.sourceId, s.watermarkMs, restoredAtMs);
+    // watermark alone while the backlog replays. A restore counts as having just heard from all,
+    // and from each source that held the watermark when the snapshot was taken (its newest
+    // last-seen time is that clock's "now") as having just had its data.
+    const sources = tracker.sources(0);
+    const snapshotAtMs = sources.reduce((max, s) => Math.max(max, s.lastSeenMs), 0);
+    const held = new Set(tracker.sources(snapshotAtMs).filter((s) => s.holding).map((s) => s.sourceId));
+    for (const s of sources) tracker.observe(s.sourceId, s.watermarkMs, restoredAtMs, held.has(s.sourceId) ? 'data' : 'heartbeat');
   }
+  // Which values of a dimension are kept depends on the partition's input order only, and the
+  // sets are checkpointed with the rest: a restore and replay folds exactly the same values.
+  const caps = createCardinalityCap({
+    cap: settings.cardinalityCap ?? DEFAULT_AGGREGATOR_CARDINALITY_CAP,
+    trackedWindows: settings.cardinalityCapWindows ?? DEFAULT_CAP_TRACKED_WINDOWS,
+    ...(restore?.caps ? { restore: restore.caps } : {}),
+  });
   const windows = new Map<number, WindowState>();
   for (const [start, sizeMs, final, finalizedAtMs, corrected] of restore?.windows ?? []) {
     windows.set(start, { sizeMs, final, finalizedAtMs: finalizedAtMs ?? undefined, dirty: false, corrected });
@@ -216,6 +251,10 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
       let runSize = Number.NaN;
       let kind: 'open' | 'correction' | 'late' = 'open';
       let windowCells: Map<SiteEvent, Map<DimsEntry, DeltaRow>> | undefined;
+      // The window's value sets (undefined: every value folds) and the last site's within it.
+      let capWindow: WindowValues | undefined;
+      let capSite: SiteValues | undefined;
+      let capSiteName: string | undefined;
       for (const row of envelope.rows) {
         if (!(row.windowStartMs === runStart && row.windowSizeMs === runSize)) {
           runStart = row.windowStartMs;
@@ -231,9 +270,26 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
             if (kind === 'correction') state.corrected = true;
             windowCells = cells.get(row.windowStartMs);
             if (windowCells === undefined) cells.set(row.windowStartMs, (windowCells = new Map()));
+            capWindow = caps.window(row.windowStartMs);
+            capSiteName = undefined;
           }
         }
-        const dimsEntry = dimsEntryOf(row.dimensions);
+        let dims = row.dimensions;
+        if (kind !== 'late' && dims.length > 0) {
+          if (capWindow !== undefined && capSiteName !== row.site) {
+            capSite = caps.site(capWindow, row.site);
+            capSiteName = row.site;
+          }
+          for (let i = 0; i < dims.length; i++) {
+            const [name, value] = dims[i] as [string, string];
+            const kept = capWindow === undefined ? OTHER : caps.keep(capSite as SiteValues, name, value);
+            if (kept !== value) {
+              if (dims === row.dimensions) dims = dims.map(([n, v]): [string, string] => [n, v]);
+              dims[i] = [name, kept];
+            }
+          }
+        }
+        const dimsEntry = dimsEntryOf(dims);
         const dimsKey = dimsEntry.dimsKey;
         if (kind === 'late') {
           lateCount++;
@@ -284,7 +340,7 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
         pending.push(delta);
       }
       // The envelope's own watermark applies after its rows: they were flushed before it advanced.
-      tracker.observe(envelope.sourceId, envelope.watermarkMs, nowMs);
+      tracker.observe(envelope.sourceId, envelope.watermarkMs, nowMs, envelope.rows.length > 0 ? 'data' : 'heartbeat');
       return { kind: 'ok', rows: envelope.rows.length - lateCount, late: lateCount };
     },
 
@@ -337,6 +393,7 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
         lastSequence: [...lastSequence],
         watermark: tracker.snapshot(),
         windows: [...windows].map(([start, s]) => [start, s.sizeMs, s.final, s.finalizedAtMs ?? null, s.corrected]),
+        caps: caps.snapshot(),
       };
     },
 

@@ -61,3 +61,5 @@ export { ENVELOPE_VERSION, type DecodeResult, type DecodeError } from './codec-f
 export { type PartialRow, type PartialEnvelope, encodeEnvelope, decodeEnvelope } from './envelope-codec.ts';
 export { cellPartition, sourceOfSubSource, splitEnvelopeByCell } from './cell-routing.ts';
 export { encodePartial, decodePartial } from './partial-codec.ts';
+export { OTHER, createCardinalityCap, type CardinalityCap, type CardinalityCapSnapshot, type SiteValues, type WindowValues } from './cardinality-cap.ts';
+export { MAX_VALUE_MAGNITUDE, MAX_ROW_EVENTS, MIN_WINDOW_START_MS, MAX_WINDOW_START_MS, partialOutOfBounds } from './value-bounds.ts';

@@ -212,6 +212,13 @@ export function sketchMerge(a: QuantileSketch, b: QuantileSketch): QuantileSketc
   return out;
 }
 
+/** Lowest and highest key with a count, or undefined for an empty sketch. */
+export function sketchKeyRange(s: QuantileSketch): { min: number; max: number } | undefined {
+  const bins = impl(s).bins;
+  if (bins.length === 0) return undefined;
+  return { min: bins[0] as number, max: bins[bins.length - 2] as number };
+}
+
 /** Number of values added. */
 export function sketchCount(s: QuantileSketch): number {
   return impl(s).total;

@@ -52,6 +52,10 @@ export interface CoreConfig {
     allowedLatenessMs: number;
     correctionHorizonMs: number;
     idleTimeoutMs: number;
+    /** A source holds the watermark back only while it sent data rows within this long (heartbeats do not count). */
+    sourceDataTimeoutMs: number;
+    /** Distinct values per (window, site, dimension) the aggregator keeps before folding into `__other__`. */
+    cardinalityCap: number;
     emitIntervalMs: number;
     emitMaxRows: number;
     /** Longest epoch of a partition that is behind (catch-up); see AggregatorRunnerOptions.catchUpEmitMaxMs. */
@@ -150,6 +154,8 @@ export function parseCoreConfig(env: Env): ConfigResult {
       allowedLatenessMs: int(SETTINGS.ALLOWED_LATENESS_MS),
       correctionHorizonMs: int(SETTINGS.CORRECTION_HORIZON_MS),
       idleTimeoutMs: int(SETTINGS.IDLE_TIMEOUT_MS),
+      sourceDataTimeoutMs: int(SETTINGS.SOURCE_DATA_TIMEOUT_MS),
+      cardinalityCap: int(SETTINGS.AGGREGATOR_CARDINALITY_CAP),
       emitIntervalMs: int(SETTINGS.EMIT_INTERVAL_MS),
       emitMaxRows: int(SETTINGS.EMIT_MAX_ROWS),
       catchUpEmitMaxMs: int(SETTINGS.CATCHUP_EMIT_MAX_MS),

@@ -82,6 +82,8 @@ export function parseTime(name: string, raw: string, nowMs: number): Parsed<numb
     if (raw.length <= 11) return fail('invalid_parameter', `${name}=${raw} looks like epoch seconds: use epoch milliseconds (${raw}000) or ISO 8601 (2026-11-22T10:00:00Z)`);
     if (Number.isSafeInteger(ms) && ms <= 253_402_300_799_999) return { ok: true, value: ms };
   } else if (/^\d{4}-\d{2}-\d{2}/.test(raw)) {
+    const impossible = impossibleDate(raw);
+    if (impossible !== undefined) return fail('invalid_parameter', `${name}=${JSON.stringify(raw)} is not a calendar date: ${impossible}`);
     // A date-time without an offset is UTC, as everywhere in Tributary (Date.parse would take local time).
     const text = raw.replace(/^(\d{4}-\d{2}-\d{2}) (?=\d)/, '$1T');
     const iso = !text.includes('T') || /(?:[zZ]|[+-]\d{2}:?\d{2})$/.test(text) ? text : `${text}Z`;
@@ -91,6 +93,24 @@ export function parseTime(name: string, raw: string, nowMs: number): Parsed<numb
   // An unescaped '+' of a UTC offset arrives as a space.
   const hint = raw.includes(' ') ? ' (write a + in a URL as %2B)' : '';
   return fail('invalid_parameter', `${name}=${JSON.stringify(raw)} is not a time${hint}: use epoch milliseconds (1795860000000), ISO 8601 (2026-11-22T10:00:00Z) or now-<n><s|m|h|d|w> (now-1h)`);
+}
+
+/**
+ * Why the leading YYYY-MM-DD of `raw` names no day, or undefined when it does. Date.parse rolls
+ * 2026-02-30 over into March 2 instead of refusing it.
+ */
+function impossibleDate(raw: string): string | undefined {
+  const year = Number(raw.slice(0, 4));
+  const month = Number(raw.slice(5, 7));
+  const day = Number(raw.slice(8, 10));
+  if (month < 1 || month > 12) return `month ${raw.slice(5, 7)} is not 01 to 12`;
+  const days = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !isLeapYear(year) ? 1 : 0);
+  if (day < 1 || day > days) return `day ${raw.slice(8, 10)} is not 01 to ${days} in ${raw.slice(0, 7)}`;
+  return undefined;
+}
+
+function isLeapYear(year: number): boolean {
+  return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
 }
 
 function parseGranularity(raw: string | undefined): Parsed<Granularity> {

@@ -1,5 +1,5 @@
 import type { SegmentEvent } from '../../schemas/validators.ts';
-import { ok } from './step-result.ts';
+import { ok, reject, type StepResult } from './step-result.ts';
 
 /** How an event's time was decided, for tests and debugging. */
 export type EventTimeSource = 'corrected' | 'client' | 'received' | 'clamped';
@@ -16,6 +16,12 @@ export interface EventTime {
  * without a usable timestamp the receive time is used. A result more than `maxFutureSkewMs`
  * ahead of the receive time is clamped to `receivedAt + maxFutureSkewMs`.
  *
+ * Rejected with reason `invalid_event_time` (docs/EDGE.md "Event time"): a `timestamp`,
+ * `originalTimestamp` or `sentAt` that names no calendar instant (February 30, hour 24), and an
+ * event time before {@link MIN_EVENT_TIME_MS} (1970-01-01), which only a forged or inconsistent
+ * `sentAt` produces (a `sentAt` in year 9999 would otherwise move the event thousands of years
+ * back, below what a ClickHouse DateTime64 holds).
+ *
  * @example
  * ```ts
  * const eventTime = createEventTimeStep({ maxFutureSkewMs: 300_000 });
@@ -26,14 +32,22 @@ export function createEventTimeStep(o: { maxFutureSkewMs: number }) {
   // sentAt repeats for every event of a batch (SDKs stamp the whole batch): remember the last one.
   let lastSentAt: string | undefined;
   let lastSentAtMs: number | undefined;
-  return (event: SegmentEvent, ctx: { receivedAtMs: number; batchSentAt?: string | undefined }): { kind: 'ok'; value: EventTime } => {
-    const client = parseTime(event.timestamp ?? event.originalTimestamp);
+  return (event: SegmentEvent, ctx: { receivedAtMs: number; batchSentAt?: string | undefined }): StepResult<EventTime> => {
+    const clientText = event.timestamp ?? event.originalTimestamp;
+    const client = parseTime(clientText);
+    if (clientText !== undefined && client === undefined) {
+      return invalidTime(event.timestamp !== undefined ? '/timestamp' : '/originalTimestamp', `${JSON.stringify(clientText)} is not a calendar date-time: send an RFC 3339 time such as 2026-11-22T10:00:00.000Z`);
+    }
     const sentAtText = event.sentAt ?? ctx.batchSentAt;
     if (sentAtText !== lastSentAt) {
       lastSentAt = sentAtText;
       lastSentAtMs = parseTime(sentAtText);
     }
     const sentAt = lastSentAtMs;
+    if (sentAtText !== undefined && sentAt === undefined) {
+      const where = event.sentAt !== undefined ? 'sentAt' : "the batch's sentAt";
+      return invalidTime('/sentAt', `${where} ${JSON.stringify(sentAtText)} is not a calendar date-time: send an RFC 3339 time such as 2026-11-22T10:00:00.000Z`);
+    }
     let eventTimeMs: number;
     let source: EventTimeSource;
     if (client === undefined) {
@@ -51,8 +65,22 @@ export function createEventTimeStep(o: { maxFutureSkewMs: number }) {
       eventTimeMs = latest;
       source = 'clamped';
     }
+    if (eventTimeMs < MIN_EVENT_TIME_MS) {
+      const what = source === 'corrected' ? `the event time (timestamp ${JSON.stringify(clientText)} moved by receivedAt − sentAt, sentAt ${JSON.stringify(sentAtText)})` : `the timestamp ${JSON.stringify(clientText)}`;
+      return invalidTime(source === 'corrected' ? '/sentAt' : '/timestamp', `${what} is before 1970-01-01T00:00:00Z: check the client clock and its sentAt`);
+    }
     return ok({ eventTimeMs, source });
   };
+}
+
+/**
+ * Earliest event time accepted: 1970-01-01T00:00:00Z. No analytics event predates it, and every
+ * window from it on is a valid ClickHouse DateTime64 (whose range starts in 1900).
+ */
+export const MIN_EVENT_TIME_MS = 0;
+
+function invalidTime(path: string, message: string): StepResult<EventTime> {
+  return reject('invalid_event_time', [{ path, message }]);
 }
 
 /** Epoch ms of an RFC 3339 date-time, or undefined for anything else (Feb 30 included). */

@@ -13,7 +13,7 @@ export type StepResult<T> =
   | { kind: 'reject'; reason: RejectReason; errors: FieldError[] }
   | { kind: 'drop'; reason: DropReason };
 
-export type RejectReason = 'invalid_schema' | 'event_too_large';
+export type RejectReason = 'invalid_schema' | 'event_too_large' | 'invalid_event_time';
 export type DropReason = 'duplicate_message_id' | 'bot';
 export const DROP_REASONS: readonly DropReason[] = ['duplicate_message_id', 'bot'];
 

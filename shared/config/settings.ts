@@ -120,6 +120,14 @@ export const SETTINGS = defineSettings({
   ALLOWED_LATENESS_MS: whole({ default: 5_000, min: 0, max: 7 * DAY_MS, processes: AGGREGATORS, doc: 'a window is final when watermark ≥ window end + this' }),
   CORRECTION_HORIZON_MS: whole({ default: DAY_MS, min: 0, max: 90 * DAY_MS, processes: [...AGGREGATORS, 'migrate'], doc: 'late partials within this produce corrections; older ones go to `late_partials`' }),
   IDLE_TIMEOUT_MS: whole({ default: 30_000, min: 100, max: DAY_MS, processes: AGGREGATORS, doc: 'a source silent this long stops holding the watermark back' }),
+  SOURCE_DATA_TIMEOUT_MS: whole({
+    default: 30_000, min: 100, max: DAY_MS, processes: AGGREGATORS,
+    doc: 'a source that sent no data rows for this long stops holding the watermark back even while it sends heartbeats; one that never sent rows never holds it (heartbeats an hour behind no longer pin every window open). The trade-off and the rule when no source holds it: [docs/OPERATIONS.md](docs/OPERATIONS.md) "Watermark"',
+  }),
+  AGGREGATOR_CARDINALITY_CAP: whole({
+    default: 1000, min: 1, max: 1_000_000, processes: AGGREGATORS,
+    doc: 'distinct values per (window, site, dimension) the aggregator keeps, per input partition, whatever the edges sent; later values fold into `__other__` as at the edge (`CARDINALITY_CAP`). Which values are kept, what it costs in checkpoints, and when the rows may differ: [ADR 0017](docs/adr/0017-cardinality-caps-and-untrusted-envelopes.md)',
+  }),
   EMIT_INTERVAL_MS: whole({ default: SECOND, min: 50, max: 60_000, processes: AGGREGATORS, doc: 'how often the aggregator writes provisional results' }),
   CATCHUP_EMIT_MAX_MS: whole({
     default: 10_000, min: 50, max: 600_000, processes: AGGREGATORS,

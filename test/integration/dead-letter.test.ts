@@ -1,6 +1,7 @@
 import type { EachMessagePayload } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startConfiguredAggregator } from '../../core/aggregator/from-config.ts';
+import { addToPartial, emptyPartial, encodeEnvelope } from '../../core/algebra/index.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { createKafka } from '../../core/kafka/client.ts';
 import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
@@ -25,6 +26,11 @@ describe('a poison message in partials', () => {
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const T = Date.UTC(2026, 0, 1);
+    // Produced straight to Kafka, past the edge's ±1e15 bound: it would make the site's sum infinite.
+    const forged = emptyPartial();
+    addToPartial(forged, { value: 1 });
+    forged.sum = 1.7976931348623157e308;
+    const forgedBytes = Buffer.from(encodeEnvelope({ version: 1, sourceId: 's2', sequence: 1, watermarkMs: T, createdAtMs: T, rows: [{ windowStartMs: T, windowSizeMs: 60_000, site: 'dlq-site', event: 'e', dimensions: [], partial: forged }] }));
     // Everything on partition 0, poison in the middle: the valid ones after it must still count.
     await producer.send({
       topic: config.topics.partials,
@@ -33,6 +39,7 @@ describe('a poison message in partials', () => {
         { partition: 0, key: 's1', value: envelopeBytes({ sourceId: 's1', sequence: 1, watermarkMs: T, windowStartMs: T, site: 'dlq-site', events: 5 }) },
         { partition: 0, key: 's1', value: Buffer.from('this is not an envelope') },
         { partition: 0, key: 's1', value: Buffer.from([0x54, 0x52, 0x42, 0x01, 0x01, 0xff, 0xff, 0xff]) },
+        { partition: 0, key: 's2', value: forgedBytes },
         { partition: 0, key: 's1', value: envelopeBytes({ sourceId: 's1', sequence: 2, watermarkMs: T + 120_000, windowStartMs: T, site: 'dlq-site', events: 7 }) },
       ],
     });
@@ -41,7 +48,9 @@ describe('a poison message in partials', () => {
     const aggregator: RunningAggregator = await startConfiguredAggregator(createKafka(brokers, 'dlq-agg', silentLogger()), ch, config, silentLogger());
     try {
       await waitFor(async () => (await countEvents(ch, 'dlq-site')) === 12, 'both valid envelopes counted', 60_000);
-      expect(aggregator.stats().deadLettered).toBe(2);
+      expect(aggregator.stats().deadLettered).toBe(3);
+      const rs = await ch.client.query({ query: 'SELECT sum(value_sum) AS s FROM agg_minute WHERE site = {site:String}', query_params: { site: 'dlq-site' }, format: 'JSONEachRow' });
+      expect(await rs.json()).toEqual([{ s: 12 }]);
     } finally {
       await aggregator.stop();
     }
@@ -56,7 +65,7 @@ describe('a poison message in partials', () => {
         dead.push({ key: String(message.key), value: String(message.value), headers });
       },
     });
-    await waitFor(async () => dead.length === 2, 'two dead letters', 60_000);
+    await waitFor(async () => dead.length === 3, 'three dead letters', 60_000);
     await consumer.disconnect();
     expect(dead[0]).toMatchObject({
       key: `${config.topics.partials}:0:1`,
@@ -65,5 +74,7 @@ describe('a poison message in partials', () => {
     });
     expect(dead[1]?.headers).toMatchObject({ reason: 'undecodable_envelope', source_offset: '2' });
     expect(dead[1]?.headers.error_code).toMatch(/truncated|malformed|unsupported_version/);
+    expect(dead[2]?.headers).toMatchObject({ error_code: 'value_out_of_bounds', source_offset: '3' });
+    expect(dead[2]?.headers.error_message).toContain('row 0 of source "s2" sequence 1: sum 1.7976931348623157e+308 is not a finite number');
   });
 });

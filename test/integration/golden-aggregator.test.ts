@@ -41,6 +41,7 @@ function childEnv(path: string, group: string, instances: number): NodeJS.Proces
     CORRECTION_HORIZON_MS: '300000',
     // No source may go idle by wall clock: the watermark must depend on the input order only.
     IDLE_TIMEOUT_MS: '86400000',
+    SOURCE_DATA_TIMEOUT_MS: '86400000',
     EMIT_INTERVAL_MS: '50',
     AGGREGATOR_SESSION_TIMEOUT_MS: '6000',
     // Small fetches make many small epochs, so kills land between checkpoints and writes. The

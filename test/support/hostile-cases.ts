@@ -165,8 +165,10 @@ export const HOSTILE_CASES: readonly HostileCase[] = [
 
   // Values.
   { name: 'a bad date in a batch', build: async () => post('/v1/batch', batchOf(hostileTrack(), hostileTrack({ timestamp: 'yesterday' }))), expect: { status: 200, accepted: 1, rejected: 1 } },
-  // Accepted as it stands: the schema checks the date-time form only, and V8 (every runtime) reads February 30th as March 1st.
-  { name: 'February 30th in a batch', build: async () => post('/v1/batch', batchOf(hostileTrack({ timestamp: '2024-02-30T10:00:00Z' }))), expect: { status: 200, accepted: 1, rejected: 0 } },
+  // Dates that do not exist are rejected per event (`invalid_event_time`), not rolled over into March by the runtime's date parser.
+  { name: 'February 30th in a batch', build: async () => post('/v1/batch', batchOf(hostileTrack(), hostileTrack({ timestamp: '2024-02-30T10:00:00Z' }))), expect: { status: 200, accepted: 1, rejected: 1 } },
+  // A sentAt in year 9999 would correct the event time to before 1970 (a window of 0000-01-01): rejected per event.
+  { name: 'sentAt in year 9999', build: async () => post('/v1/batch', batchOf(hostileTrack(), hostileTrack({ timestamp: new Date().toISOString(), sentAt: '9999-12-31T23:59:59Z' }))), expect: { status: 200, accepted: 1, rejected: 1 } },
   { name: 'a bad date on a single event', build: async () => post('/v1/track', JSON.stringify(hostileTrack({ timestamp: '2024-13-01T00:00:00Z' }))), expect: { status: 400, code: 'invalid_event' } },
   // Out of the value bounds (docs/EDGE.md "Limits"): each rejected with its reason.
   { name: 'values of ±1e308', build: async () => post('/v1/batch', batchOf(hostileTrack({ properties: { value: 1e308 } }), hostileTrack({ properties: { value: -1e308 } }))), expect: { status: 200, accepted: 0, rejected: 2 } },

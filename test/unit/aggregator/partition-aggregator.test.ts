@@ -102,7 +102,7 @@ describe('partition aggregator', () => {
 
   it('the slowest active source holds the watermark back; an idle one stops doing so', () => {
     const agg = createPartitionAggregator(settings);
-    agg.ingest(envelope('slow', 1, T0, []), T0);
+    agg.ingest(envelope('slow', 1, T0, [row(T0, 1)]), T0);
     agg.ingest(envelope('fast', 1, T0 + 10 * W, [row(T0, 1)]), T0);
     expect(agg.watermark(T0)).toBe(T0);
     agg.emit(T0);
@@ -246,7 +246,8 @@ describe('partition aggregator cells', () => {
     ['clean strings', false],
     ['strings that spell colliding keys', true],
   ])('emits the same deltas and late rows as one string key per row (%s)', (_name, dirty) => {
-    const s = { allowedLatenessMs: 5_000, correctionHorizonMs: 3 * W, idleTimeoutMs: 30_000 };
+    // Rows reach 5 windows back: the cardinality cap's window bound is not what this compares.
+    const s = { allowedLatenessMs: 5_000, correctionHorizonMs: 3 * W, idleTimeoutMs: 30_000, cardinalityCapWindows: 1_000 };
     for (let seed = 1; seed <= 40; seed++) {
       const { envelopes, emitAfter } = randomRun(seed, dirty);
       const agg = createPartitionAggregator(s);
@@ -292,7 +293,8 @@ describe('partition aggregator cells', () => {
   });
 
   it('stays exact across emissions when more tuples are seen than its index remembers', () => {
-    const agg = createPartitionAggregator(settings);
+    // 30,000 paths in one window: above the default cardinality cap, which is not what this tests.
+    const agg = createPartitionAggregator({ ...settings, cardinalityCap: 100_000 });
     const rowsOf = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => row(T0, 1, [], [['path', `/p/${from + i}`]]));
     let seq = 0;
     const emitted: DeltaRow[][] = [];
@@ -325,5 +327,55 @@ describe('checkpoint inserts blob', () => {
     expect(decodeInserts(encodeInserts({ parts: [] }))).toEqual({ parts: [] });
     expect(() => decodeInserts(blob.subarray(0, blob.length - 1))).toThrow(/checkpoint inserts are corrupt at byte \d+/);
     expect(() => decodeInserts(new Uint8Array([...blob, 0]))).toThrow(/bytes after the last part/);
+  });
+});
+
+describe('partition aggregator: forged heartbeats do not pin the watermark (issue #10 finding 1)', () => {
+  const guarded = { ...settings, sourceDataTimeoutMs: 30_000 };
+  const DELAY = 4_300;
+
+  /** An edge with data every 10 s and a forger's heartbeats an hour behind, from `from` to `to`. */
+  function traffic(agg: ReturnType<typeof createPartitionAggregator>, from: number, to: number, seq: { edge: number; forger: number }): void {
+    for (let now = from; now <= to; now += 10_000) {
+      agg.ingest(envelope('forger', ++seq.forger, now - 3_600_000, []), now);
+      agg.ingest(envelope('edge', ++seq.edge, now - DELAY, [row(Math.floor((now - DELAY) / W) * W, 1)]), now);
+    }
+  }
+
+  it('closes windows on time while a source that never sent data heartbeats an hour behind', () => {
+    const agg = createPartitionAggregator(guarded);
+    const seq = { edge: 0, forger: 0 };
+    traffic(agg, T0 + 10_000, T0 + 70_000, seq);
+    expect(agg.watermark(T0 + 70_000)).toBe(T0 + 70_000 - DELAY);
+    const statuses = agg.emit(T0 + 70_000).statuses;
+    expect(statuses.find((s) => s.windowStartMs === T0)?.status).toBe('final');
+  });
+
+  it('still holds it back for a source whose data stopped, for SOURCE_DATA_TIMEOUT_MS only', () => {
+    const agg = createPartitionAggregator(guarded);
+    agg.ingest(envelope('stopped', 1, T0 + 1_000, [row(T0, 1)]), T0 + 5_000);
+    const seq = { edge: 0, forger: 0 };
+    traffic(agg, T0 + 10_000, T0 + 30_000, seq);
+    agg.ingest(envelope('stopped', 2, T0 + 1_000, []), T0 + 30_000);
+    expect(agg.watermark(T0 + 30_000)).toBe(T0 + 1_000);
+    traffic(agg, T0 + 40_000, T0 + 70_000, seq);
+    agg.ingest(envelope('stopped', 3, T0 + 1_000, []), T0 + 70_000);
+    expect(agg.watermark(T0 + 70_000)).toBe(T0 + 70_000 - DELAY);
+  });
+
+  it('a restore after downtime keeps which sources hold it: the forger and a stopped source stay ignored', () => {
+    const agg = createPartitionAggregator(guarded);
+    agg.ingest(envelope('stopped', 1, T0 + 1_000, [row(T0, 1)]), T0);
+    const seq = { edge: 0, forger: 0 };
+    traffic(agg, T0 + 10_000, T0 + 60_000, seq);
+    agg.ingest(envelope('stopped', 2, T0 + 1_000, []), T0 + 60_000);
+    agg.emit(T0 + 60_000);
+    const restored = createPartitionAggregator(guarded, JSON.parse(JSON.stringify(agg.snapshot())), T0 + 600_000);
+    expect(restored.watermark(T0 + 600_000)).toBe(T0 + 60_000 - DELAY);
+    // The backlog replays: the forger's and the stopped source's envelopes come first.
+    restored.ingest(envelope('forger', ++seq.forger, T0 - 3_000_000, []), T0 + 600_001);
+    restored.ingest(envelope('stopped', 3, T0 + 1_000, []), T0 + 600_001);
+    restored.ingest(envelope('edge', ++seq.edge, T0 + 80_000, [row(T0 + W, 1)]), T0 + 600_002);
+    expect(restored.watermark(T0 + 600_002)).toBe(T0 + 80_000);
   });
 });

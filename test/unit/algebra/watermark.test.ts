@@ -30,8 +30,8 @@ describe('createWatermarkTracker', () => {
     t.observe('live', 100_000, IDLE);
     expect(t.current(IDLE + 1)).toBe(100_000);
     expect(t.sources(IDLE + 1)).toEqual([
-      { sourceId: 'live', watermarkMs: 100_000, lastSeenMs: IDLE, idle: false },
-      { sourceId: 'stuck', watermarkMs: 5_000, lastSeenMs: 0, idle: true },
+      { sourceId: 'live', watermarkMs: 100_000, lastSeenMs: IDLE, lastDataMs: IDLE, idle: false, holding: true },
+      { sourceId: 'stuck', watermarkMs: 5_000, lastSeenMs: 0, lastDataMs: 0, idle: true, holding: false },
     ]);
   });
 
@@ -94,8 +94,8 @@ describe('createWatermarkTracker', () => {
     expect(snap).toEqual({
       version: 1,
       sources: [
-        { sourceId: 'a', watermarkMs: 10_000, lastSeenMs: 7 },
-        { sourceId: 'b', watermarkMs: 20_000, lastSeenMs: 5 },
+        { sourceId: 'a', watermarkMs: 10_000, lastSeenMs: 7, lastDataMs: 7 },
+        { sourceId: 'b', watermarkMs: 20_000, lastSeenMs: 5, lastDataMs: 5 },
       ],
       currentMs: 10_000,
     });
@@ -124,5 +124,71 @@ describe('createWatermarkTracker', () => {
     const t = createWatermarkTracker({ idleTimeoutMs: IDLE });
     expect(() => t.observe('a', Number.NaN, 0)).toThrow(RangeError);
     expect(() => t.current(Number.NaN)).toThrow(RangeError);
+  });
+});
+
+describe('createWatermarkTracker: only sources that send data hold the watermark (issue #10 finding 1)', () => {
+  const DATA = 30_000;
+
+  it('ignores a source that only ever sent heartbeats, however far behind they are', () => {
+    const t = createWatermarkTracker({ idleTimeoutMs: IDLE, dataTimeoutMs: DATA });
+    t.observe('edge', 100_000, 0);
+    for (let now = 0; now <= 120_000; now += 10_000) {
+      t.observe('forger', now - 3_600_000, now, 'heartbeat');
+      t.observe('edge', 100_000 + now, now, now % 20_000 === 0 ? 'data' : 'heartbeat');
+      expect(t.current(now)).toBe(100_000 + now);
+    }
+    expect(t.sources(120_000).find((s) => s.sourceId === 'forger')).toMatchObject({ idle: false, holding: false, lastDataMs: null });
+  });
+
+  it('lets a source whose data stopped hold it for dataTimeoutMs more, then not', () => {
+    const t = createWatermarkTracker({ idleTimeoutMs: IDLE, dataTimeoutMs: DATA });
+    t.observe('stopped', 5_000, 0);
+    t.observe('busy', 50_000, 0);
+    for (let now = 10_000; now <= 40_000; now += 10_000) {
+      t.observe('stopped', 5_000, now, 'heartbeat');
+      t.observe('busy', 50_000 + now, now);
+    }
+    expect(t.current(DATA)).toBe(5_000);
+    expect(t.current(DATA + 1)).toBe(50_000 + 40_000);
+    expect(t.sources(DATA + 1).map((s) => [s.sourceId, s.holding])).toEqual([
+      ['busy', true],
+      ['stopped', false],
+    ]);
+    // Its next data row makes it hold again.
+    t.observe('stopped', 95_000, 45_000);
+    t.observe('busy', 120_000, 45_000);
+    expect(t.current(45_000)).toBe(95_000);
+    expect(t.sources(45_000).every((s) => s.holding)).toBe(true);
+  });
+
+  it('when no source holds it, quiet data sources move it with their heartbeats; heartbeat-only ones still do not', () => {
+    const t = createWatermarkTracker({ idleTimeoutMs: IDLE, dataTimeoutMs: DATA });
+    t.observe('a', 10_000, 0);
+    t.observe('b', 12_000, 0);
+    for (let now = 10_000; now <= 200_000; now += 10_000) {
+      t.observe('a', 10_000 + now, now, 'heartbeat');
+      t.observe('b', 12_000 + now, now, 'heartbeat');
+      t.observe('forger', 1, now, 'heartbeat');
+    }
+    expect(t.current(200_000)).toBe(210_000);
+  });
+
+  it('with only heartbeat sources, holds at the slowest as before (no window can be open)', () => {
+    const t = createWatermarkTracker({ idleTimeoutMs: IDLE, dataTimeoutMs: DATA });
+    t.observe('x', 7_000, 0, 'heartbeat');
+    t.observe('y', 9_000, 0, 'heartbeat');
+    expect(t.current(0)).toBe(7_000);
+  });
+
+  it('restores a snapshot written before lastDataMs existed as if every source had sent data', () => {
+    const old = { version: 1, sources: [{ sourceId: 'a', watermarkMs: 10_000, lastSeenMs: 5 }], currentMs: 10_000 } as WatermarkSnapshot;
+    const t = createWatermarkTracker({ idleTimeoutMs: IDLE, dataTimeoutMs: DATA, restore: old });
+    expect(t.sources(6)).toEqual([{ sourceId: 'a', watermarkMs: 10_000, lastSeenMs: 5, lastDataMs: 5, idle: false, holding: true }]);
+    const round = createWatermarkTracker({ idleTimeoutMs: IDLE, dataTimeoutMs: DATA, restore: JSON.parse(JSON.stringify(t.snapshot())) as WatermarkSnapshot });
+    round.observe('h', 1, 6, 'heartbeat');
+    const again = createWatermarkTracker({ idleTimeoutMs: IDLE, dataTimeoutMs: DATA, restore: JSON.parse(JSON.stringify(round.snapshot())) as WatermarkSnapshot });
+    expect(again.sources(6)).toEqual(round.sources(6));
+    expect(again.sources(6).find((s) => s.sourceId === 'h')?.lastDataMs).toBeNull();
   });
 });

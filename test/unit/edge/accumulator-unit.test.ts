@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hash64FromHex, hllEstimate } from '../../../core/algebra/index.ts';
-import { createAccumulator, OTHER, type AccumulatorEvent } from '../../../edge/accumulator.ts';
+import { createAccumulator, OTHER, type Accumulator, type AccumulatorEvent } from '../../../edge/accumulator.ts';
 import { makeEdge, send, sentRows, T0, track } from './helpers.ts';
 
 const ev = (o: Partial<AccumulatorEvent>): AccumulatorEvent => ({ eventTimeMs: T0, site: 's', event: 'e', dimensions: [], user: undefined, value: undefined, ...o });
@@ -48,5 +49,71 @@ describe('accumulator', () => {
     const rows = sentRows(edge.partials);
     expect(rows.map((r) => r.dimensions[0]?.[1]).sort()).toEqual(['/a', '/b', OTHER]);
     expect(rows.find((r) => r.dimensions[0]?.[1] === OTHER)?.partial.count).toBe(2);
+  });
+
+  /** Distinct values kept (not `__other__`) per window, site and dimension, over everything drained. */
+  function keptPerGroup(drained: ReturnType<Accumulator['drain']>): Map<string, Set<string>> {
+    const groups = new Map<string, Set<string>>();
+    const note = (key: string, value: string) => {
+      if (value === OTHER) return;
+      let set = groups.get(key);
+      if (set === undefined) groups.set(key, (set = new Set()));
+      set.add(value);
+    };
+    for (const r of drained) {
+      note(`${r.windowStartMs}|${r.site}|$event`, r.event);
+      for (const [name, value] of r.dimensions) note(`${r.windowStartMs}|${r.site}|${name}`, value);
+    }
+    return groups;
+  }
+
+  it('holds the cap for a window whose events return after 16 newer windows (issue #10 finding 5: 4,840 paths under a cap of 1,000)', () => {
+    const acc = createAccumulator({ windowSizeMs: 60_000, cardinalityCap: 1000 });
+    const drained: ReturnType<Accumulator['drain']> = [];
+    let path = 0;
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 968; i++) acc.add(ev({ dimensions: [['path', `/p${path++}`]] }));
+      // Seventeen other windows, later ones: the first window's value set used to be evicted here.
+      for (let w = 1; w <= 17; w++) acc.add(ev({ eventTimeMs: T0 + (round * 17 + w) * 60_000, dimensions: [['path', '/x']] }));
+      drained.push(...acc.drain());
+    }
+    expect(path).toBe(4840);
+    const first = keptPerGroup(drained).get(`${T0}|s|path`);
+    expect(first?.size).toBe(968);
+    const firstRows = drained.filter((r) => r.windowStartMs === T0);
+    expect(firstRows.reduce((n, r) => n + r.partial.count, 0)).toBe(4840);
+    expect(firstRows.filter((r) => r.dimensions[0]?.[1] === OTHER).reduce((n, r) => n + r.partial.count, 0)).toBe(4840 - 968);
+  });
+
+  it('keeps the dimensions of a late window it never tracked (an offline client), within the cap', () => {
+    const acc = createAccumulator({ windowSizeMs: 60_000, cardinalityCap: 2, maxTrackedWindows: 4 });
+    acc.add(ev({ eventTimeMs: T0 + 3_600_000 }));
+    for (const path of ['/a', '/b', '/c']) acc.add(ev({ eventTimeMs: T0 + 60_000, dimensions: [['path', path]] }));
+    expect(acc.drain().filter((r) => r.windowStartMs === T0 + 60_000).map((r) => r.dimensions[0]?.[1]).sort()).toEqual(['/a', '/b', OTHER]);
+  });
+
+  it('holds the cap per window, site and dimension for any order of event times, far past included (property)', () => {
+    const W = 60_000;
+    const event = fc.record({
+      window: fc.oneof(fc.integer({ min: 0, max: 12 }), fc.constantFrom(-1_000_000, -5_000)),
+      site: fc.constantFrom('s', 't'),
+      event: fc.constantFrom('a', 'b', 'c', 'd'),
+      path: fc.integer({ min: 0, max: 9 }).map((i) => `/${i}`),
+      drain: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 300, size: 'max' }), (events) => {
+        const acc = createAccumulator({ windowSizeMs: W, cardinalityCap: 3, maxTrackedWindows: 4 });
+        const drained: ReturnType<Accumulator['drain']> = [];
+        for (const e of events) {
+          acc.add(ev({ eventTimeMs: T0 + e.window * W, site: e.site, event: e.event, dimensions: [['path', e.path]] }));
+          if (e.drain) drained.push(...acc.drain());
+        }
+        drained.push(...acc.drain());
+        for (const [group, kept] of keptPerGroup(drained)) expect(kept.size, group).toBeLessThanOrEqual(3);
+        expect(drained.reduce((n, r) => n + r.partial.count, 0)).toBe(events.length);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -112,6 +112,18 @@ describe('bad events inside a batch: siblings counted, each rejected with its re
     ['a missing event name', { type: 'track', userId: 'u', messageId: 'no-event' }, [{ path: '/event', message: 'is required' }]],
     ['no user id at all', { type: 'track', event: 'e', messageId: 'anonymous' }, [{ path: '', message: 'needs a userId or an anonymousId (a non-empty string or a number; null counts as absent)' }]],
     ['an unknown type', { type: 'alias', userId: 'u', previousId: 'v' }, [{ path: '/type', message: 'must be one of track, page, screen, identify' }]],
+    ['an impossible calendar date (February 30)', track({ timestamp: '2024-02-30T10:00:00Z' }), [{ path: '/timestamp', message: '"2024-02-30T10:00:00Z" is not a calendar date-time: send an RFC 3339 time such as 2026-11-22T10:00:00.000Z' }]],
+    ['an impossible sentAt (April 31)', track({ timestamp: '2024-05-01T11:59:00Z', sentAt: '2024-04-31T12:00:00Z' }), [{ path: '/sentAt', message: /^sentAt "2024-04-31T12:00:00Z" is not a calendar date-time/ }]],
+    [
+      'a sentAt in year 9999 (the corrected time would fall before 1970)',
+      track({ timestamp: '2024-05-01T11:59:00Z', sentAt: '9999-12-31T23:59:59Z' }),
+      [
+        {
+          path: '/sentAt',
+          message: 'the event time (timestamp "2024-05-01T11:59:00Z" moved by receivedAt − sentAt, sentAt "9999-12-31T23:59:59Z") is before 1970-01-01T00:00:00Z: check the client clock and its sentAt',
+        },
+      ],
+    ],
     ['an oversized event', track({ properties: { blob: 'x'.repeat(3000) } }), [{ path: '', message: /^event is \d+ bytes; the limit is 2048 \(MAX_EVENT_BYTES\)/ }]],
   ];
 

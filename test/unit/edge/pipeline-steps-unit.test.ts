@@ -27,10 +27,29 @@ describe('event time step', () => {
     expect(step(ev({ timestamp: iso(R - 86_400_000) }), { receivedAtMs: R })).toEqual(ok({ eventTimeMs: R - 86_400_000, source: 'client' }));
   });
 
-  it('falls back to receivedAt without a usable timestamp', () => {
+  it('falls back to receivedAt without a timestamp', () => {
     expect(step(ev({}), { receivedAtMs: R })).toEqual(ok({ eventTimeMs: R, source: 'received' }));
-    expect(step(ev({ timestamp: '2024-02-30T00:00:00Z' }), { receivedAtMs: R })).toEqual(ok({ eventTimeMs: R, source: 'received' }));
-    expect(step(ev({ timestamp: '2024-02-29T00:00:00Z' }), { receivedAtMs: R }).value.source).toBe('client');
+    expect(step(ev({ timestamp: '2024-02-29T00:00:00Z' }), { receivedAtMs: R })).toEqual(ok({ eventTimeMs: Date.UTC(2024, 1, 29), source: 'client' }));
+  });
+
+  it('rejects a timestamp or sentAt that names no calendar instant, with the field and a fix', () => {
+    const notADate = (path: string, text: string) => ({ kind: 'reject', reason: 'invalid_event_time', errors: [{ path, message: expect.stringContaining(`${JSON.stringify(text)} is not a calendar date-time`) }] });
+    expect(step(ev({ timestamp: '2024-02-30T00:00:00Z' }), { receivedAtMs: R })).toEqual(notADate('/timestamp', '2024-02-30T00:00:00Z'));
+    expect(step(ev({ timestamp: '2023-02-29T00:00:00Z' }), { receivedAtMs: R })).toEqual(notADate('/timestamp', '2023-02-29T00:00:00Z'));
+    expect(step(ev({ originalTimestamp: '2024-06-31T00:00:00Z' }), { receivedAtMs: R })).toEqual(notADate('/originalTimestamp', '2024-06-31T00:00:00Z'));
+    expect(step(ev({ timestamp: iso(R), sentAt: '2024-02-30T00:00:00.000+01:00' }), { receivedAtMs: R })).toEqual(notADate('/sentAt', '2024-02-30T00:00:00.000+01:00'));
+    expect(step(ev({ timestamp: iso(R) }), { receivedAtMs: R, batchSentAt: '2024-11-31T00:00:00Z' })).toEqual(notADate('/sentAt', '2024-11-31T00:00:00Z'));
+  });
+
+  it('rejects an event time before 1970 instead of writing a window ClickHouse cannot hold (sentAt in year 9999)', () => {
+    const r = step(ev({ timestamp: iso(R - 60_000), sentAt: '9999-12-31T23:59:59.000Z' }), { receivedAtMs: R });
+    expect(r).toEqual({ kind: 'reject', reason: 'invalid_event_time', errors: [{ path: '/sentAt', message: expect.stringMatching(/is before 1970-01-01T00:00:00Z: check the client clock and its sentAt$/) }] });
+    expect(step(ev({ timestamp: '1969-12-31T23:59:59.999Z' }), { receivedAtMs: R })).toMatchObject({ kind: 'reject', errors: [{ path: '/timestamp' }] });
+    expect(step(ev({ timestamp: '1970-01-01T00:00:00.000Z' }), { receivedAtMs: R })).toEqual(ok({ eventTimeMs: 0, source: 'client' }));
+    // A client clock that is years off on both fields is still corrected (the Segment rule).
+    expect(step(ev({ timestamp: '9999-12-31T23:58:59.000Z', sentAt: '9999-12-31T23:59:59.000Z' }), { receivedAtMs: R })).toEqual(ok({ eventTimeMs: R - 60_000, source: 'corrected' }));
+    // Far-future times without sentAt are clamped, as before.
+    expect(step(ev({ timestamp: '9999-12-31T23:59:59.000Z' }), { receivedAtMs: R })).toEqual(ok({ eventTimeMs: R + 300_000, source: 'clamped' }));
   });
 
   it('clamps event times more than maxFutureSkewMs ahead of receipt', () => {

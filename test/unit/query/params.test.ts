@@ -28,6 +28,22 @@ describe('parseTime', () => {
     expect(parseTime('from', '1795860000', NOW)).toEqual({ ok: false, error: { code: 'invalid_parameter', message: expect.stringContaining('1795860000000') } });
   });
 
+  it.each([
+    ['2026-02-30', 'day 30 is not 01 to 28 in 2026-02'],
+    ['2026-02-29T00:00:00Z', 'day 29 is not 01 to 28 in 2026-02'],
+    ['2026-04-31T10:00:00', 'day 31 is not 01 to 30 in 2026-04'],
+    ['2026-13-01', 'month 13 is not 01 to 12'],
+    ['2026-00-10', 'month 00 is not 01 to 12'],
+    ['2026-01-00', 'day 00 is not 01 to 31 in 2026-01'],
+  ])('refuses the impossible date %s instead of rolling it over', (raw, why) => {
+    expect(parseTime('from', raw, NOW)).toEqual({ ok: false, error: { code: 'invalid_parameter', message: `from=${JSON.stringify(raw)} is not a calendar date: ${why}` } });
+  });
+
+  it('accepts February 29 of a leap year', () => {
+    expect(parseTime('from', '2028-02-29', NOW)).toEqual({ ok: true, value: Date.UTC(2028, 1, 29) });
+    expect(parseTime('from', '2000-02-29T12:00:00Z', NOW)).toEqual({ ok: true, value: Date.UTC(2000, 1, 29, 12) });
+  });
+
   it('explains a + that arrived as a space', () => {
     const r = parseTime('to', '2026-11-22T11:00:00 01:00', NOW);
     expect(r.ok).toBe(false);
