@@ -49,7 +49,7 @@ describe('Node edge -> Kafka', () => {
     if (!config.ok) throw new Error(config.errors.join('\n'));
     const edge = await startNodeEdge({ config: config.config, brokers: testKafkaBrokers(), port: 0, hostname: '127.0.0.1', topics, log: () => undefined });
     cleanups.push(() => edge.close());
-    expect(edge.sourceId).toMatch(/^edge-.+-[0-9a-f]{8}$/);
+    expect(edge.sourceId).toMatch(/^edge-.+-[0-9a-f]{32}$/);
 
     const partials = await collect(topics.partials);
     const rejected = await collect(topics.rejected);
