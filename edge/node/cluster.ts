@@ -1,11 +1,12 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { jitteredBackoffMs } from '../../core/retry.ts';
+import { jitteredBackoffMs } from '../../shared/backoff.ts';
 import type { EdgeLog } from '../ports.ts';
 import { isFromWorker, type FromWorker, type NodeEdgeHealth, type ToWorker, type WorkerStartOptions } from './cluster-protocol.ts';
 import { defaultLog, defaultSourceId } from './defaults.ts';
 import type { NodeEdgeOptions, RunningNodeEdge } from './server.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 export type { NodeEdgeHealth } from './cluster-protocol.ts';
 
@@ -121,7 +122,7 @@ export async function startNodeEdgeCluster(o: NodeEdgeOptions): Promise<RunningN
         () => log({ event: 'edge_worker_replaced', source_id: sourceId, attempts: attempt }),
         (e: unknown) => {
           if (closing) return;
-          log({ event: 'edge_worker_restart_failed', source_id: sourceId, attempt, error: e instanceof Error ? e.message : String(e), then: 'retried with backoff until it starts' });
+          log({ event: 'edge_worker_restart_failed', source_id: sourceId, attempt, error: errorMessage(e), then: 'retried with backoff until it starts' });
           replace(index, attempt + 1);
         },
       );

@@ -17,6 +17,7 @@ import { createKafkaSinks } from './kafka-sink.ts';
 import { createFlushJournal, wholeEnvelopeRecords, type FlushJournal } from './flush-journal.ts';
 import type { ComponentHealth } from '../../core/background.ts';
 import { trackSinkHealth } from './sink-health.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 export interface NodeEdgeOptions {
   config: EdgeConfig;
@@ -141,7 +142,7 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
     ...(flushJournal ? { flusher: { journal: flushJournal.journal } } : {}),
   });
   const timer = setInterval(() => {
-    edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: e instanceof Error ? e.message : String(e) }));
+    edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: errorMessage(e) }));
   }, o.config.flushIntervalMs);
   const dedupTimer =
     dedup === undefined
@@ -150,7 +151,7 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
           try {
             dedup.maintain();
           } catch (e) {
-            log({ event: 'dedup_maintenance_failed', error: e instanceof Error ? e.message : String(e) });
+            log({ event: 'dedup_maintenance_failed', error: errorMessage(e) });
           }
           // Journals of processes that died, and re-sends that failed before (never rejects).
           void flushJournal?.recover();
@@ -221,7 +222,7 @@ function openEdgeDedupStore(config: EdgeConfig, log: EdgeLog, orphanJournalFound
     store = openDedupStore({ dir, windowMs: config.dedupWindowMs, log, orphanJournalFound });
     store.maintain();
   } catch (e) {
-    const reason = e instanceof Error ? e.message : String(e);
+    const reason = errorMessage(e);
     throw new Error(
       `the retry deduplication store in DEDUP_DIR=${dir} cannot be opened (${reason}): check that the directory is writable and on a local disk; it holds only retry marks, so it can be deleted (retries of events acknowledged in the last DEDUP_WINDOW_MS may then be counted twice), or set DEDUP_WINDOW_MS=0 to turn deduplication off`,
       { cause: e },
