@@ -66,7 +66,7 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
   logger.info({ event: 'retention_applied', retention: describeRetention(retention), changed: retention.filter((r) => r.action !== 'unchanged').map((r) => r.table) });
   const metrics = createMetricsRegistry();
 
-  const kafka = createKafka(brokers, 'tributary', logger);
+  const kafka = createKafka(brokers, 'tributary', logger, { security: config.kafkaSecurity });
   await ensurePipelineTopics(kafka, config);
 
   // Filled once the edge and the query API are up; until then both report `joining`.
@@ -84,6 +84,7 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
     config: edgeConfig.config,
     ...(saltProvider ? { saltProvider } : {}),
     brokers,
+    ...(config.kafkaSecurity ? { kafkaSecurity: config.kafkaSecurity } : {}),
     port: config.edgePort,
     topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting },
     log: structuredEdgeLog(logger.child({ component: 'edge' })),

@@ -40,18 +40,11 @@ function requireBrokers(config: CoreConfig): string[] {
   return config.kafkaBrokers;
 }
 
-/** The Node edge's Kafka client does not take KAFKA_SSL / KAFKA_SASL_* yet: refuse rather than connect in plaintext. */
-function refuseKafkaSecurity(config: CoreConfig, command: string): void {
-  if (config.kafkaSecurity !== undefined) {
-    throw new Error(`${command} cannot use KAFKA_SSL or KAFKA_SASL_* yet (only tributary gateway and tributary aggregator do): the Node edge's Kafka client has no TLS/SASL settings. Unset them for this command and restrict it by network (docs/SECURITY.md "Kafka: who may produce")`);
-  }
-}
-
 export async function runStart(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
-  refuseKafkaSecurity(config, 'tributary start');
   refuseEmbeddedInUse(config);
   let brokers = config.kafkaBrokers;
   if (!brokers) {
+    if (config.kafkaSecurity !== undefined) throw new Error('KAFKA_SSL and KAFKA_SASL_* are for brokers you point KAFKA_BROKERS at: the local broker of `tributary start` is plaintext without authentication. Set KAFKA_BROKERS, or unset them');
     console.log('Starting local Kafka (first run downloads the broker jars with Maven)...');
     const kafka = await startLocalKafka({ onEvent: (event, fields) => logger.info({ event, ...fields }) });
     brokers = [kafka.brokers];
@@ -139,7 +132,6 @@ export function startFailureMessage(config: CoreConfig, component: 'aggregator' 
 
 export async function runEdge(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   const brokers = requireBrokers(config);
-  refuseKafkaSecurity(config, 'tributary edge');
   if (config.saltSource === 'clickhouse') refuseEmbeddedInUse(config);
   const edgeConfig = parseEdgeConfig(process.env, { pseudonymSaltRequired: config.saltSource === 'static' });
   if (!edgeConfig.ok) throw new Error(`edge configuration is not valid:\n  - ${edgeConfig.errors.join('\n  - ')}`);
@@ -152,6 +144,7 @@ export async function runEdge(config: CoreConfig, logger: Logger, shutdown: Shut
   const edge = await startNodeEdge({
     config: edgeConfig.config,
     brokers,
+    ...(config.kafkaSecurity ? { kafkaSecurity: config.kafkaSecurity } : {}),
     port: config.edgePort,
     topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting },
     ...(salts.provider ? { saltProvider: salts.provider } : {}),

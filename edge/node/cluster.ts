@@ -54,15 +54,7 @@ export async function startNodeEdgeCluster(o: NodeEdgeOptions): Promise<RunningN
   if (!cluster.isPrimary) throw new Error('a multi-process edge must be started from the primary process');
   const base = o.sourceId ?? defaultSourceId();
   const log: EdgeLog = o.log ?? defaultLog;
-  const options: WorkerStartOptions = {
-    config: o.config,
-    brokers: o.brokers,
-    port: o.port,
-    ...(o.hostname !== undefined ? { hostname: o.hostname } : {}),
-    ...(o.topics !== undefined ? { topics: o.topics } : {}),
-    ...(o.workerSetup !== undefined ? { workerSetup: o.workerSetup } : {}),
-    ...(o.closeDeadlineMs !== undefined ? { closeDeadlineMs: o.closeDeadlineMs } : {}),
-  };
+  const options = workerStartOptions(o);
   cluster.setupPrimary({ exec: WORKER_ENTRY, execArgv: workerExecArgv() });
 
   const workers = new Map<number, Worker>();
@@ -206,4 +198,18 @@ function send(worker: Worker, message: ToWorker): void {
 function workerExecArgv(): string[] {
   if (process.execArgv.some((a) => a.includes('tsx'))) return process.execArgv;
   return [...process.execArgv, '--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
+}
+
+/** What every worker of the cluster is started with (sent over IPC; see {@link WorkerStartOptions}). */
+export function workerStartOptions(o: NodeEdgeOptions): WorkerStartOptions {
+  return {
+    config: o.config,
+    brokers: o.brokers,
+    ...(o.kafkaSecurity !== undefined ? { kafkaSecurity: o.kafkaSecurity } : {}),
+    port: o.port,
+    ...(o.hostname !== undefined ? { hostname: o.hostname } : {}),
+    ...(o.topics !== undefined ? { topics: o.topics } : {}),
+    ...(o.workerSetup !== undefined ? { workerSetup: o.workerSetup } : {}),
+    ...(o.closeDeadlineMs !== undefined ? { closeDeadlineMs: o.closeDeadlineMs } : {}),
+  };
 }

@@ -1,6 +1,7 @@
 import type { PartialsRouting } from '../../core/kafka/partials-router.ts';
 import { getRequestListener } from '@hono/node-server';
-import { createKafkaClient, type KafkaLogLine } from '../../core/kafka/client.ts';
+import { createKafkaClient, type KafkaClientOptions, type KafkaLogLine } from '../../core/kafka/client.ts';
+import type { KafkaSecurity } from '../../core/config/kafka-security.ts';
 import type { AddressInfo } from 'node:net';
 import type { EdgeConfig } from '../config.ts';
 import { createEdge } from '../edge.ts';
@@ -23,6 +24,8 @@ export interface NodeEdgeOptions {
   config: EdgeConfig;
   /** Kafka bootstrap servers, `host:port`. */
   brokers: string[];
+  /** TLS and SASL of the Kafka producer (`KAFKA_SSL`, `KAFKA_SASL_*`); default plaintext, no authentication. */
+  kafkaSecurity?: KafkaSecurity;
   /** 0 picks a free port (see the returned `url`). */
   port: number;
   /** Interface to listen on. Default: all interfaces. */
@@ -232,16 +235,23 @@ function openEdgeDedupStore(config: EdgeConfig, log: EdgeLog, orphanJournalFound
   return store;
 }
 
-function kafkaSinks(o: NodeEdgeOptions, sourceId: string, log: EdgeLog) {
-  const kafkaLog = ({ level, fields }: KafkaLogLine) => log({ level, ...fields });
-  const kafka = createKafkaClient({
+/** The Kafka client settings of one edge process's producer. */
+export function edgeKafkaClientOptions(o: Pick<NodeEdgeOptions, 'brokers' | 'kafkaSecurity'>, sourceId: string, log: EdgeLog): KafkaClientOptions {
+  return {
     clientId: sourceId,
     brokers: o.brokers,
-    log: kafkaLog,
+    security: o.kafkaSecurity,
+    log: ({ level, fields }: KafkaLogLine) => log({ level, ...fields }),
     // Short client-level retries: the flusher retries too, and waiting clients are answered
     // with 503 + Retry-After rather than held for kafkajs' default 30 s back-off.
     retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
-  });
+  };
+}
+
+function kafkaSinks(o: NodeEdgeOptions, sourceId: string, log: EdgeLog) {
+  const options = edgeKafkaClientOptions(o, sourceId, log);
+  const kafkaLog = options.log;
+  const kafka = createKafkaClient(options);
   return createKafkaSinks({
     kafka,
     topics: { partials: o.topics?.partials ?? 'partials', rejected: o.topics?.rejected ?? 'rejected', partialsRouting: o.topics?.partialsRouting ?? 'cell' },
