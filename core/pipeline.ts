@@ -1,26 +1,17 @@
-import { serve } from '@hono/node-server';
-import type { AddressInfo } from 'node:net';
 import type { RunningAggregator } from './aggregator/kafka-runner.ts';
-import { startConfiguredAggregator } from './aggregator/from-config.ts';
-import { startInBackground, type BackgroundComponent, type ComponentHealth } from './background.ts';
-import { startConfiguredRejectedSink, type RunningRejectedSink } from './rejected/rejected-sink.ts';
-import { createKafka } from './kafka/client.ts';
+import type { BackgroundComponent } from './background.ts';
+import type { RunningRejectedSink } from './rejected/rejected-sink.ts';
 import { untrackedSteps, type CloseSteps } from './shutdown.ts';
-import { openClickHouse, type ClickHouse } from './clickhouse/client.ts';
-import { migrate } from './clickhouse/migrate.ts';
-import { applyRetention, describeRetention } from './clickhouse/retention.ts';
+import type { ClickHouse } from './clickhouse/client.ts';
 import type { CoreConfig } from './config/core-config.ts';
 import type { Env } from './config/env.ts';
-import { ensurePipelineTopics } from './kafka/topics.ts';
-import { structuredEdgeLog, type Logger } from './log.ts';
+import type { Logger } from './log.ts';
 import { createMetricsRegistry } from './metrics.ts';
 import type { Registry } from 'prom-client';
-import { createQueryApp } from './query/api.ts';
 import { resolveQueryAccess } from './query/read-access.ts';
-import { urlHostOf } from './listen-address.ts';
 import { createClickHouseSaltProvider } from './salts/clickhouse-salt-provider.ts';
+import { connectPipelineKafka, openMigratedClickHouse, startAggregator, startEdge, startQueryApi, type ConsumersHealth, type RunningConsumers } from './services.ts';
 import { parseEdgeConfig } from '../edge/config.ts';
-import { startNodeEdge } from '../edge/node/server.ts';
 
 export interface Pipeline {
   edgeUrl: string;
@@ -40,7 +31,7 @@ export interface Pipeline {
   stop(steps?: CloseSteps): Promise<void>;
 }
 
-export type PipelineHealth = Record<'aggregator' | 'rejected_sink', ComponentHealth>;
+export type PipelineHealth = ConsumersHealth;
 
 /**
  * The composition root of `tributary start`: one ClickHouse client, one Kafka client, the Node
@@ -59,81 +50,38 @@ export async function startPipeline(config: CoreConfig, edgeEnv: Env, brokers: s
   // Open without a key only in dev on loopback; otherwise QUERY_READ_KEYS (resolveQueryAccess throws with what to set).
   const access = resolveQueryAccess({ readKeys: config.queryReadKeys, host: config.queryHost, dev: edgeConfig.config.env === 'dev' });
 
-  const clickhouse = await openClickHouse(config.clickhouse);
-  const report = await migrate(clickhouse.client);
-  logger.info({ event: 'migrations_checked', applied: report.applied, clickhouse: clickhouse.description });
-  const retention = await applyRetention(clickhouse.client, config.retention);
-  logger.info({ event: 'retention_applied', retention: describeRetention(retention), changed: retention.filter((r) => r.action !== 'unchanged').map((r) => r.table) });
+  const clickhouse = await openMigratedClickHouse(config, logger, { retention: true });
   const metrics = createMetricsRegistry();
+  const kafka = await connectPipelineKafka(config, brokers, 'tributary', logger);
 
-  const kafka = createKafka(brokers, 'tributary', logger);
-  await ensurePipelineTopics(kafka, config);
-
-  // Filled once the edge and the query API are up; until then both report `joining`.
-  const consumers: { aggregator?: BackgroundComponent<RunningAggregator>; rejectedSink?: BackgroundComponent<RunningRejectedSink> } = {};
-  const health = (): PipelineHealth => ({
-    aggregator: consumers.aggregator?.health() ?? { status: 'joining' },
-    rejected_sink: consumers.rejectedSink?.health() ?? { status: 'joining' },
-  });
+  // Set once the edge and the query API are up; until then both consumers report `joining`.
+  const consumers: { current?: RunningConsumers } = {};
+  const health = (): PipelineHealth => consumers.current?.health() ?? { aggregator: { status: 'joining' }, rejected_sink: { status: 'joining' } };
 
   const saltProvider =
     config.saltSource === 'clickhouse'
       ? createClickHouseSaltProvider({ client: clickhouse.client, epochMs: edgeConfig.config.saltEpochMs, retentionEpochs: edgeConfig.config.saltRetentionEpochs, now: Date.now })
       : undefined;
-  const edge = await startNodeEdge({
-    config: edgeConfig.config,
-    ...(saltProvider ? { saltProvider } : {}),
-    brokers,
-    port: config.edgePort,
-    topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting },
-    log: structuredEdgeLog(logger.child({ component: 'edge' })),
-    components: health,
-  });
+  const edge = await startEdge({ config, edge: edgeConfig.config, brokers, logger, ...(saltProvider ? { saltProvider } : {}), components: health });
+  const queryApi = await startQueryApi({ clickhouse, config, logger: logger.child({ component: 'query_api' }), metrics, access, health });
 
-  const queryApp = createQueryApp(clickhouse.client, {
-    access,
-    limits: config.queryLimits,
-    metricsToken: config.metricsToken,
-    registry: metrics,
-    allowedLatenessMs: config.aggregator.allowedLatenessMs,
-    logger: logger.child({ component: 'query_api' }),
-    health,
-  });
-  const queryServer = serve({ fetch: queryApp.fetch, port: config.queryPort, hostname: config.queryHost });
-  await new Promise<void>((resolve) => queryServer.once('listening', () => resolve()));
-  const queryPort = (queryServer.address() as AddressInfo).port;
-
-  const aggregator = startInBackground<RunningAggregator>({
-    starting: startConfiguredAggregator(kafka, clickhouse, config, logger.child({ component: 'aggregator' }), metrics),
-    health: (a) => a.health(),
-    fatal: (a) => a.fatal,
-  });
-  const rejectedSink = startInBackground<RunningRejectedSink>({
-    starting: startConfiguredRejectedSink(kafka, clickhouse, config, logger.child({ component: 'rejected_sink' }), metrics),
-    health: (r) => r.health(),
-    fatal: (r) => r.fatal,
-  });
-  consumers.aggregator = aggregator;
-  consumers.rejectedSink = rejectedSink;
-  const fatal = Promise.race([
-    aggregator.fatal.then((error) => ({ component: 'aggregator' as const, error })),
-    rejectedSink.fatal.then((error) => ({ component: 'rejected_sink' as const, error })),
-  ]);
+  const started = startAggregator({ kafka, clickhouse, config, logger, metrics });
+  consumers.current = started;
 
   return {
     edgeUrl: edge.url,
-    queryUrl: `http://${urlHostOf(config.queryHost)}:${queryPort}`,
+    queryUrl: queryApi.url,
     brokers,
     clickhouse,
-    aggregator,
-    rejectedSink,
+    aggregator: started.aggregator,
+    rejectedSink: started.rejectedSink,
     metrics,
     health,
-    fatal,
+    fatal: started.fatal,
     async stop(steps = untrackedSteps) {
       await steps.run('edge', () => edge.close());
-      await Promise.all([steps.run('aggregator', () => aggregator.stop()), steps.run('rejected_sink', () => rejectedSink.stop())]);
-      await steps.run('query_api', () => new Promise<void>((resolve) => queryServer.close(() => resolve())));
+      await started.stop(steps);
+      await steps.run('query_api', () => queryApi.close());
       await steps.run('clickhouse', () => clickhouse.close());
     },
   };

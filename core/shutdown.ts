@@ -1,4 +1,5 @@
 import type { Logger } from './log.ts';
+import { errorMessage } from '../shared/errors.ts';
 
 const REPEAT_GRACE_MS = 1_000;
 
@@ -90,7 +91,7 @@ export function createShutdown(o: { deadlineMs: number; logger: Logger; process?
       try {
         await close();
       } catch (err) {
-        o.logger.warn({ event: 'close_failed', component: name, err: err instanceof Error ? err.message : String(err) });
+        o.logger.warn({ event: 'close_failed', component: name, err: errorMessage(err) });
       } finally {
         open.delete(name);
       }

@@ -1,6 +1,9 @@
 import { encodeEnvelope, type PartialRow } from '../core/algebra/index.ts';
 import type { Accumulator } from './accumulator.ts';
 import type { EdgeLog, PartialSink, RejectedRecord, RejectedSink } from './ports.ts';
+import { jitteredBackoffMs } from '../shared/backoff.ts';
+import { errorMessage } from '../shared/errors.ts';
+import { sleep as timerSleep } from '../shared/time.ts';
 
 export interface FlusherOptions {
   sourceId: string;
@@ -110,7 +113,7 @@ export function createFlusher(o: FlusherOptions): Flusher {
   const retries = o.retries ?? 3;
   const backoffBaseMs = o.backoffBaseMs ?? 100;
   const maxEnvelopeBytes = o.maxEnvelopeBytes ?? 900_000;
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = o.sleep ?? timerSleep;
   const random = o.random ?? Math.random;
   const log: EdgeLog = o.log ?? (() => undefined);
   const retryAfterS = Math.max(1, Math.ceil((o.flushIntervalMs + backoffBaseMs * 2 ** retries) / 1000));
@@ -154,15 +157,14 @@ export function createFlusher(o: FlusherOptions): Flusher {
     let lastError = '';
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) {
-        // Equal jitter: never zero, never in lockstep with other edges.
-        const ceiling = backoffBaseMs * 2 ** (attempt - 1);
-        await sleep(ceiling / 2 + random() * (ceiling / 2));
+        // Equal jitter: never zero, never in lockstep with other edges; uncapped (`retries` bounds it).
+        await sleep(jitteredBackoffMs(attempt, backoffBaseMs, Infinity, random));
       }
       try {
         await send();
         return undefined;
       } catch (e) {
-        lastError = e instanceof Error ? e.message : String(e);
+        lastError = errorMessage(e);
         log({ event: 'sink_send_failed', sink: what, attempt, error: lastError });
         if ((e as { retriable?: unknown }).retriable === false) break;
       }
@@ -250,7 +252,7 @@ export function createFlusher(o: FlusherOptions): Flusher {
     },
     rowsAdded() {
       if (o.accumulator.rowCount >= o.flushMaxRows) {
-        flushNow().catch((e: unknown) => log({ event: 'flush_crashed', error: e instanceof Error ? e.message : String(e) }));
+        flushNow().catch((e: unknown) => log({ event: 'flush_crashed', error: errorMessage(e) }));
       }
     },
     commit() {
@@ -258,7 +260,7 @@ export function createFlusher(o: FlusherOptions): Flusher {
       if (o.commitDelayMs !== undefined && o.commitDelayMs > 0 && commitTimer === undefined) {
         commitTimer = setTimeout(() => {
           commitTimer = undefined;
-          flushNow().catch((e: unknown) => log({ event: 'flush_crashed', error: e instanceof Error ? e.message : String(e) }));
+          flushNow().catch((e: unknown) => log({ event: 'flush_crashed', error: errorMessage(e) }));
         }, o.commitDelayMs);
       }
       return result;

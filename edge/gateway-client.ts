@@ -1,5 +1,6 @@
 import { signGatewayRequest, type GatewayKind } from '../schemas/gateway-signature.ts';
 import type { PartialSink, RejectedRecord, RejectedSink } from './ports.ts';
+import { errorMessage } from '../shared/errors.ts';
 
 /** Where and as whom an edge posts to the gateway (see {@link parseGatewayClientConfig}). */
 export interface GatewayClientConfig {
@@ -69,7 +70,7 @@ export function createGatewayClient(o: GatewayClientOptions): GatewayClient {
         const retryAfter = Number(res.headers.get('retry-after'));
         return { ok: false, status: res.status, retryAfterS: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined, error: `gateway answered ${res.status}: ${text}` };
       } catch (e) {
-        return { ok: false, status: undefined, retryAfterS: undefined, error: `gateway unreachable: ${e instanceof Error ? e.message : String(e)}` };
+        return { ok: false, status: undefined, retryAfterS: undefined, error: `gateway unreachable: ${errorMessage(e)}` };
       }
     },
   };

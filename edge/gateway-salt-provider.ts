@@ -2,6 +2,7 @@ import { saltRequestBody, signGatewayRequest } from '../schemas/gateway-signatur
 import type { GatewayClientConfig } from './gateway-client.ts';
 import type { EdgeLog } from './ports.ts';
 import { saltEpoch, saltUsableUntil, type SaltLookup, type SaltProvider } from './salt-provider.ts';
+import { errorMessage } from '../shared/errors.ts';
 
 export interface GatewaySaltProviderOptions {
   /** The gateway the edge already forwards to, and its key there (edge/gateway-config.ts). */
@@ -130,7 +131,7 @@ export function createGatewaySaltProvider(o: GatewaySaltProviderOptions): Gatewa
       const headers = await signGatewayRequest({ kind: 'salts', edgeId: o.gateway.edgeId, secret: o.gateway.secret, body: saltRequestBody(epoch, o.epochMs), timestampMs: now() });
       res = await doFetch(new Request(`${base}/v1/salts/${epoch}?epochMs=${o.epochMs}`, { method: 'GET', headers, signal: AbortSignal.timeout(timeoutMs) }));
     } catch (e) {
-      return failed(epoch, undefined, `gateway unreachable: ${e instanceof Error ? e.message : String(e)}`, undefined);
+      return failed(epoch, undefined, `gateway unreachable: ${errorMessage(e)}`, undefined);
     }
     let body: unknown;
     try {

@@ -11,6 +11,7 @@ import type { EdgeLog } from './ports.ts';
 import { extractEvents, type IngestRoute } from './request-events.ts';
 import { createStaticSaltProvider, type MacFactory, type SaltProvider } from './salt-provider.ts';
 import { basicAuthUser, resolveSite } from './write-key.ts';
+import { errorMessage } from '../shared/errors.ts';
 
 /** Header lookup by name, case-insensitive: a web `Headers` is one; the Node fast path has its own. */
 export interface HeaderLookup {
@@ -256,7 +257,7 @@ export function createIngestHttp(deps: IngestHttpDeps): IngestHttp {
     methodNotAllowed: (allow, cors) =>
       rejectionAnswer(rejection(405, 'method_not_allowed', `this path answers only ${allow}: send the events with POST`), { ...(cors ? CORS : NO_HEADERS), allow }),
     internalError(error) {
-      log({ event: 'request_failed', error: error instanceof Error ? error.message : String(error) });
+      log({ event: 'request_failed', error: errorMessage(error) });
       return rejectionAnswer(rejection(500, 'internal_error', 'the edge failed to handle the request: retry it; if it keeps failing, report it with the time of the request'));
     },
   };

@@ -1,7 +1,8 @@
 import { PermanentClickHouseError } from '../clickhouse/error-class.ts';
 import type { Logger } from '../log.ts';
-import { jitteredBackoffMs } from '../retry.ts';
+import { jitteredBackoffMs } from '../../shared/backoff.ts';
 import { FatalAggregatorError } from './state-mismatch.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 /**
  * Whether a crashed Kafka consumer can be started again (ADR 0011 addendum).
@@ -69,7 +70,7 @@ function causeChain(err: unknown): Array<{ name: string | undefined; type: strin
  * // { kind: 'transient', reason: 'broker_unreachable', message: 'Connection error: ...' }
  */
 export function classifyConsumerCrash(err: unknown): ConsumerCrashClass {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   if (err instanceof FatalAggregatorError || err instanceof PermanentClickHouseError) return { kind: 'permanent', reason: err.name, message, advice: 'see the message' };
   const chain = causeChain(err);
   for (const { name, type } of chain) {
@@ -156,7 +157,7 @@ export function createConsumerRestarter(o: ConsumerRestartOptions): ConsumerRest
     if (stopped) return;
     o.restart().catch((err: unknown) => {
       if (stopped) return;
-      o.logger.warn({ event: 'consumer_restart_failed', ...o.fields, attempt, err: err instanceof Error ? err.message : String(err) });
+      o.logger.warn({ event: 'consumer_restart_failed', ...o.fields, attempt, err: errorMessage(err) });
       crashed(err);
     });
   }

@@ -1,13 +1,14 @@
 import { decodeInput } from './input.ts';
 import { classifyClickHouseError, PermanentClickHouseError } from '../clickhouse/error-class.ts';
 import type { Logger } from '../log.ts';
-import { writeRetryDelayMs } from '../retry.ts';
+import { writeRetryDelayMs } from '../../shared/backoff.ts';
 import { checkpointMetadata, emissionToken, parseCheckpointMetadata, type CheckpointPointer } from './checkpoint.ts';
 import { isEmptyEmission, type EncodedEmission } from './emission.ts';
 import type { EpochPorts } from './epoch-ports.ts';
 import { createMutex, type Mutex } from './mutex.ts';
 import { createPartitionAggregator, type AggregatorSettings, type PartitionAggregator, type PartitionSnapshot } from './partition-aggregator.ts';
 import { FatalAggregatorError, forgottenProgress, missingCheckpoint, unreadableMetadata } from './state-mismatch.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 export { FatalAggregatorError };
 
@@ -541,6 +542,3 @@ export function createEpochCommitter(ports: EpochPorts, o: EpochCommitterOptions
   };
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

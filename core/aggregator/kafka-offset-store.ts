@@ -1,5 +1,6 @@
 import type { Admin, Consumer, EachBatchPayload } from 'kafkajs';
 import type { CommitAnswer, CommittedPosition, OffsetStore } from './epoch-ports.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 /** Broker answers that mean the group moved on: this member may no longer own the partition. */
 const FENCING_ERRORS: ReadonlySet<string> = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'FENCED_INSTANCE_ID']);
@@ -16,7 +17,7 @@ export function kafkaErrorType(err: unknown): string | undefined {
 /** How a thrown commit is answered: fenced by the group, or failed for any other reason. */
 export function answerForCommitError(err: unknown): CommitAnswer {
   const type = kafkaErrorType(err);
-  const reason = `${type ? `${type}: ` : ''}${err instanceof Error ? err.message : String(err)}`;
+  const reason = `${type ? `${type}: ` : ''}${errorMessage(err)}`;
   return type !== undefined && FENCING_ERRORS.has(type) ? { kind: 'fenced', reason } : { kind: 'failed', reason };
 }
 
@@ -68,7 +69,7 @@ export function createKafkaOffsetStore(o: {
       try {
         seen = await read(partition);
       } catch (err) {
-        return { kind: 'failed', reason: `the commit resolved but could not be read back: ${err instanceof Error ? err.message : String(err)}` };
+        return { kind: 'failed', reason: `the commit resolved but could not be read back: ${errorMessage(err)}` };
       }
       if (seen.offset === offset && seen.metadata === metadata) return { kind: 'committed' };
       return { kind: 'failed', reason: `the commit resolved but the group holds offset ${seen.offset ?? 'none'} with metadata ${JSON.stringify(seen.metadata ?? null)}` };

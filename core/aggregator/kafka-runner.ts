@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { EmissionWriter } from '../clickhouse/emission-writer.ts';
 import type { Logger } from '../log.ts';
-import { sleep } from '../retry.ts';
+import { sleep } from '../../shared/time.ts';
 import type { CheckpointStore } from './checkpoint.ts';
 import { createConsumerRestarter } from './consumer-restart.ts';
 import { createEpochCommitter, type AggregatorHooks, type AggregatorStats, type PartitionView } from './epoch-committer.ts';
 import { createKafkaOffsetStore } from './kafka-offset-store.ts';
 import type { AggregatorSettings } from './partition-aggregator.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 export interface AggregatorRunnerOptions {
   kafka: Kafka;
@@ -259,6 +260,3 @@ export async function startAggregator(o: AggregatorRunnerOptions): Promise<Runni
   };
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

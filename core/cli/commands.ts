@@ -1,29 +1,21 @@
-import { serve } from '@hono/node-server';
 import { openClickHouse } from '../clickhouse/client.ts';
 import { assertEmbeddedDirectoryFree } from '../clickhouse/embedded-owner.ts';
 import { migrate } from '../clickhouse/migrate.ts';
 import { applyRetention, describeRetention } from '../clickhouse/retention.ts';
 import type { CoreConfig } from '../config/core-config.ts';
 import { startLocalKafka } from '../kafka/local-broker.ts';
-import { structuredEdgeLog, type Logger } from '../log.ts';
+import type { Logger } from '../log.ts';
 import type { Shutdown } from '../shutdown.ts';
 import type { ComponentHealth } from '../background.ts';
-import { startConfiguredAggregator } from '../aggregator/from-config.ts';
-import { startConfiguredRejectedSink } from '../rejected/rejected-sink.ts';
-import { createKafka } from '../kafka/client.ts';
-import { ensurePipelineTopics } from '../kafka/topics.ts';
 import { startPipeline } from '../pipeline.ts';
+import { connectPipelineKafka, openMigratedClickHouse, startAggregator, startEdge, startGatewayService, startQueryApi } from '../services.ts';
 import { createMetricsRegistry } from '../metrics.ts';
 import { serveMetrics } from '../metrics-server.ts';
-import { createQueryApp } from '../query/api.ts';
 import { resolveQueryAccess } from '../query/read-access.ts';
-import { startGateway } from '../gateway/server.ts';
 import { createClickHouseSaltProvider, probeSaltStore } from '../salts/clickhouse-salt-provider.ts';
 import { parseEdgeConfig, type EdgeConfig } from '../../edge/config.ts';
 import { parseGatewayClientConfig } from '../../edge/gateway-config.ts';
 import { createGatewaySaltProvider } from '../../edge/gateway-salt-provider.ts';
-import { createScrubber } from '../../edge/pipeline/scrub.ts';
-import { startNodeEdge } from '../../edge/node/server.ts';
 import { SETTINGS, readEnum } from '../../shared/config/index.ts';
 import type { SaltProvider } from '../../edge/salt-provider.ts';
 
@@ -40,18 +32,11 @@ function requireBrokers(config: CoreConfig): string[] {
   return config.kafkaBrokers;
 }
 
-/** The Node edge's Kafka client does not take KAFKA_SSL / KAFKA_SASL_* yet: refuse rather than connect in plaintext. */
-function refuseKafkaSecurity(config: CoreConfig, command: string): void {
-  if (config.kafkaSecurity !== undefined) {
-    throw new Error(`${command} cannot use KAFKA_SSL or KAFKA_SASL_* yet (only tributary gateway and tributary aggregator do): the Node edge's Kafka client has no TLS/SASL settings. Unset them for this command and restrict it by network (docs/SECURITY.md "Kafka: who may produce")`);
-  }
-}
-
 export async function runStart(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
-  refuseKafkaSecurity(config, 'tributary start');
   refuseEmbeddedInUse(config);
   let brokers = config.kafkaBrokers;
   if (!brokers) {
+    if (config.kafkaSecurity !== undefined) throw new Error('KAFKA_SSL and KAFKA_SASL_* are for brokers you point KAFKA_BROKERS at: the local broker of `tributary start` is plaintext without authentication. Set KAFKA_BROKERS, or unset them');
     console.log('Starting local Kafka (first run downloads the broker jars with Maven)...');
     const kafka = await startLocalKafka({ onEvent: (event, fields) => logger.info({ event, ...fields }) });
     brokers = [kafka.brokers];
@@ -139,7 +124,6 @@ export function startFailureMessage(config: CoreConfig, component: 'aggregator' 
 
 export async function runEdge(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   const brokers = requireBrokers(config);
-  refuseKafkaSecurity(config, 'tributary edge');
   if (config.saltSource === 'clickhouse') refuseEmbeddedInUse(config);
   const edgeConfig = parseEdgeConfig(process.env, { pseudonymSaltRequired: config.saltSource === 'static' });
   if (!edgeConfig.ok) throw new Error(`edge configuration is not valid:\n  - ${edgeConfig.errors.join('\n  - ')}`);
@@ -149,15 +133,13 @@ export async function runEdge(config: CoreConfig, logger: Logger, shutdown: Shut
     throw new Error(`EDGE_PROCESSES=${config.edgeProcesses} with SALT_SOURCE=clickhouse needs a ClickHouse server (CLICKHOUSE_URL) that all edge processes share: an embedded store belongs to one process. Or set SALT_SOURCE=gateway or static`);
   }
   const salts = multi ? { provider: undefined, close: async () => {} } : await edgeSalts(config, edgeConfig.config, logger);
-  const edge = await startNodeEdge({
-    config: edgeConfig.config,
+  const edge = await startEdge({
+    config,
+    edge: edgeConfig.config,
     brokers,
-    port: config.edgePort,
-    topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting },
+    logger,
     ...(salts.provider ? { saltProvider: salts.provider } : {}),
-    log: structuredEdgeLog(logger.child({ component: 'edge' })),
-    closeDeadlineMs: config.shutdownTimeoutMs,
-    ...(multi ? { processes: config.edgeProcesses, workerSetup: new URL('./edge-worker.ts', import.meta.url).href } : {}),
+    ...(multi ? { workers: { processes: config.edgeProcesses, setup: new URL('./edge-worker.ts', import.meta.url).href } } : {}),
   });
   logger.info({ event: 'edge_listening', url: edge.url, salt_source: config.saltSource });
   const signal = await shutdown.signal;
@@ -232,35 +214,37 @@ export async function runGateway(config: CoreConfig, logger: Logger, shutdown: S
   const brokers = requireBrokers(config);
   if (config.gateway.signingKeys.size === 0) throw new Error('GATEWAY_SIGNING_KEYS is not set: list each edge as edgeId:secret (the edge has the same secret as GATEWAY_SIGNING_KEY)');
   if (config.saltSource === 'clickhouse') refuseEmbeddedInUse(config);
-  await ensurePipelineTopics(createKafka(brokers, 'tributary-gateway-admin', logger, { security: config.kafkaSecurity }), config);
-  const store = await gatewaySalts(config, logger);
-  const gateway = await startGateway({ brokers, ...(config.kafkaSecurity ? { kafkaSecurity: config.kafkaSecurity } : {}), keys: config.gateway.signingKeys, ...(config.gateway.edgeSites ? { edgeSites: config.gateway.edgeSites } : {}), port: config.gateway.port, topics: { partials: config.topics.partials, rejected: config.topics.rejected, partialsRouting: config.topics.partialsRouting }, logger, scrub: createScrubber({ pathSecretPatterns: config.gateway.pathSecretPatterns }), ...(store.salts ? { salts: store.salts } : {}) });
+  const gateway = await startGatewayService({ config, brokers, logger, openSalts: () => gatewaySalts(config, logger) });
   logger.info({ event: 'gateway_listening', url: gateway.url });
   const signal = await shutdown.signal;
   logger.info({ event: 'shutdown_requested', signal });
-  await shutdown.run('gateway', () => gateway.close());
-  await shutdown.run('salts', () => store.close());
+  await gateway.close(shutdown);
   return 0;
 }
 
 export async function runAggregator(config: CoreConfig, logger: Logger, shutdown: Shutdown): Promise<number> {
   const brokers = requireBrokers(config);
   refuseEmbeddedInUse(config);
-  const clickhouse = await openClickHouse(config.clickhouse);
-  await migrate(clickhouse.client);
-  const kafka = createKafka(brokers, 'tributary-aggregator', logger, { security: config.kafkaSecurity });
-  await ensurePipelineTopics(kafka, config);
+  const clickhouse = await openMigratedClickHouse(config, logger);
+  const kafka = await connectPipelineKafka(config, brokers, 'tributary-aggregator', logger);
   const registry = createMetricsRegistry();
-  const aggregator = await startConfiguredAggregator(kafka, clickhouse, config, logger, registry);
-  const rejectedSink = await startConfiguredRejectedSink(kafka, clickhouse, config, logger.child({ component: 'rejected_sink' }), registry);
+  const consumers = startAggregator({ kafka, clickhouse, config, logger, metrics: registry });
+  // Unlike `tributary start` (whose edge must not wait), this command has nothing to serve before
+  // its consumers run: a start that fails ends it at once with the start's error.
+  try {
+    await consumers.started;
+  } catch (e) {
+    await consumers.stop(shutdown);
+    await shutdown.run('clickhouse', () => clickhouse.close());
+    throw e;
+  }
   const metrics = await serveMetrics(registry, config.metricsPort, { hostname: config.metricsHost, token: config.metricsToken });
   logger.info({ event: 'aggregator_started', clickhouse: clickhouse.description, metrics: metrics.url });
   // A fatal error (state mismatch, permanent ClickHouse error) ends the process non-zero so a supervisor and a human notice.
-  const outcome = await Promise.race([shutdown.signal.then((signal) => ({ signal })), aggregator.fatal, rejectedSink.fatal]);
+  const outcome = await Promise.race([shutdown.signal.then((signal) => ({ signal })), consumers.fatal.then((f) => f.error)]);
   if (outcome instanceof Error) shutdown.armDeadline(1);
   else logger.info({ event: 'shutdown_requested', signal: outcome.signal });
-  await shutdown.run('aggregator', () => aggregator.stop());
-  await shutdown.run('rejected_sink', () => rejectedSink.stop());
+  await consumers.stop(shutdown);
   await shutdown.run('metrics', () => metrics.close());
   await shutdown.run('clickhouse', () => clickhouse.close());
   if (outcome instanceof Error) {
@@ -275,12 +259,11 @@ export async function runQueryApi(config: CoreConfig, logger: Logger, shutdown: 
   const access = resolveQueryAccess({ readKeys: config.queryReadKeys, host: config.queryHost, dev: readEnum(process.env, SETTINGS.TRIBUTARY_ENV, []) === 'dev' });
   refuseEmbeddedInUse(config);
   const clickhouse = await openClickHouse(config.clickhouse);
-  const app = createQueryApp(clickhouse.client, { access, limits: config.queryLimits, metricsToken: config.metricsToken, registry: createMetricsRegistry(), allowedLatenessMs: config.aggregator.allowedLatenessMs, logger });
-  const server = serve({ fetch: app.fetch, port: config.queryPort, hostname: config.queryHost });
+  const queryApi = await startQueryApi({ clickhouse, config, logger, metrics: createMetricsRegistry(), access });
   logger.info({ event: 'query_api_listening', host: config.queryHost, port: config.queryPort, access: access.kind === 'open' ? 'open (dev)' : `${access.keys.length} read key(s)` });
   const signal = await shutdown.signal;
   logger.info({ event: 'shutdown_requested', signal });
-  await shutdown.run('query_api', () => new Promise<void>((resolve) => server.close(() => resolve())));
+  await shutdown.run('query_api', () => queryApi.close());
   await shutdown.run('clickhouse', () => clickhouse.close());
   return 0;
 }

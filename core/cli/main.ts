@@ -5,6 +5,7 @@ import { SETTINGS, nearMissWarnings, readEnum } from '../../shared/config/index.
 import { createShutdown } from '../shutdown.ts';
 import { runKafkaCommand } from './kafka-command.ts';
 import { runReset } from './reset-command.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 const USAGE = `tributary <command>
 
@@ -80,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
         code = 1;
     }
   } catch (err) {
-    console.error(`tributary ${command} failed: ${redactSecrets(err instanceof Error ? err.message : String(err), secrets)}`);
+    console.error(`tributary ${command} failed: ${redactSecrets(errorMessage(err), secrets)}`);
     code = 1;
   }
   // A client that never closed (a socket to an unreachable broker) must not keep a finished

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../shared/errors.ts';
 /**
  * Whether a failed ClickHouse call can succeed if the same call is retried later.
  *
@@ -67,7 +68,7 @@ function field(err: unknown, name: string): unknown {
  * if (c.kind === 'permanent') throw new Error(`insert into agg_minute failed: ${c.message}; ${c.advice}`);
  */
 export function classifyClickHouseError(err: unknown): ClickHouseErrorClass {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   const rawCode = field(err, 'code');
   const rawType = field(err, 'type');
   // Node system errors (ECONNREFUSED, ETIMEDOUT, ...) use `code` too, with a name: only digits are server codes.

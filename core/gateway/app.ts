@@ -15,6 +15,7 @@ import type { GatewayProducer } from './ports.ts';
 import { createByteBudget, type ByteBudget } from './read-body.ts';
 import { createRefusalLog, type RefusalLog } from './refusal-log.ts';
 import { createSequenceDedup, type SequenceDedup } from './sequence-dedup.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 export type { GatewayErrorCode } from './middleware.ts';
 
@@ -112,7 +113,7 @@ export function createGatewayApp(o: GatewayAppOptions): Hono<GatewayEnv> {
   };
 
   const logProduceFailure = (topic: string, error: unknown): void => {
-    o.logger.error({ event: 'kafka_produce_failed', topic, error: error instanceof Error ? error.message : String(error) });
+    o.logger.error({ event: 'kafka_produce_failed', topic, error: errorMessage(error) });
   };
   const unavailable = (c: Context): Response =>
     fail(c, 503, 'kafka_unavailable', 'Kafka did not acknowledge the message: retry the same request after Retry-After (a retried envelope keeps its sequence and is not produced twice)', {}, { 'retry-after': String(retryAfterS) });

@@ -1,7 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { keysCoveringPartitions } from './coordinator-partitions.ts';
 import { OFFSETS_TOPIC_PARTITIONS, TRANSACTION_STATE_PARTITIONS } from './kafka-properties.ts';
-import { sleep } from './os-probes.ts';
+import { sleep } from '../../shared/time.ts';
 
 function probeClient(brokers: string): Kafka {
   return new Kafka({

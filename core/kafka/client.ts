@@ -94,8 +94,15 @@ export function createKafka(brokers: string[], clientId: string, logger: Logger,
 }
 
 /** {@link createKafka} for callers whose log is not a pino logger (the edge's `EdgeLog`). */
-export function createKafkaClient(o: { brokers: string[]; clientId: string; log: KafkaLogSink; security?: KafkaSecurity | undefined } & Pick<KafkaConfig, 'retry' | 'connectionTimeout'>): Kafka {
-  return new Kafka({
+export function createKafkaClient(o: KafkaClientOptions): Kafka {
+  return new Kafka(kafkaClientConfig(o));
+}
+
+export type KafkaClientOptions = { brokers: string[]; clientId: string; log: KafkaLogSink; security?: KafkaSecurity | undefined } & Pick<KafkaConfig, 'retry' | 'connectionTimeout'>;
+
+/** The kafkajs settings {@link createKafkaClient} builds its client with (TLS/SASL from `security`). */
+export function kafkaClientConfig(o: KafkaClientOptions): KafkaConfig {
+  return {
     ...kafkaSecurityConfig(o.security),
     clientId: o.clientId,
     brokers: o.brokers,
@@ -103,5 +110,5 @@ export function createKafkaClient(o: { brokers: string[]; clientId: string; log:
     logCreator: kafkaLogCreator(o.log),
     ...(o.retry ? { retry: o.retry } : {}),
     ...(o.connectionTimeout !== undefined ? { connectionTimeout: o.connectionTimeout } : {}),
-  });
+  };
 }

@@ -1,7 +1,8 @@
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LocalKafkaError } from './local-kafka-error.ts';
-import { isProcessAlive, sleep } from './os-probes.ts';
+import { sleep } from '../../shared/time.ts';
+import { isProcessAlive } from './os-probes.ts';
 
 /**
  * Runs `body` holding an exclusive lock file, across processes. Starts of one data dir go

@@ -88,10 +88,6 @@ export function tailFile(path: string, lines: number): string {
   return text.split('\n').filter((line, i, all) => line !== '' || i < all.length - 1).slice(-lines).join('\n');
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolvePromise) => setTimeout(resolvePromise, ms));
-}
-
 function readTextIfExists(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');

@@ -8,7 +8,8 @@ import type { Logger } from '../log.ts';
 import { classifyClickHouseError, PermanentClickHouseError } from '../clickhouse/error-class.ts';
 import { createConsumerRestarter } from '../aggregator/consumer-restart.ts';
 import { createRejectedMetrics } from '../metrics.ts';
-import { sleep, writeRetryDelayMs } from '../retry.ts';
+import { writeRetryDelayMs } from '../../shared/backoff.ts';
+import { sleep } from '../../shared/time.ts';
 
 export interface RejectedSinkOptions {
   kafka: Kafka;

@@ -2,6 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { randomBytes } from 'node:crypto';
 import { saltEpoch, saltUsableUntil, type SaltLookup, type SaltProvider } from '../../edge/salt-provider.ts';
 import { toClickHouseTime } from '../clickhouse/datetime.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 export interface ClickHouseSaltProviderOptions {
   client: ClickHouseClient;
@@ -57,7 +58,7 @@ export function createClickHouseSaltProvider(o: ClickHouseSaltProviderOptions): 
         known.set(epoch, { salt, usableUntilMs });
         return { kind: 'ok', salt, usableUntilMs };
       } catch (err) {
-        return { kind: 'unavailable', reason: `salt store unreachable: ${err instanceof Error ? err.message : String(err)}` };
+        return { kind: 'unavailable', reason: `salt store unreachable: ${errorMessage(err)}` };
       }
     },
   };
@@ -73,6 +74,6 @@ export async function probeSaltStore(client: ClickHouseClient): Promise<SaltStor
     const [row] = await rs.json<{ result: number | string }>();
     return Number(row?.result ?? 0) === 1 ? { kind: 'ready' } : { kind: 'missing_table' };
   } catch (err) {
-    return { kind: 'unreachable', reason: err instanceof Error ? err.message : String(err) };
+    return { kind: 'unreachable', reason: errorMessage(err) };
   }
 }

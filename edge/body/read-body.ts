@@ -1,4 +1,5 @@
 import { rejection, type RequestRejection } from '../errors.ts';
+import { concatBytes as concat, readCapped, type CappedRead } from '../../shared/capped-read.ts';
 
 export type ReadBodyResult = { kind: 'ok'; bytes: Uint8Array } | RequestRejection;
 
@@ -83,9 +84,6 @@ export const MAX_GZIP_MEMBERS = 64;
  * such offsets costs at most this many.
  */
 const MAX_FALSE_MEMBER_STARTS = 16;
-
-/** A capped read of a stream. */
-type CappedRead = { kind: 'ok'; bytes: Uint8Array } | { kind: 'over' } | { kind: 'error' };
 
 export type InflateResult = CappedRead & {
   /** Compressed bytes handed to decompressors, summed over attempts: shows how early the cap stopped the work. */
@@ -176,17 +174,6 @@ async function inflateSliced(bytes: Uint8Array, maxBytes: number): Promise<Infla
   return { ...out, fed };
 }
 
-function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1 && chunks[0] !== undefined) return chunks[0];
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    bytes.set(c, offset);
-    offset += c.byteLength;
-  }
-  return bytes;
-}
-
 /** A web `Request` as a {@link BodySource}. */
 export function requestBodySource(request: Request): BodySource {
   const contentLength = request.headers.get('content-length');
@@ -210,28 +197,6 @@ async function readDeclared(request: Request, maxBytes: number): Promise<CappedR
   } catch {
     return { kind: 'error' };
   }
-}
-
-async function readCapped(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<CappedRead> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      total += value.byteLength;
-      if (total > maxBytes) {
-        // Stop pulling: cancelling also stops the decompressor from inflating further.
-        await reader.cancel().catch(() => undefined);
-        return { kind: 'over' };
-      }
-      chunks.push(value);
-    }
-  } catch {
-    return { kind: 'error' };
-  }
-  return { kind: 'ok', bytes: concat(chunks, total) };
 }
 
 function tooLarge(maxBytes: number, what: string): RequestRejection {

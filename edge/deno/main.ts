@@ -25,6 +25,7 @@ import type { EdgeLog } from '../ports.ts';
 import { parseSaltSource } from '../salt-source.ts';
 import { SETTINGS, nearMissWarnings, readText, readWhole } from '../../shared/config/index.ts';
 import { denoSourceId } from '../../schemas/gateway-sources.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 /** The slice of the `Deno` global this entry uses (typed here so the Node toolchain checks the file too). */
 interface DenoRuntime {
@@ -71,7 +72,7 @@ const salts =
     : undefined;
 const edge = createEdge({ config: edgeConfig.config, sourceId, ...sinks, log, ...(salts ? { saltProvider: salts } : {}) });
 const timer = setInterval(() => {
-  edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: e instanceof Error ? e.message : String(e) }));
+  edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: errorMessage(e) }));
   // Fetches the next epoch's salt shortly before the rollover (a no-op the rest of the time).
   void salts?.prefetch();
 }, edgeConfig.config.flushIntervalMs);

@@ -1,10 +1,13 @@
 /** Messages between the cluster primary (cluster.ts) and its edge workers (cluster-worker.ts), over node:cluster IPC. */
 import type { EdgeConfig } from '../config.ts';
+import type { KafkaSecurity } from '../../core/config/kafka-security.ts';
 
 /** What a worker needs to start its edge: everything here crosses IPC as JSON. */
 export interface WorkerStartOptions {
   config: EdgeConfig;
   brokers: string[];
+  /** Holds the SASL password: sent to the worker over the IPC channel only, never logged. */
+  kafkaSecurity?: KafkaSecurity;
   port: number;
   hostname?: string;
   topics?: { partials?: string; rejected?: string };

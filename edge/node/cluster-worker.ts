@@ -7,6 +7,7 @@
 import { isToWorker, type FromWorker, type ToWorker } from './cluster-protocol.ts';
 import { defaultLog } from './defaults.ts';
 import { startNodeEdge, type NodeEdgeWorkerExtras, type NodeEdgeWorkerSetup, type RunningNodeEdge } from './server.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 let edge: RunningNodeEdge | undefined;
 let extras: NodeEdgeWorkerExtras = {};
@@ -38,7 +39,7 @@ async function start(m: Extract<ToWorker, { type: 'tributary-edge:start' }>): Pr
     });
     tell({ type: 'tributary-edge:listening', port: Number(new URL(edge.url).port) });
   } catch (e) {
-    tell({ type: 'tributary-edge:failed', error: e instanceof Error ? e.message : String(e) });
+    tell({ type: 'tributary-edge:failed', error: errorMessage(e) });
     process.exit(1);
   }
 }

@@ -1,11 +1,12 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { jitteredBackoffMs } from '../../core/retry.ts';
+import { jitteredBackoffMs } from '../../shared/backoff.ts';
 import type { EdgeLog } from '../ports.ts';
 import { isFromWorker, type FromWorker, type NodeEdgeHealth, type ToWorker, type WorkerStartOptions } from './cluster-protocol.ts';
 import { defaultLog, defaultSourceId } from './defaults.ts';
 import type { NodeEdgeOptions, RunningNodeEdge } from './server.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 export type { NodeEdgeHealth } from './cluster-protocol.ts';
 
@@ -53,15 +54,7 @@ export async function startNodeEdgeCluster(o: NodeEdgeOptions): Promise<RunningN
   if (!cluster.isPrimary) throw new Error('a multi-process edge must be started from the primary process');
   const base = o.sourceId ?? defaultSourceId();
   const log: EdgeLog = o.log ?? defaultLog;
-  const options: WorkerStartOptions = {
-    config: o.config,
-    brokers: o.brokers,
-    port: o.port,
-    ...(o.hostname !== undefined ? { hostname: o.hostname } : {}),
-    ...(o.topics !== undefined ? { topics: o.topics } : {}),
-    ...(o.workerSetup !== undefined ? { workerSetup: o.workerSetup } : {}),
-    ...(o.closeDeadlineMs !== undefined ? { closeDeadlineMs: o.closeDeadlineMs } : {}),
-  };
+  const options = workerStartOptions(o);
   cluster.setupPrimary({ exec: WORKER_ENTRY, execArgv: workerExecArgv() });
 
   const workers = new Map<number, Worker>();
@@ -121,7 +114,7 @@ export async function startNodeEdgeCluster(o: NodeEdgeOptions): Promise<RunningN
         () => log({ event: 'edge_worker_replaced', source_id: sourceId, attempts: attempt }),
         (e: unknown) => {
           if (closing) return;
-          log({ event: 'edge_worker_restart_failed', source_id: sourceId, attempt, error: e instanceof Error ? e.message : String(e), then: 'retried with backoff until it starts' });
+          log({ event: 'edge_worker_restart_failed', source_id: sourceId, attempt, error: errorMessage(e), then: 'retried with backoff until it starts' });
           replace(index, attempt + 1);
         },
       );
@@ -205,4 +198,18 @@ function send(worker: Worker, message: ToWorker): void {
 function workerExecArgv(): string[] {
   if (process.execArgv.some((a) => a.includes('tsx'))) return process.execArgv;
   return [...process.execArgv, '--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
+}
+
+/** What every worker of the cluster is started with (sent over IPC; see {@link WorkerStartOptions}). */
+export function workerStartOptions(o: NodeEdgeOptions): WorkerStartOptions {
+  return {
+    config: o.config,
+    brokers: o.brokers,
+    ...(o.kafkaSecurity !== undefined ? { kafkaSecurity: o.kafkaSecurity } : {}),
+    port: o.port,
+    ...(o.hostname !== undefined ? { hostname: o.hostname } : {}),
+    ...(o.topics !== undefined ? { topics: o.topics } : {}),
+    ...(o.workerSetup !== undefined ? { workerSetup: o.workerSetup } : {}),
+    ...(o.closeDeadlineMs !== undefined ? { closeDeadlineMs: o.closeDeadlineMs } : {}),
+  };
 }

@@ -37,6 +37,7 @@ import { ABORT, open, type RootDatabase } from 'lmdb';
 import type { PartialsMessage } from '../../core/kafka/partials-router.ts';
 import type { ClaimResult, Deduplicator } from '../pipeline/dedup.ts';
 import type { EdgeLog } from '../ports.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 export interface DedupStoreOptions {
   dir: string;
@@ -330,7 +331,7 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
 
   function failed(op: string, e: unknown): void {
     broken = true;
-    log({ event: 'dedup_store_failed', op, error: e instanceof Error ? e.message : String(e) });
+    log({ event: 'dedup_store_failed', op, error: errorMessage(e) });
   }
 
   /** Moves on to the successor of the current generation, if it has one. */
@@ -729,7 +730,7 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
         try {
           g?.db.close();
         } catch (e) {
-          log({ event: 'dedup_store_failed', op: 'close', error: e instanceof Error ? e.message : String(e) });
+          log({ event: 'dedup_store_failed', op: 'close', error: errorMessage(e) });
         }
       }
     },

@@ -24,6 +24,7 @@ import type { PartialsMessage } from '../../core/kafka/partials-router.ts';
 import type { EdgeLog, PartialSink } from '../ports.ts';
 import type { DedupStore, JournalEntry, StoreOwner } from './dedup-store.ts';
 import type { PartialRecords } from './kafka-sink.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 /** An envelope the flusher just encoded (edge/flusher.ts `journal` hook). */
 export interface EncodedForJournal {
@@ -116,7 +117,7 @@ export function createFlushJournal(o: {
         log({ event: 'flush_journal_recovered', owner_pid: who.pid, envelopes: entries.length, sequences: who.sequences });
       } catch (e) {
         // The claim stays ours: the next recover() (timer, or a retry of its events) tries again.
-        log({ event: 'flush_journal_recovery_failed', owner_pid: who.pid, envelopes: entries.length, error: e instanceof Error ? e.message : String(e) });
+        log({ event: 'flush_journal_recovery_failed', owner_pid: who.pid, envelopes: entries.length, error: errorMessage(e) });
       }
     }
     return resent;

@@ -1,6 +1,7 @@
 import type { PartialsRouting } from '../../core/kafka/partials-router.ts';
 import { getRequestListener } from '@hono/node-server';
-import { createKafkaClient, type KafkaLogLine } from '../../core/kafka/client.ts';
+import { createKafkaClient, type KafkaClientOptions, type KafkaLogLine } from '../../core/kafka/client.ts';
+import type { KafkaSecurity } from '../../core/config/kafka-security.ts';
 import type { AddressInfo } from 'node:net';
 import type { EdgeConfig } from '../config.ts';
 import { createEdge } from '../edge.ts';
@@ -17,11 +18,14 @@ import { createKafkaSinks } from './kafka-sink.ts';
 import { createFlushJournal, wholeEnvelopeRecords, type FlushJournal } from './flush-journal.ts';
 import type { ComponentHealth } from '../../core/background.ts';
 import { trackSinkHealth } from './sink-health.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 export interface NodeEdgeOptions {
   config: EdgeConfig;
   /** Kafka bootstrap servers, `host:port`. */
   brokers: string[];
+  /** TLS and SASL of the Kafka producer (`KAFKA_SSL`, `KAFKA_SASL_*`); default plaintext, no authentication. */
+  kafkaSecurity?: KafkaSecurity;
   /** 0 picks a free port (see the returned `url`). */
   port: number;
   /** Interface to listen on. Default: all interfaces. */
@@ -141,7 +145,7 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
     ...(flushJournal ? { flusher: { journal: flushJournal.journal } } : {}),
   });
   const timer = setInterval(() => {
-    edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: e instanceof Error ? e.message : String(e) }));
+    edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: errorMessage(e) }));
   }, o.config.flushIntervalMs);
   const dedupTimer =
     dedup === undefined
@@ -150,7 +154,7 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
           try {
             dedup.maintain();
           } catch (e) {
-            log({ event: 'dedup_maintenance_failed', error: e instanceof Error ? e.message : String(e) });
+            log({ event: 'dedup_maintenance_failed', error: errorMessage(e) });
           }
           // Journals of processes that died, and re-sends that failed before (never rejects).
           void flushJournal?.recover();
@@ -221,7 +225,7 @@ function openEdgeDedupStore(config: EdgeConfig, log: EdgeLog, orphanJournalFound
     store = openDedupStore({ dir, windowMs: config.dedupWindowMs, log, orphanJournalFound });
     store.maintain();
   } catch (e) {
-    const reason = e instanceof Error ? e.message : String(e);
+    const reason = errorMessage(e);
     throw new Error(
       `the retry deduplication store in DEDUP_DIR=${dir} cannot be opened (${reason}): check that the directory is writable and on a local disk; it holds only retry marks, so it can be deleted (retries of events acknowledged in the last DEDUP_WINDOW_MS may then be counted twice), or set DEDUP_WINDOW_MS=0 to turn deduplication off`,
       { cause: e },
@@ -231,16 +235,23 @@ function openEdgeDedupStore(config: EdgeConfig, log: EdgeLog, orphanJournalFound
   return store;
 }
 
-function kafkaSinks(o: NodeEdgeOptions, sourceId: string, log: EdgeLog) {
-  const kafkaLog = ({ level, fields }: KafkaLogLine) => log({ level, ...fields });
-  const kafka = createKafkaClient({
+/** The Kafka client settings of one edge process's producer. */
+export function edgeKafkaClientOptions(o: Pick<NodeEdgeOptions, 'brokers' | 'kafkaSecurity'>, sourceId: string, log: EdgeLog): KafkaClientOptions {
+  return {
     clientId: sourceId,
     brokers: o.brokers,
-    log: kafkaLog,
+    security: o.kafkaSecurity,
+    log: ({ level, fields }: KafkaLogLine) => log({ level, ...fields }),
     // Short client-level retries: the flusher retries too, and waiting clients are answered
     // with 503 + Retry-After rather than held for kafkajs' default 30 s back-off.
     retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
-  });
+  };
+}
+
+function kafkaSinks(o: NodeEdgeOptions, sourceId: string, log: EdgeLog) {
+  const options = edgeKafkaClientOptions(o, sourceId, log);
+  const kafkaLog = options.log;
+  const kafka = createKafkaClient(options);
   return createKafkaSinks({
     kafka,
     topics: { partials: o.topics?.partials ?? 'partials', rejected: o.topics?.rejected ?? 'rejected', partialsRouting: o.topics?.partialsRouting ?? 'cell' },

@@ -1,4 +1,5 @@
 import type { PartialSink, RejectedSink } from '../ports.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 /** What `GET /health` says about the sink, from the outcome of the latest sends. */
 export interface SinkHealth {
@@ -37,7 +38,7 @@ export function trackSinkHealth(o: { partialSink: PartialSink; rejectedSink: Rej
     } catch (err) {
       failures++;
       failingSince ??= o.now();
-      lastError = err instanceof Error ? err.message : String(err);
+      lastError = errorMessage(err);
       throw err;
     }
     failures = 0;

@@ -7,6 +7,7 @@ import type { ShardBatch, ShardIngestResult, ShardStats } from './shard-protocol
 import { shardSourceId } from './shard-routing.ts';
 import { openShardStorage, type ShardStorage } from './shard-storage.ts';
 import { workerConfig, type WorkerEdgeConfig } from './worker-config.ts';
+import { jitteredBackoffMs } from '../../shared/backoff.ts';
 
 /** Kafka's default message limit is 1 MB; stay clear of it like the Node flusher. */
 const MAX_ENVELOPE_BYTES = 900_000;
@@ -201,8 +202,7 @@ export class EdgeShard extends DurableObject<Env> {
     this.store.setMeta('attempts', attempts);
     this.store.setMeta('last_error', r.error.slice(0, 300));
     // Equal jitter: never zero, and shards that failed together do not retry in lockstep.
-    const ceiling = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempts - 1));
-    let delayMs = ceiling / 2 + Math.random() * (ceiling / 2);
+    let delayMs = jitteredBackoffMs(attempts, RETRY_BASE_MS, RETRY_MAX_MS);
     if (r.retryAfterS !== undefined) delayMs = Math.min(RETRY_MAX_MS, Math.max(delayMs, r.retryAfterS * 1000));
     log({ event: 'gateway_post_failed', shard: this.store.getMeta('shard'), attempts, status: r.status ?? null, retry_in_ms: Math.round(delayMs), error: r.error.slice(0, 300) });
     await this.ctx.storage.setAlarm(Date.now() + Math.max(delayMs, c.edge.flushIntervalMs));

@@ -4,6 +4,7 @@ import type { EdgeLog, RejectedRecord } from '../ports.ts';
 import type { EventCapture } from './event-capture.ts';
 import type { ShardBatch, ShardIngestResult } from './shard-protocol.ts';
 import { shardIndex, shardName } from './shard-routing.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 /** Per-isolate memory of a shard saying "overloaded", so later requests are refused before parsing. */
 export interface OverloadMemo {
@@ -41,7 +42,7 @@ export function createShardCommitter(o: ShardCommitterOptions): Flusher {
         // Durable Object errors carry `retryable` (e.g. the object was reset by a deploy); one
         // immediate retry is safe because the shard deduplicates by messageId.
         const retryable = (e as { retryable?: unknown }).retryable === true;
-        log({ event: 'shard_call_failed', shard: batch.shard, attempt, retryable, error: e instanceof Error ? e.message : String(e) });
+        log({ event: 'shard_call_failed', shard: batch.shard, attempt, retryable, error: errorMessage(e) });
         if (!retryable || attempt >= 1) {
           return { ok: false, code: 'overloaded', retryAfterS: o.retryAfterS, message: 'shard unavailable' };
         }

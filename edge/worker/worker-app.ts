@@ -7,6 +7,7 @@ import { createShardCommitter, type OverloadMemo } from './shard-committer.ts';
 import type { ShardBatch, ShardIngestResult, ShardStats } from './shard-protocol.ts';
 import { shardName } from './shard-routing.ts';
 import type { WorkerEdgeConfig } from './worker-config.ts';
+import { errorMessage } from '../../shared/errors.ts';
 
 /** What the Worker needs of its Durable Object namespace (the RPC methods of `EdgeShard`). */
 export interface ShardClient {
@@ -63,7 +64,7 @@ export function createWorkerRequestHandler(o: {
 
   async function health(): Promise<Response> {
     const names = Array.from({ length: shards }, (_, i) => shardName(gateway.edgeId, i));
-    const stats = await Promise.all(names.map((name) => o.shards.stats(name).catch((e: unknown) => ({ shard: name, error: e instanceof Error ? e.message : String(e) }))));
+    const stats = await Promise.all(names.map((name) => o.shards.stats(name).catch((e: unknown) => ({ shard: name, error: errorMessage(e) }))));
     const healthy = stats.every((s) => !('error' in s) && !s.overloaded);
     return Response.json({ ok: healthy, runtime: 'workerd', edgeId: gateway.edgeId, shards: stats }, { status: healthy ? 200 : 503 });
   }

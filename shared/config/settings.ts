@@ -18,6 +18,8 @@ const AGGREGATORS: readonly ProcessName[] = ['aggregator', 'start'];
 const QUERY: readonly ProcessName[] = ['query-api', 'start'];
 const WITH_CLICKHOUSE: readonly ProcessName[] = ['start', 'edge-node', 'gateway', 'aggregator', 'query-api', 'migrate', 'reset'];
 const WITH_KAFKA: readonly ProcessName[] = ['start', 'edge-node', 'gateway', 'aggregator', 'reset'];
+/** The processes whose Kafka clients take KAFKA_SSL / KAFKA_SASL_* (core/config/kafka-security.ts). */
+const KAFKA_SECURITY: readonly ProcessName[] = ['start', 'edge-node', 'gateway', 'aggregator'];
 const GATEWAY_CLIENTS: readonly ProcessName[] = ['edge-workers', 'edge-deno', 'edge-node'];
 const EVERY_LONG_RUNNING: readonly ProcessName[] = ['start', 'edge-node', 'gateway', 'aggregator', 'query-api'];
 const PORT_RANGE = { min: 0, max: 65535 };
@@ -39,12 +41,12 @@ export const SETTINGS = defineSettings({
     parser: 'core/config/core-config.ts',
   }),
   KAFKA_SSL: text('string', {
-    processes: ['gateway', 'aggregator'], defaultDoc: 'unset: plaintext, no authentication', parser: 'core/config/kafka-security.ts',
-    doc: '`gateway` and `aggregator` only: `KAFKA_SSL=true` for TLS to the brokers (system CAs), SASL mechanism `plain`, `scram-sha-256` or `scram-sha-512` with its user and password (a secret, never logged). `edge` and `start` refuse them for now ([docs/SECURITY.md](docs/SECURITY.md) "Kafka: who may produce")',
+    processes: KAFKA_SECURITY, defaultDoc: 'unset: plaintext, no authentication', parser: 'core/config/kafka-security.ts',
+    doc: 'every Kafka client of `gateway`, `aggregator`, `edge` (each `EDGE_PROCESSES` worker too) and `start` with `KAFKA_BROKERS`: `KAFKA_SSL=true` for TLS to the brokers (system CAs), SASL mechanism `plain`, `scram-sha-256` or `scram-sha-512` with its user and password (a secret, never logged). `start` refuses them without `KAFKA_BROKERS` (its local broker is plaintext) ([docs/SECURITY.md](docs/SECURITY.md) "Kafka: who may produce")',
   }),
-  KAFKA_SASL_MECHANISM: text('string', { processes: ['gateway', 'aggregator'], parser: 'core/config/kafka-security.ts', sharesRowWith: 'KAFKA_SSL' }),
-  KAFKA_SASL_USERNAME: text('string', { processes: ['gateway', 'aggregator'], parser: 'core/config/kafka-security.ts', sharesRowWith: 'KAFKA_SSL' }),
-  KAFKA_SASL_PASSWORD: text('string', { processes: ['gateway', 'aggregator'], secret: true, raw: true, parser: 'core/config/kafka-security.ts', sharesRowWith: 'KAFKA_SSL' }),
+  KAFKA_SASL_MECHANISM: text('string', { processes: KAFKA_SECURITY, parser: 'core/config/kafka-security.ts', sharesRowWith: 'KAFKA_SSL' }),
+  KAFKA_SASL_USERNAME: text('string', { processes: KAFKA_SECURITY, parser: 'core/config/kafka-security.ts', sharesRowWith: 'KAFKA_SSL' }),
+  KAFKA_SASL_PASSWORD: text('string', { processes: KAFKA_SECURITY, secret: true, raw: true, parser: 'core/config/kafka-security.ts', sharesRowWith: 'KAFKA_SSL' }),
   CLICKHOUSE_URL: text('url', { processes: WITH_CLICKHOUSE, defaultDoc: 'unset: embedded chdb', doc: 'ClickHouse server over HTTP, e.g. `http://localhost:8123`' }),
   CLICKHOUSE_USER: text('string', { processes: WITH_CLICKHOUSE, defaultDoc: '—', doc: 'server credentials (never logged)' }),
   CLICKHOUSE_PASSWORD: text('string', { processes: WITH_CLICKHOUSE, secret: true, raw: true, defaultDoc: '—', sharesRowWith: 'CLICKHOUSE_USER' }),

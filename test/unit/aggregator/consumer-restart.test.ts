@@ -4,7 +4,7 @@ import { classifyConsumerCrash, createConsumerRestarter, type ConsumerRestartOpt
 import { missingCheckpoint } from '../../../core/aggregator/state-mismatch.ts';
 import { classifyClickHouseError, PermanentClickHouseError } from '../../../core/clickhouse/error-class.ts';
 import { silentLogger } from '../../../core/log.ts';
-import { jitteredBackoffMs } from '../../../core/retry.ts';
+import { jitteredBackoffMs } from '../../../shared/backoff.ts';
 
 // The restart policy of a crashed Kafka consumer (ADR 0011 addendum): which crashes restart,
 // how long it waits, what stays fatal. The errors are kafkajs' own classes, shaped as kafkajs
