@@ -2,7 +2,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { EdgeAnswer } from '../answer.ts';
 import type { BodySource, WireRead } from '../body/read-body.ts';
 import { INGEST_ENDPOINTS, type HeaderLookup, type IngestEndpoint, type IngestHttp } from '../http-ingest.ts';
-import { countryFromHeader } from '../pipeline/country.ts';
+import { countryFromHeader } from '../country.ts';
 
 export interface NodeEdgeListenerOptions {
   /** The edge's HTTP semantics (`Edge.http`): the same instance the fallback app serves. */
