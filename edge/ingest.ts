@@ -106,7 +106,7 @@ export function createIngest(o: { config: EdgeConfig; accumulator: Accumulator; 
       const p = prepare(item, prepareContext);
       if (p.kind === 'ok') request.events.push(p.value);
       else if (p.kind === 'reject') request.rejected.push(rejectedEvent(item, p.errors));
-      else return p;
+      else return p; // retry: the request is refused as a whole, nothing counted
     }
     const resolution = resolve(request);
     const resolved = resolution instanceof Promise ? await resolution : resolution;

@@ -219,7 +219,7 @@ export function createPipelinePhases(d: PipelineDeps): PipelinePhases {
     return (async (): Promise<RequestResult<Resolved>> => {
       const u = users(misses > 0 ? await Promise.all(pending) : (pending as Array<PseudonymResult | undefined>));
       if (u.kind !== 'ok') return u;
-      return ok({ users: u.value, rejected: await redactRejected(request) });
+      return ok({ users: u.value, rejected: request.rejected.length > 0 ? await redactRejected(request) : [] });
     })();
   }
 
