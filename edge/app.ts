@@ -1,15 +1,16 @@
 import { Hono } from 'hono';
 import { toResponse } from './answer.ts';
+import { trustedHeaderCountry, type CountryLookup } from './country.ts';
 import { requestBodySource } from './body/read-body.ts';
 import { allowedMethods, createIngestHttp, INGEST_ENDPOINTS, type IngestHttp, type IngestHttpDeps } from './http-ingest.ts';
-import { createCountryHook } from './pipeline/country.ts';
 
 export interface EdgeDeps extends IngestHttpDeps {
   /**
-   * Country of the client from a trusted source. Default: the `COUNTRY_HEADER` header when
-   * configured, else `request.cf.country` (Cloudflare Workers), else none (`unknown`).
+   * Country of the client from a trusted source, the runtime's {@link CountryLookup}. Default:
+   * the `COUNTRY_HEADER` header when configured, else none (`unknown`): Node and Deno's. The
+   * Workers entry passes `workersCountry` (`request.cf.country`).
    */
-  country?: (request: Request) => string | undefined;
+  country?: CountryLookup;
   /**
    * The HTTP semantics to serve (`createIngestHttp`). Default: built from these deps. Pass one
    * to share it (pipeline state, counters) with another adapter, as the Node entry does.
@@ -50,7 +51,7 @@ function headerBytes(headers: Headers): number {
 
 export function createEdgeApp(deps: EdgeDeps): Hono {
   const http = deps.http ?? createIngestHttp(deps);
-  const country = deps.country ?? createCountryHook(deps.config.countryHeader);
+  const country = deps.country ?? trustedHeaderCountry(deps.config.countryHeader);
 
   const app = new Hono();
   // Node's HTTP parser refuses more than 16 KiB of headers (431); Deno's and workerd's allow

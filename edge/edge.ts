@@ -1,6 +1,7 @@
 import { createAccumulator, type Accumulator } from './accumulator.ts';
 import { createEdgeApp } from './app.ts';
 import type { EdgeConfig } from './config.ts';
+import type { CountryLookup } from './country.ts';
 import { createFlusher, type Flusher, type FlusherOptions } from './flusher.ts';
 import { createIngestHttp, type IngestHttp } from './http-ingest.ts';
 import type { EdgeLog, PartialSink, RejectedSink } from './ports.ts';
@@ -14,8 +15,8 @@ export interface EdgeOptions {
   partialSink: PartialSink;
   rejectedSink: RejectedSink;
   now?: () => number;
-  /** Trusted client country; default `COUNTRY_HEADER`, else `request.cf.country` (see `countryFromCf`). */
-  country?: (request: Request) => string | undefined;
+  /** Trusted client country (edge/country.ts); default the `COUNTRY_HEADER` header, else none. */
+  country?: CountryLookup;
   /** Epoch salts; default derived from `PSEUDONYM_SALT` (see `createStaticSaltProvider`). */
   saltProvider?: SaltProvider;
   /** HMAC-SHA-256 for pseudonyms; default `crypto.subtle` (see `webCryptoHmac`). */

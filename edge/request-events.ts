@@ -15,7 +15,7 @@ import {
 } from '../schemas/validators.ts';
 import { batchWithoutNullFields, withoutNullFields } from '../schemas/absent-nulls.ts';
 import { rejection, type RequestRejection } from './errors.ts';
-import { ok, reject, type StepResult } from './pipeline/step-result.ts';
+import { ok, reject, type Ok, type Reject } from './pipeline/step-result.ts';
 
 /** What an endpoint accepts. */
 export type IngestRoute = { kind: 'batch' } | { kind: 'single'; type: SegmentEventType } | { kind: 'collect' };
@@ -24,7 +24,7 @@ export type IngestRoute = { kind: 'batch' } | { kind: 'single'; type: SegmentEve
 export interface CheckedEvent {
   index: number;
   raw: unknown;
-  result: StepResult<SegmentEvent>;
+  result: Ok<SegmentEvent> | Reject;
 }
 
 export interface RequestEvents {
@@ -112,11 +112,11 @@ function singleEvent(
     }
     validator = VALIDATORS[route.type];
   }
-  const result: StepResult<SegmentEvent> = validator(event) ? ok(event as SegmentEvent) : reject('invalid_schema', toFieldErrors(validator.errors));
+  const result: Ok<SegmentEvent> | Reject = validator(event) ? ok(event as SegmentEvent) : reject('invalid_schema', toFieldErrors(validator.errors));
   return { kind: 'ok', batchSentAt: undefined, batchContext: undefined, events: [{ index: 0, raw: event, result }] };
 }
 
-function tooLarge(bytes: number, max: number): StepResult<SegmentEvent> {
+function tooLarge(bytes: number, max: number): Reject {
   return reject('event_too_large', [{ path: '', message: `event is ${bytes} bytes; the limit is ${max} (MAX_EVENT_BYTES): send fewer or shorter properties` }]);
 }
 

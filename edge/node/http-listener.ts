@@ -4,7 +4,7 @@ import type { EdgeAnswer } from '../answer.ts';
 import type { BodySource, WireRead } from '../body/read-body.ts';
 import { rejection, rejectionAnswer } from '../errors.ts';
 import { allowedMethods, HEADER_TOO_LARGE, INGEST_ENDPOINTS, type HeaderLookup, type IngestEndpoint, type IngestHttp } from '../http-ingest.ts';
-import { countryFromHeader } from '../pipeline/country.ts';
+import { countryFromHeader } from '../country.ts';
 
 /**
  * What one Node edge process lets hostile or slow clients hold (docs/EDGE.md "Limits").

@@ -2,6 +2,7 @@ import { createEdgeApp } from '../app.ts';
 import type { IngestState } from '../ingest.ts';
 import { NO_DEDUPLICATION } from '../pipeline/dedup.ts';
 import type { EdgeLog } from '../ports.ts';
+import { workersCountry } from './country.ts';
 import { createEventCapture } from './event-capture.ts';
 import { createShardCommitter, type OverloadMemo } from './shard-committer.ts';
 import type { ShardBatch, ShardIngestResult, ShardStats } from './shard-protocol.ts';
@@ -57,8 +58,7 @@ export function createWorkerRequestHandler(o: {
     // The shards deduplicate, atomically with storing (an isolate's memory would mark events a
     // failing shard never stored, and a retry would then be dropped: lost).
     dedup: NO_DEDUPLICATION,
-    // Cloudflare sets request.cf.country itself; a configured COUNTRY_HEADER still wins.
-    country: (req) => (edge.countryHeader !== undefined ? (req.headers.get(edge.countryHeader) ?? undefined) : cfCountry(req)),
+    country: workersCountry(edge.countryHeader),
     ...(o.log ? { log: o.log } : {}),
   });
 
@@ -77,9 +77,4 @@ export function createWorkerRequestHandler(o: {
     },
     background: () => committer.flushNow(),
   };
-}
-
-function cfCountry(request: Request): string | undefined {
-  const country = (request as Request & { cf?: { country?: unknown } }).cf?.country;
-  return typeof country === 'string' ? country : undefined;
 }

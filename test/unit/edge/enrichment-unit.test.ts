@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createBoundedCache } from '../../../edge/pipeline/bounded-cache.ts';
-import { countryFromCf, createCountryHook } from '../../../edge/pipeline/country.ts';
+import { trustedHeaderCountry } from '../../../edge/country.ts';
 import { createEnrichStep, eventName } from '../../../edge/pipeline/dimensions.ts';
 import { createPathNormalizer, type PageLocation } from '../../../edge/pipeline/path.ts';
 import { createReferrerStep } from '../../../edge/pipeline/referrer.ts';
 import { scrubText } from '../../../edge/pipeline/scrub.ts';
 import { drop, ok } from '../../../edge/pipeline/step-result.ts';
 import { createUserAgentParser } from '../../../edge/pipeline/user-agent.ts';
+import { workersCountry } from '../../../edge/worker/country.ts';
 import type { SegmentEvent } from '../../../schemas/validators.ts';
 import { json, makeEdge, send, sentRows, track as trackEvent } from './helpers.ts';
 
@@ -221,13 +222,20 @@ describe('scrubbing free text', () => {
   });
 });
 
-describe('country hook', () => {
-  it('uses the trusted header when configured, else request.cf.country (Workers)', () => {
-    const withCf = Object.assign(new Request('https://edge.example/v1/collect', { headers: { 'x-country': 'de' } }), { cf: { country: 'NL' } });
-    expect(createCountryHook('x-country')(withCf)).toBe('de');
-    expect(createCountryHook(undefined)(withCf)).toBe('NL');
-    expect(countryFromCf(new Request('https://edge.example/'))).toBeUndefined();
-    expect(createCountryHook(undefined)(new Request('https://edge.example/', { headers: { 'cf-ipcountry': 'US' } }))).toBeUndefined();
+describe('country lookup, per runtime', () => {
+  const withCf = Object.assign(new Request('https://edge.example/v1/collect', { headers: { 'x-country': 'de' } }), { cf: { country: 'NL' } });
+
+  it('Workers: the trusted header when configured, else request.cf.country', () => {
+    expect(workersCountry('x-country')(withCf)).toBe('de');
+    expect(workersCountry(undefined)(withCf)).toBe('NL');
+    expect(workersCountry(undefined)(new Request('https://edge.example/'))).toBeUndefined();
+    expect(workersCountry(undefined)(new Request('https://edge.example/', { headers: { 'cf-ipcountry': 'US' } }))).toBeUndefined();
+  });
+
+  it('Node and Deno: the trusted header only', () => {
+    expect(trustedHeaderCountry('x-country')(withCf)).toBe('de');
+    expect(trustedHeaderCountry(undefined)(withCf)).toBeUndefined();
+    expect(trustedHeaderCountry(undefined)(new Request('https://edge.example/', { headers: { 'cf-ipcountry': 'US' } }))).toBeUndefined();
   });
 });
 
