@@ -1,11 +1,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalKafka, stopLocalKafka, type LocalKafkaOptions } from '../../core/kafka/local-broker.ts';
-import { resolveLocalKafkaConfig } from '../../core/kafka/local-kafka-config.ts';
-import { isPortFree } from '../../core/kafka/os-probes.ts';
+import { afterAll, describe, expect, it } from 'vitest';
 import { getHealth, spawnTributary, type TributaryProcess } from '../support/tributary-process.ts';
+import { useOwnBroker } from './helpers/own-broker.ts';
 import { uniqueName, waitFor } from './setup/kafka-test-env.ts';
 
 // Deliverable 5 of issue #9 with the broker down (this file's own broker, so stopping it does not
@@ -13,24 +11,16 @@ import { uniqueName, waitFor } from './setup/kafka-test-env.ts';
 // 200 once it is back, and SIGTERM ends every long-running command even though their Kafka
 // clients cannot close cleanly.
 const dir = mkdtempSync(join(tmpdir(), 'trib-broker-down-'));
-let broker: LocalKafkaOptions;
+const broker = useOwnBroker('trib-broker-down');
 const processes: Record<string, TributaryProcess> = {};
 
-beforeAll(async () => {
-  let port = 35000 + Math.floor(Math.random() * 1000) * 2;
-  while (!((await isPortFree(port)) && (await isPortFree(port + 1)))) port += 2;
-  broker = { cacheDir: resolveLocalKafkaConfig().cacheDir, dataDir: join(dir, 'kafka'), port };
-  await startLocalKafka(broker);
-}, 180_000);
-
-afterAll(async () => {
+afterAll(() => {
   for (const p of Object.values(processes)) p.kill('SIGKILL');
-  await stopLocalKafka(broker).catch(() => undefined);
 });
 
 const topics = { PARTIALS_TOPIC: uniqueName('down-partials'), REJECTED_TOPIC: uniqueName('down-rejected'), DEAD_LETTER_TOPIC: uniqueName('down-dlq') };
 const common = (): Record<string, string> => ({
-  KAFKA_BROKERS: `127.0.0.1:${broker.port}`,
+  KAFKA_BROKERS: broker.brokers.join(','),
   ...topics,
   AGGREGATOR_GROUP: uniqueName('down-aggregator'),
   SHUTDOWN_TIMEOUT_MS: '5000',
@@ -75,7 +65,7 @@ describe('with the broker down', () => {
     await processes['query-api'].waitForOutput(/"event":"query_api_listening"/, 180_000);
     await waitFor(async () => (await edgeHealth(edge!))?.status === 200, 'the edge to be healthy', 60_000);
 
-    await stopLocalKafka(broker);
+    await broker.stop();
     // SIGTERM with the broker just gone: the Kafka clients of these cannot close cleanly.
     for (const name of ['aggregator', 'gateway', 'query-api']) processes[name]!.kill('SIGTERM');
     await expectEndedBySigterm(['aggregator', 'gateway', 'query-api']);
@@ -99,10 +89,10 @@ describe('with the broker down', () => {
     processes.start.kill('SIGTERM');
     await expectEndedBySigterm(['start']);
 
-    await startLocalKafka(broker);
+    await broker.start();
     await waitFor(async () => (await edgeHealth(edge!))?.status === 200, 'the edge to be healthy again once Kafka is back', 120_000);
 
-    await stopLocalKafka(broker);
+    await broker.stop();
     await waitFor(async () => (await edgeHealth(edge!))?.status === 503, 'the edge to notice the second outage', 60_000);
     processes.edge.kill('SIGTERM');
     await expectEndedBySigterm(['edge']);

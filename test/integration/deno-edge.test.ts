@@ -1,11 +1,5 @@
 import { serve, type ServerType } from '@hono/node-server';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEnvelope, hllToRegisters, mergePartialInto, sketchToBins, emptyPartial, type PartialAggregate, type PartialEnvelope } from '../../core/algebra/index.ts';
 import { createGatewayApp } from '../../core/gateway/app.ts';
@@ -15,6 +9,7 @@ import { parseEdgeConfig } from '../../edge/config.ts';
 import { createEdge, type Edge } from '../../edge/edge.ts';
 import { createGatewayClient, createGatewaySinks } from '../../edge/gateway-client.ts';
 import { createStaticSaltProvider, type SaltProvider } from '../../edge/salt-provider.ts';
+import { startDenoEdge, type DenoEdge } from './helpers/deno-edge.ts';
 import { waitFor } from './setup/kafka-test-env.ts';
 
 // Runtime parity: the same requests against the Node edge (in this process) and the Deno edge
@@ -46,12 +41,6 @@ class CapturingProducer implements GatewayProducer {
   }
 }
 
-function denoExecutable(): string {
-  // The npm package resolves its platform binary (@deno/<platform>) without network access.
-  const api = createRequire(import.meta.url)('deno/install_api.cjs') as { runInstall(): string };
-  return api.runInstall();
-}
-
 const producer = new CapturingProducer();
 const saltsServed: number[] = [];
 const derived = createStaticSaltProvider({ secret: EDGE_ENV.PSEUDONYM_SALT, epochMs: 86_400_000, retentionEpochs: 2, now: Date.now });
@@ -64,13 +53,11 @@ const gatewaySalts: SaltProvider = {
 };
 let gatewayServer: ServerType;
 let gatewayUrl = '';
-let deno: ChildProcess;
+let deno: DenoEdge | undefined;
 let denoUrl = '';
 let denoSourceId = '';
 let nodeEdge: Edge;
 let nodeTimer: ReturnType<typeof setInterval>;
-const denoDir = mkdtempSync(join(tmpdir(), 'tributary-deno-'));
-const denoOutput: string[] = [];
 
 beforeAll(async () => {
   const app = createGatewayApp({ keys: new Map([['deno-smoke', SECRET], ['node-smoke', SECRET]]), producer, logger: silentLogger(), salts: gatewaySalts });
@@ -84,46 +71,15 @@ beforeAll(async () => {
   nodeEdge = createEdge({ config: config.config, sourceId: NODE_SOURCE, ...sinks });
   nodeTimer = setInterval(() => void nodeEdge.flusher.tick().catch(() => undefined), 50);
 
-  deno = spawn(denoExecutable(), ['run', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', 'edge/deno/main.ts'], {
-    cwd: join(import.meta.dirname, '../..'),
-    env: {
-      PATH: process.env.PATH ?? '',
-      DENO_NO_UPDATE_CHECK: '1',
-      DENO_DIR: denoDir,
-      NO_COLOR: '1',
-      ...EDGE_ENV,
-      GATEWAY_URL: gatewayUrl,
-      EDGE_ID: 'deno-smoke',
-      GATEWAY_SIGNING_KEY: SECRET,
-      SALT_SOURCE: 'gateway',
-      PSEUDONYM_SALT: '',
-      PORT: '0',
-      HOSTNAME: '127.0.0.1',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  deno.stderr?.on('data', (b: Buffer) => denoOutput.push(b.toString()));
-  for await (const line of createInterface({ input: deno.stdout! })) {
-    denoOutput.push(line);
-    const parsed = line.startsWith('{') ? (JSON.parse(line) as { event?: string; url?: string; source_id?: string }) : {};
-    if (parsed.event === 'edge_started') {
-      denoUrl = parsed.url ?? '';
-      denoSourceId = parsed.source_id ?? '';
-      break;
-    }
-  }
-  if (denoUrl === '') throw new Error(`the Deno edge did not start:\n${denoOutput.join('\n')}`);
+  deno = await startDenoEdge({ ...EDGE_ENV, GATEWAY_URL: gatewayUrl, EDGE_ID: 'deno-smoke', GATEWAY_SIGNING_KEY: SECRET, SALT_SOURCE: 'gateway', PSEUDONYM_SALT: '' });
+  denoUrl = deno.url;
+  denoSourceId = deno.sourceId;
 }, 60_000);
 
 afterAll(async () => {
   clearInterval(nodeTimer);
-  if (deno && deno.exitCode === null) {
-    const exited = new Promise((resolve) => deno.once('exit', resolve));
-    deno.kill('SIGTERM');
-    await exited;
-  }
+  await deno?.stop();
   await new Promise<void>((resolve) => (gatewayServer ? gatewayServer.close(() => resolve()) : resolve()));
-  rmSync(denoDir, { recursive: true, force: true });
 });
 
 const BROWSER_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36';

@@ -1,11 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { Agent, request } from 'node:http';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeEnvelope, type PartialEnvelope } from '../../core/algebra/index.ts';
+import { postBatch as postBatchAs, startEdgeProcess, trackEvents, type EdgeProcess } from './helpers/edge-process.ts';
 import { tempDedupDir } from './setup/dedup-dir.ts';
 import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
 
@@ -51,62 +48,27 @@ function countsByEvent(envelopes: PartialEnvelope[]): Map<string, number> {
   return out;
 }
 
-interface EdgeProcess {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<unknown>;
-}
-
 async function startEdge(t: Topics, dedupDir: string, extra: Record<string, string> = {}): Promise<EdgeProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/edge-process.ts')], {
-    cwd: join(import.meta.dirname, '../..'),
-    env: {
-      PATH: process.env.PATH ?? '',
-      TRIBUTARY_WRITE_KEYS: 'wk_dd:dd-site',
-      PSEUDONYM_SALT: 'integration-salt-0123456789',
-      FLUSH_INTERVAL_MS: '100',
-      HEARTBEAT_MS: '200',
-      DIMENSIONS: 'path',
-      DEDUP_DIR: dedupDir,
-      KAFKA_BROKERS: testKafkaBrokers().join(','),
-      PARTIALS_TOPIC: t.partials,
-      REJECTED_TOPIC: t.rejected,
-      ...extra,
+  return startEdgeProcess({
+    writeKeys: 'wk_dd:dd-site',
+    dedupDir,
+    topics: t,
+    env: extra,
+    onSpawn: (child) => {
+      const exited = once(child, 'exit');
+      cleanups.push(async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGKILL');
+          await exited;
+        }
+      });
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = once(child, 'exit');
-  let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => void (stderr += b.toString()));
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
-  const first = await Promise.race([lines.next(), exited.then(() => undefined)]);
-  if (first === undefined || first.done) throw new Error(`the edge process exited before listening:\n${stderr}`);
-  return { child, url: (JSON.parse(first.value) as { url: string }).url, exited };
 }
-
-const agent = new Agent({ keepAlive: false });
 
 /** POST /v1/batch on a fresh connection; the status and JSON answer (or the socket error). */
-function postBatch(url: string, batch: unknown[]): Promise<{ status: number; body: Record<string, unknown> } | { error: string }> {
-  return new Promise((resolve) => {
-    const req = request(`${url}/v1/batch`, { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from('wk_dd:').toString('base64')}` } }, (res) => {
-      let text = '';
-      res.on('data', (b: Buffer) => void (text += b.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || '{}') as Record<string, unknown> }));
-    });
-    req.on('error', (e) => resolve({ error: e.message }));
-    req.end(JSON.stringify({ batch }));
-  });
-}
-
-const events = (prefix: string, n: number): unknown[] =>
-  Array.from({ length: n }, (_, i) => ({ type: 'track', event: `${prefix}-${i}`, userId: `u${i}`, messageId: `${prefix}-${i}-${uniqueName('m')}`, timestamp: new Date().toISOString(), properties: { path: '/p' } }));
+const postBatch = (url: string, batch: unknown[]) => postBatchAs(url, 'wk_dd', batch);
+const events = (prefix: string, n: number): unknown[] => trackEvents(prefix, n, () => '/p');
 
 describe('retry deduplication across edge processes (DEDUP_DIR)', () => {
   it('counts an acknowledged event once when its retries reach another process, or the same edge after a SIGKILL and a restart', async () => {

@@ -1,8 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { Agent, request } from 'node:http';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAggregator, type RunningAggregator } from '../../core/aggregator/kafka-runner.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
@@ -13,8 +9,9 @@ import { createKafka } from '../../core/kafka/client.ts';
 import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
 import { silentLogger } from '../../core/log.ts';
 import { countEvents, openTestClickHouse, testCoreConfig } from './helpers/aggregator-harness.ts';
+import { postBatch as postBatchAs, startEdgeProcess, trackEvents, type EdgeProcess } from './helpers/edge-process.ts';
 import { tempDedupDir } from './setup/dedup-dir.ts';
-import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
+import { testKafkaBrokers, waitFor } from './setup/kafka-test-env.ts';
 
 // The flush journal (ADR 0010, "The flush journal"), through the whole pipeline: a real edge
 // process dies exactly between "Kafka acknowledged the envelope" and "the acknowledgement is
@@ -52,57 +49,12 @@ afterAll(async () => {
   await ch?.close();
 });
 
-interface EdgeProcess {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<unknown>;
-  stderr: () => string;
+function startEdge(dedupDir: string, extra: Record<string, string> = {}): Promise<EdgeProcess> {
+  return startEdgeProcess({ writeKeys: 'wk_ej:ej-site', dedupDir, topics: config.topics, env: extra, onSpawn: (child) => void children.push(child) });
 }
 
-async function startEdge(dedupDir: string, extra: Record<string, string> = {}): Promise<EdgeProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/edge-process.ts')], {
-    cwd: join(import.meta.dirname, '../..'),
-    env: {
-      PATH: process.env.PATH ?? '',
-      TRIBUTARY_WRITE_KEYS: 'wk_ej:ej-site',
-      PSEUDONYM_SALT: 'integration-salt-0123456789',
-      FLUSH_INTERVAL_MS: '100',
-      HEARTBEAT_MS: '200',
-      DIMENSIONS: 'path',
-      DEDUP_DIR: dedupDir,
-      KAFKA_BROKERS: testKafkaBrokers().join(','),
-      PARTIALS_TOPIC: config.topics.partials,
-      REJECTED_TOPIC: config.topics.rejected,
-      ...extra,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const exited = once(child, 'exit');
-  let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => void (stderr += b.toString()));
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator]();
-  const first = await Promise.race([lines.next(), exited.then(() => undefined)]);
-  if (first === undefined || first.done) throw new Error(`the edge process exited before listening:\n${stderr}`);
-  return { child, url: (JSON.parse(first.value) as { url: string }).url, exited, stderr: () => stderr };
-}
-
-const agent = new Agent({ keepAlive: false });
-
-function postBatch(url: string, batch: unknown[]): Promise<{ status: number; body: Record<string, unknown> } | { error: string }> {
-  return new Promise((resolve) => {
-    const req = request(`${url}/v1/batch`, { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from('wk_ej:').toString('base64')}` } }, (res) => {
-      let text = '';
-      res.on('data', (b: Buffer) => void (text += b.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || '{}') as Record<string, unknown> }));
-    });
-    req.on('error', (e) => resolve({ error: e.message }));
-    req.end(JSON.stringify({ batch }));
-  });
-}
-
-const events = (prefix: string, n: number): unknown[] =>
-  Array.from({ length: n }, (_, i) => ({ type: 'track', event: `${prefix}-${i}`, userId: `u${i}`, messageId: `${prefix}-${i}-${uniqueName('m')}`, timestamp: new Date().toISOString(), properties: { path: `/p${i}` } }));
+const postBatch = (url: string, batch: unknown[]) => postBatchAs(url, 'wk_ej', batch);
+const events = (prefix: string, n: number): unknown[] => trackEvents(prefix, n, (i) => `/p${i}`);
 
 describe('flush journal: an edge SIGKILLed between the Kafka acknowledgement and recording it', () => {
   it('counts the events of the cut request once in ClickHouse when the client retries on the restarted edge', { timeout: 120_000 }, async () => {
@@ -112,7 +64,7 @@ describe('flush journal: an edge SIGKILLed between the Kafka acknowledgement and
     const batch = events('cut', 40);
     const first = await postBatch(a.url, batch);
     expect(first).toHaveProperty('error');
-    const [, signal] = (await a.exited) as [number | null, string | null];
+    const [, signal] = await a.exited;
     expect(signal).toBe('SIGKILL');
     // The events did reach Kafka and are counted, though the client never got its 200.
     await waitFor(async () => (await countEvents(ch, 'ej-site')) === 40, 'the cut request counted', 60_000);

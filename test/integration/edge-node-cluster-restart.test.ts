@@ -1,16 +1,12 @@
 import cluster from 'node:cluster';
-import { mkdtempSync } from 'node:fs';
-import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Agent } from 'node:http';
+import { describe, expect, it } from 'vitest';
 import { createKafka } from '../../core/kafka/client.ts';
-import { startLocalKafka, stopLocalKafka, type LocalKafkaOptions } from '../../core/kafka/local-broker.ts';
-import { resolveLocalKafkaConfig } from '../../core/kafka/local-kafka-config.ts';
-import { isPortFree } from '../../core/kafka/os-probes.ts';
 import { silentLogger } from '../../core/log.ts';
 import { parseEdgeConfig } from '../../edge/config.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
+import { beacon } from './helpers/beacon.ts';
+import { useOwnBroker } from './helpers/own-broker.ts';
 import { tempDedupDir } from './setup/dedup-dir.ts';
 import { uniqueName, waitFor } from './setup/kafka-test-env.ts';
 
@@ -18,45 +14,17 @@ import { uniqueName, waitFor } from './setup/kafka-test-env.ts';
 // cannot start (its producer cannot connect) is tried again with backoff until Kafka is back —
 // the cluster does not stay a process short. Closing while a retry is pending ends at once and
 // forks nothing more. The broker is this file's own (own port and data dir).
-let broker: LocalKafkaOptions;
-let brokers: string[];
-
-async function freePortPair(): Promise<number> {
-  for (let port = 35000 + Math.floor(Math.random() * 2000) * 2; ; port += 2) {
-    if ((await isPortFree(port)) && (await isPortFree(port + 1))) return port;
-  }
-}
-
-beforeAll(async () => {
-  broker = { cacheDir: resolveLocalKafkaConfig().cacheDir, dataDir: mkdtempSync(join(tmpdir(), 'trib-cluster-restart-kafka-')), port: await freePortPair() };
-  await startLocalKafka(broker);
-  brokers = [`127.0.0.1:${broker.port}`];
-}, 120_000);
-
-afterAll(async () => {
-  await stopLocalKafka(broker).catch(() => undefined);
-});
-
-function beacon(url: string, agent: Agent, body: unknown): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}/v1/collect`, { method: 'POST', agent, headers: { 'content-type': 'text/plain' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
-}
+const broker = useOwnBroker('trib-cluster-restart');
 
 async function startCluster(lines: Array<Record<string, unknown>>) {
   const topics = { partials: uniqueName('cl-restart-partials'), rejected: uniqueName('cl-restart-rejected') };
-  const admin = createKafka(brokers, 'cluster-restart-setup', silentLogger()).admin();
+  const admin = createKafka(broker.brokers, 'cluster-restart-setup', silentLogger()).admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic: topics.partials }, { topic: topics.rejected }], waitForLeaders: true });
   await admin.disconnect();
   const config = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: 'wk_it:it-site', PSEUDONYM_SALT: 'integration-salt-0123456789', FLUSH_INTERVAL_MS: '100', HEARTBEAT_MS: '200', DEDUP_DIR: tempDedupDir() });
   if (!config.ok) throw new Error(config.errors.join('\n'));
-  return startNodeEdge({ config: config.config, brokers, port: 0, hostname: '127.0.0.1', topics, sourceId: uniqueName('edge-clr'), processes: 2, closeDeadlineMs: 5_000, log: (fields) => void lines.push(fields) });
+  return startNodeEdge({ config: config.config, brokers: broker.brokers, port: 0, hostname: '127.0.0.1', topics, sourceId: uniqueName('edge-clr'), processes: 2, closeDeadlineMs: 5_000, log: (fields) => void lines.push(fields) });
 }
 
 const liveWorkers = () => Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && !w.isDead());
@@ -68,14 +36,14 @@ describe('edge cluster worker replacement while Kafka is down', () => {
     const edge = await startCluster(lines);
     try {
       expect(liveWorkers()).toHaveLength(2);
-      await stopLocalKafka(broker);
+      await broker.stop();
       const victim = liveWorkers()[0]!;
       victim.process.kill('SIGKILL');
       await waitFor(() => events('edge_worker_restart_failed').length >= 1, 'a failed start of the replacement while Kafka is down', 90_000);
       expect(events('edge_worker_restart_failed')[0]).toMatchObject({ attempt: 1 });
       expect(events('edge_worker_replaced')).toEqual([]);
 
-      await startLocalKafka(broker);
+      await broker.start();
       await waitFor(() => events('edge_worker_replaced').length === 1, 'the replacement to start once Kafka is back', 90_000);
       // Attempts went on after the failed ones (the attempt that started is numbered after them).
       expect(events('edge_worker_replaced')[0]?.attempts).toBeGreaterThan(events('edge_worker_restart_failed').length);
@@ -100,11 +68,11 @@ describe('edge cluster worker replacement while Kafka is down', () => {
   it('closes promptly while a replacement waits for its next attempt, and forks nothing afterwards', { timeout: 150_000 }, async () => {
     const lines: Array<Record<string, unknown>> = [];
     const events = (name: string) => lines.filter((l) => l.event === name);
-    await startLocalKafka(broker);
+    await broker.start();
     const edge = await startCluster(lines);
     let closed = false;
     try {
-      await stopLocalKafka(broker);
+      await broker.stop();
       liveWorkers()[0]!.process.kill('SIGKILL');
       await waitFor(() => events('edge_worker_restart_failed').length >= 1, 'a failed start of the replacement', 90_000);
       let forkedSinceClose = 0;

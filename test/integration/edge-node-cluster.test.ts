@@ -1,9 +1,10 @@
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeEnvelope, sourceOfSubSource, type PartialEnvelope } from '../../core/algebra/index.ts';
 import { parseEdgeConfig } from '../../edge/config.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
+import { beacon } from './helpers/beacon.ts';
 import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
 import { tempDedupDir } from './setup/dedup-dir.ts';
 
@@ -26,18 +27,6 @@ async function collect(topic: string): Promise<KafkaMessage[]> {
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
   return messages;
-}
-
-/** One beacon on a fresh connection: the cluster hands connections to the workers in turn. */
-function beacon(url: string, agent: Agent, body: unknown): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}/v1/collect`, { method: 'POST', agent, headers: { 'content-type': 'text/plain' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(body));
-  });
 }
 
 describe('Node edge with EDGE_PROCESSES=2', () => {

@@ -1,8 +1,8 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/ports.ts';
 import { spawnTributary, type TributaryProcess } from '../support/tributary-process.ts';
 import { testKafkaBrokers, uniqueName } from './setup/kafka-test-env.ts';
 
@@ -10,14 +10,6 @@ import { testKafkaBrokers, uniqueName } from './setup/kafka-test-env.ts';
 // refuse a CLICKHOUSE_PATH another live process has open, before they touch anything else, with
 // the topologies that work (README "Processes and topologies"); a directory left by a killed
 // process is taken over.
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const GATEWAY_KEYS = 'workers-dev:local-dev-signing-key-0123456789abcdef';
 

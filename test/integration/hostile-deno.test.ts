@@ -5,34 +5,22 @@
  * (the Deno edge's RSS, read from /proc).
  */
 import { serve, type ServerType } from '@hono/node-server';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayApp } from '../../core/gateway/app.ts';
 import type { GatewayProducer } from '../../core/gateway/ports.ts';
 import { silentLogger } from '../../core/log.ts';
 import { expectedOn, HOSTILE_CASES, HOSTILE_WRITE_KEY, outcomeOf, toRequest } from '../support/hostile-cases.ts';
+import { startDenoEdge, type DenoEdge } from './helpers/deno-edge.ts';
 
 const SECRET = 'deno-hostile-gateway-secret-0123456789abcdef';
 
 const producer: GatewayProducer = { sendPartials: async () => undefined, sendRejected: async () => undefined };
 let gatewayServer: ServerType;
-let deno: ChildProcess;
+let deno: DenoEdge | undefined;
 let denoUrl = '';
-const denoDir = mkdtempSync(join(tmpdir(), 'tributary-deno-hostile-'));
-const output: string[] = [];
-
-function denoExecutable(): string {
-  // The npm package resolves its platform binary (@deno/<platform>) without network access.
-  const api = createRequire(import.meta.url)('deno/install_api.cjs') as { runInstall(): string };
-  return api.runInstall();
-}
 
 /** Resident and peak resident memory of a process, in MB (Linux /proc). */
 function memoryOf(pid: number): { rss: number; peak: number } {
@@ -47,45 +35,21 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => gatewayServer.once('listening', () => resolve()));
   const gatewayUrl = `http://127.0.0.1:${(gatewayServer.address() as AddressInfo).port}`;
 
-  deno = spawn(denoExecutable(), ['run', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', 'edge/deno/main.ts'], {
-    cwd: join(import.meta.dirname, '../..'),
-    env: {
-      PATH: process.env.PATH ?? '',
-      DENO_NO_UPDATE_CHECK: '1',
-      DENO_DIR: denoDir,
-      NO_COLOR: '1',
-      TRIBUTARY_WRITE_KEYS: `${HOSTILE_WRITE_KEY}:demo`,
-      PSEUDONYM_SALT: 'deno-hostile-salt-0123456789',
-      SALT_SOURCE: 'static',
-      FLUSH_INTERVAL_MS: '20',
-      GATEWAY_URL: gatewayUrl,
-      EDGE_ID: 'deno-hostile',
-      GATEWAY_SIGNING_KEY: SECRET,
-      PORT: '0',
-      HOSTNAME: '127.0.0.1',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  deno = await startDenoEdge({
+    TRIBUTARY_WRITE_KEYS: `${HOSTILE_WRITE_KEY}:demo`,
+    PSEUDONYM_SALT: 'deno-hostile-salt-0123456789',
+    SALT_SOURCE: 'static',
+    FLUSH_INTERVAL_MS: '20',
+    GATEWAY_URL: gatewayUrl,
+    EDGE_ID: 'deno-hostile',
+    GATEWAY_SIGNING_KEY: SECRET,
   });
-  deno.stderr?.on('data', (b: Buffer) => output.push(b.toString()));
-  for await (const line of createInterface({ input: deno.stdout! })) {
-    output.push(line);
-    const parsed = line.startsWith('{') ? (JSON.parse(line) as { event?: string; url?: string }) : {};
-    if (parsed.event === 'edge_started') {
-      denoUrl = parsed.url ?? '';
-      break;
-    }
-  }
-  if (denoUrl === '') throw new Error(`the Deno edge did not start:\n${output.join('\n')}`);
+  denoUrl = deno.url;
 }, 60_000);
 
 afterAll(async () => {
-  if (deno && deno.exitCode === null) {
-    const exited = new Promise((resolve) => deno.once('exit', resolve));
-    deno.kill('SIGTERM');
-    await exited;
-  }
+  await deno?.stop();
   await new Promise<void>((resolve) => (gatewayServer ? gatewayServer.close(() => resolve()) : resolve()));
-  rmSync(denoDir, { recursive: true, force: true });
 });
 
 describe('hostile inputs on the Deno edge', () => {
@@ -99,7 +63,7 @@ describe('hostile inputs on the Deno edge', () => {
     // 300 MiB of spaces each (about 300 KiB on the wire): before decompression was fed in
     // slices, Deno inflated each body whole before the cap check (4 at once: +2 GB).
     const bomb = new Uint8Array(gzipSync(Buffer.alloc(300 * 1024 * 1024, 0x20), { level: 9 }));
-    const before = memoryOf(deno.pid!);
+    const before = memoryOf(deno!.child.pid!);
     const answers = await Promise.all(
       Array.from({ length: 4 }, () => fetch(`${denoUrl}/v1/batch`, { method: 'POST', headers: { authorization: `Basic ${btoa(`${HOSTILE_WRITE_KEY}:`)}`, 'content-encoding': 'gzip' }, body: bomb })),
     );
@@ -107,7 +71,7 @@ describe('hostile inputs on the Deno edge', () => {
       expect(res.status).toBe(413);
       expect(await res.json()).toMatchObject({ error: { code: 'payload_too_large' } });
     }
-    const after = memoryOf(deno.pid!);
+    const after = memoryOf(deno!.child.pid!);
     // Peak resident memory over the whole run so far, against the resident memory before the bombs.
     expect(after.peak - before.rss).toBeLessThan(200);
   });

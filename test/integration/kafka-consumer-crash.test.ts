@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAggregator, type RunningAggregator } from '../../core/aggregator/kafka-runner.ts';
@@ -8,13 +5,11 @@ import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { createClickHouseCheckpointStore } from '../../core/clickhouse/checkpoint-store.ts';
 import { createEmissionWriter } from '../../core/clickhouse/emission-writer.ts';
 import { createKafka } from '../../core/kafka/client.ts';
-import { startLocalKafka, stopLocalKafka, type LocalKafkaOptions } from '../../core/kafka/local-broker.ts';
-import { resolveLocalKafkaConfig } from '../../core/kafka/local-kafka-config.ts';
-import { isPortFree } from '../../core/kafka/os-probes.ts';
 import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
 import { silentLogger } from '../../core/log.ts';
 import { startRejectedSink, type RunningRejectedSink } from '../../core/rejected/rejected-sink.ts';
 import { countEvents, envelopeBytes, openTestClickHouse, testCoreConfig, testKafka } from './helpers/aggregator-harness.ts';
+import { useOwnBroker } from './helpers/own-broker.ts';
 import { uniqueName, waitFor } from './setup/kafka-test-env.ts';
 
 // A broker outage long enough for the kafkajs consumer to crash for good (its retries run out
@@ -26,28 +21,19 @@ import { uniqueName, waitFor } from './setup/kafka-test-env.ts';
 // createKafka's options so that the crash comes within a second or two of the outage.
 const T = Date.UTC(2026, 0, 1, 10);
 let ch: ClickHouse;
-let broker: LocalKafkaOptions;
-
-async function freePortPair(): Promise<number> {
-  for (let port = 33000 + Math.floor(Math.random() * 2000) * 2; ; port += 2) {
-    if ((await isPortFree(port)) && (await isPortFree(port + 1))) return port;
-  }
-}
+const broker = useOwnBroker('trib-consumer-crash');
 
 beforeAll(async () => {
   ch = await openTestClickHouse('trib-consumer-crash');
-  broker = { cacheDir: resolveLocalKafkaConfig().cacheDir, dataDir: mkdtempSync(join(tmpdir(), 'trib-consumer-crash-kafka-')), port: await freePortPair() };
-  await startLocalKafka(broker);
 }, 120_000);
 
 afterAll(async () => {
-  await stopLocalKafka(broker).catch(() => undefined);
   await ch?.close();
 });
 
 describe('a Kafka outage that crashes the consumer', () => {
   it('restarts the consumers in process and counts what arrives after the broker is back; fatal never settles', { timeout: 120_000 }, async () => {
-    const brokers = [`127.0.0.1:${broker.port}`];
+    const brokers = broker.brokers;
     const config = testCoreConfig(brokers);
     await ensurePipelineTopics(createKafka(brokers, 'consumer-crash-setup', silentLogger()), config);
     const lines: Array<Record<string, unknown>> = [];
@@ -114,7 +100,7 @@ describe('a Kafka outage that crashes the consumer', () => {
       expect(aggregator.health().status).toBe('running');
       expect(sink.health().status).toBe('running');
 
-      await stopLocalKafka(broker);
+      await broker.stop();
       // The consumer crashes (kafkajs gives up), and the restarts during the outage crash too.
       await waitFor(() => events('consumer_restart_scheduled').length >= 2, 'two consumer restarts scheduled during the outage', 40_000);
       await waitFor(() => sinkEvents('consumer_restart_scheduled').length >= 1, 'a restart of the rejected-events consumer', 40_000);
@@ -124,7 +110,7 @@ describe('a Kafka outage that crashes the consumer', () => {
       expect(events('partitions_revoked')).not.toHaveLength(0);
       expect(fatal).toBeUndefined();
 
-      await startLocalKafka(broker);
+      await broker.start();
       await send(6, 10);
       await sendRejected(4);
       await waitFor(async () => (await countEvents(ch, 'crash')) === 100, 'the events sent after the outage', 60_000);

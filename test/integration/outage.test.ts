@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CheckpointStore } from '../../core/aggregator/checkpoint.ts';
 import { startAggregator, type RunningAggregator } from '../../core/aggregator/kafka-runner.ts';
@@ -8,14 +5,12 @@ import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { createClickHouseCheckpointStore } from '../../core/clickhouse/checkpoint-store.ts';
 import { createEmissionWriter, type EmissionWriter } from '../../core/clickhouse/emission-writer.ts';
 import { createKafka } from '../../core/kafka/client.ts';
-import { startLocalKafka, stopLocalKafka, type LocalKafkaOptions } from '../../core/kafka/local-broker.ts';
-import { resolveLocalKafkaConfig } from '../../core/kafka/local-kafka-config.ts';
-import { isPortFree } from '../../core/kafka/os-probes.ts';
 import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
 import { silentLogger } from '../../core/log.ts';
 import { createAggregatorMetrics, createMetricsRegistry } from '../../core/metrics.ts';
 import { aggregatorMetricsHooks } from '../../core/metrics-hooks.ts';
 import { countEvents, envelopeBytes, openTestClickHouse, testCoreConfig, testKafka } from './helpers/aggregator-harness.ts';
+import { useOwnBroker } from './helpers/own-broker.ts';
 import { waitFor } from './setup/kafka-test-env.ts';
 
 // Kafka unavailable for 20 s and ClickHouse unavailable for 30 s in the middle of a run: after
@@ -24,13 +19,7 @@ import { waitFor } from './setup/kafka-test-env.ts';
 // front of it refuses every write while it is "down", as a crashed server would.
 const T = Date.UTC(2026, 0, 1, 10);
 let ch: ClickHouse;
-let broker: LocalKafkaOptions;
-
-async function freePortPair(): Promise<number> {
-  for (let port = 31000 + Math.floor(Math.random() * 2000) * 2; ; port += 2) {
-    if ((await isPortFree(port)) && (await isPortFree(port + 1))) return port;
-  }
-}
+const broker = useOwnBroker('trib-outage');
 
 interface Switch { down: boolean; refused: number }
 function unavailableWhenDown<T extends object>(target: T, sw: Switch): T {
@@ -52,18 +41,15 @@ function unavailableWhenDown<T extends object>(target: T, sw: Switch): T {
 
 beforeAll(async () => {
   ch = await openTestClickHouse('trib-outage');
-  broker = { cacheDir: resolveLocalKafkaConfig().cacheDir, dataDir: mkdtempSync(join(tmpdir(), 'trib-outage-kafka-')), port: await freePortPair() };
-  await startLocalKafka(broker);
 }, 120_000);
 
 afterAll(async () => {
-  await stopLocalKafka(broker).catch(() => undefined);
   await ch?.close();
 });
 
 describe('outages in the middle of a run', () => {
   it('loses nothing and counts nothing twice across a 30 s ClickHouse and a 20 s Kafka outage', { timeout: 240_000 }, async () => {
-    const brokers = [`127.0.0.1:${broker.port}`];
+    const brokers = broker.brokers;
     const config = testCoreConfig(brokers);
     await ensurePipelineTopics(createKafka(brokers, 'outage-setup', silentLogger()), config);
     const sw: Switch = { down: false, refused: 0 };
@@ -117,9 +103,9 @@ describe('outages in the middle of a run', () => {
       await waitFor(async () => (await lag()) === 0, 'consumer lag back to 0', 30_000);
 
       // Kafka down for 20 s.
-      await stopLocalKafka(broker);
+      await broker.stop();
       await new Promise((r) => setTimeout(r, 20_000));
-      await startLocalKafka(broker);
+      await broker.start();
       await send(21, 30);
       // An edge retry of an envelope that had landed: counted once.
       await send(30, 30);

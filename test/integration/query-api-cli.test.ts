@@ -1,10 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/ports.ts';
 
 // `tributary query-api` as an operator runs it: where it listens, what it answers without a key,
 // and what a failing query shows. Secrets below carry MARK, which no output may contain.
@@ -19,14 +19,6 @@ function baseEnv(): Record<string, string | undefined> {
 function run(command: string, env: Record<string, string>): { status: number | null; output: string } {
   const r = spawnSync(process.execPath, [CLI, command], { env: { ...baseEnv(), LOG_LEVEL: 'debug', ...env }, encoding: 'utf8', timeout: 60_000 });
   return { status: r.status, output: `${r.stdout}\n${r.stderr}` };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('tributary query-api refuses to serve readers it cannot tell apart', () => {

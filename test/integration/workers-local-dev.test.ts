@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/ports.ts';
 import { spawnTributary, type TributaryProcess } from '../support/tributary-process.ts';
 import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
 
@@ -18,14 +18,6 @@ import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WRANGLER = join(ROOT, 'node_modules', '.bin', 'wrangler');
 const SIGNING_KEY = 'local-dev-signing-key-0123456789abcdef';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function getJson(url: string): Promise<unknown> {
   try {

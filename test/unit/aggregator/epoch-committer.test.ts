@@ -36,6 +36,20 @@ function expectDistinctTokens(world: World): void {
   }
 }
 
+/** Runs `then` once, right after the checkpoint store first holds `count` checkpoints (inside that save). */
+function onCheckpointCount(world: World, count: number, then: () => void): void {
+  const original = world.checkpoints.set.bind(world.checkpoints);
+  let fired = false;
+  world.checkpoints.set = (key, value) => {
+    const r = original(key, value);
+    if (!fired && world.checkpoints.size === count) {
+      fired = true;
+      then();
+    }
+    return r;
+  };
+}
+
 describe('epoch committer: broker answers', () => {
   it('writes every event exactly once without faults', async () => {
     const world = new World();
@@ -131,17 +145,8 @@ describe('epoch committer: rebalances and generations', () => {
   it('never commits for a runtime of an older generation (rebalance between checkpoint and commit)', async () => {
     const world = new World();
     workload(world);
-    let rejoined = false;
     const inc = new Incarnation(world);
-    const original = world.checkpoints.set.bind(world.checkpoints);
-    world.checkpoints.set = (key, value) => {
-      const r = original(key, value);
-      if (!rejoined && world.checkpoints.size === 3) {
-        rejoined = true;
-        inc.join([0, 1]);
-      }
-      return r;
-    };
+    onCheckpointCount(world, 3, () => inc.join([0, 1]));
     inc.join([0, 1]);
     expect(await inc.run([0, 1])).toBe(true);
     expectExact(world);
@@ -153,18 +158,13 @@ describe('epoch committer: rebalances and generations', () => {
     workload(world);
     let crashed = false;
     const inc = new Incarnation(world);
-    const original = world.checkpoints.set.bind(world.checkpoints);
     let commitsAtCrash = -1;
-    world.checkpoints.set = (key, value) => {
-      const r = original(key, value);
-      if (!crashed && world.checkpoints.size === 3) {
-        // The consumer crashed (its group membership is gone) while this epoch's checkpoint was being saved.
-        crashed = true;
-        commitsAtCrash = world.commitsAttempted;
-        inc.committer.revoked('consumer_crashed');
-      }
-      return r;
-    };
+    onCheckpointCount(world, 3, () => {
+      // The consumer crashed (its group membership is gone) while this epoch's checkpoint was being saved.
+      crashed = true;
+      commitsAtCrash = world.commitsAttempted;
+      inc.committer.revoked('consumer_crashed');
+    });
     inc.join([0, 1]);
     for (let i = 0; i < 10 && !crashed; i++) {
       for (const p of [0, 1]) await inc.batch(p);

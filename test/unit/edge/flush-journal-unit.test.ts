@@ -134,25 +134,36 @@ function world() {
 const ids = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/**
+ * A world where process 1 (`a`) accepted `accepted` and died at `crash` during its flush;
+ * processes 2 (`b`) and, with `procs: 3`, 3 (`c`) share its directory, opened before it died.
+ */
+async function crashedWorld(crash: CrashPoint, accepted: string[], procs: 2 | 3 = 2) {
+  const w = world();
+  const a = w.proc(1);
+  const b = w.proc(2);
+  const c = procs === 3 ? w.proc(3) : undefined;
+  expect(a.accept(accepted)).toBe('ok');
+  await a.flush(crash);
+  return { w, a, b, c: c as Proc };
+}
+
+/** A retry of `retried` on `p` is a duplicate through and through, and the aggregator counted each of them once. */
+function expectCountedOnce(w: ReturnType<typeof world>, p: Proc, retried: string[]): void {
+  expect(p.store.claim('site', retried)).toEqual({ kind: 'ok', duplicate: retried.map(() => true) });
+  expect([...counted(w.kafka).entries()].sort()).toEqual(retried.map((id) => [id, 1]).sort());
+}
+
 describe('flush journal: a dead edge process\'s flush in Kafka is counted once', () => {
   it('crash before the journal write: the events never left memory, the retry counts', async () => {
-    const w = world();
-    const a = w.proc(1);
-    const b = w.proc(2);
-    expect(a.accept(ids('e', 5))).toBe('ok');
-    await a.flush('before-journal');
+    const { w, b } = await crashedWorld('before-journal', ids('e', 5));
     expect(b.accept(ids('e', 5))).toBe('ok');
     await b.flush();
-    expect(b.store.claim('site', ids('e', 5))).toEqual({ kind: 'ok', duplicate: [true, true, true, true, true] });
-    expect([...counted(w.kafka).values()]).toEqual([1, 1, 1, 1, 1]);
+    expectCountedOnce(w, b, ids('e', 5));
   });
 
   it('crash after the journal write, before the send: the retry waits (busy), recovery sends the envelope, then the retry is a duplicate', async () => {
-    const w = world();
-    const a = w.proc(1);
-    const b = w.proc(2);
-    a.accept(ids('e', 5));
-    await a.flush('before-send');
+    const { w, b } = await crashedWorld('before-send', ids('e', 5));
     expect(w.kafka.log).toHaveLength(0);
     expect(b.accept(ids('e', 5))).toBe('busy');
     await settle();
@@ -165,38 +176,24 @@ describe('flush journal: a dead edge process\'s flush in Kafka is counted once',
   });
 
   it('crash after Kafka acknowledged, before it was recorded: busy, then recovered; the re-send is dropped by sequence and the retry is a duplicate', async () => {
-    const w = world();
-    const a = w.proc(1);
-    const b = w.proc(2);
-    a.accept(ids('e', 5));
-    await a.flush('after-send');
+    const { w, b } = await crashedWorld('after-send', ids('e', 5));
     expect(w.kafka.log).toHaveLength(1);
     // Without the journal this retry counted again (the hole this closes).
     expect(b.accept(ids('e', 5))).toBe('busy');
     expect(await b.journal.recover()).toBe(1);
     expect(w.kafka.log).toHaveLength(2);
-    const retry = b.store.claim('site', ids('e', 5));
-    expect(retry).toEqual({ kind: 'ok', duplicate: [true, true, true, true, true] });
-    expect([...counted(w.kafka).values()]).toEqual([1, 1, 1, 1, 1]);
+    expectCountedOnce(w, b, ids('e', 5));
   });
 
   it('crash after the acknowledgement was recorded, before the flusher\'s own acknowledged(): the retry is a duplicate at once', async () => {
-    const w = world();
-    const a = w.proc(1);
-    const b = w.proc(2);
-    a.accept(ids('e', 5));
-    await a.flush('after-ack');
+    const { w, b } = await crashedWorld('after-ack', ids('e', 5));
     expect(b.store.claim('site', ids('e', 5))).toEqual({ kind: 'ok', duplicate: [true, true, true, true, true] });
     expect(await b.journal.recover()).toBe(0);
     expect([...counted(w.kafka).values()]).toEqual([1, 1, 1, 1, 1]);
   });
 
   it('marks of a later drain that never left memory stay absent beside a journaled one', async () => {
-    const w = world();
-    const a = w.proc(1);
-    const b = w.proc(2);
-    a.accept(ids('sent', 3));
-    await a.flush('after-send');
+    const { w, a, b } = await crashedWorld('after-send', ids('sent', 3));
     // Accepted after that drain: only in a's memory when it died.
     a.accept(ids('mem', 2));
     expect(b.accept(ids('mem', 2))).toBe('ok');
@@ -224,17 +221,11 @@ describe('flush journal: a dead edge process\'s flush in Kafka is counted once',
     expect(b.accept(ids('two', 2))).toBe('busy');
     expect(b.accept(ids('one', 2))).toBe('busy');
     expect(await b.journal.recover()).toBe(1);
-    expect(b.store.claim('site', [...ids('one', 2), ...ids('two', 2)])).toEqual({ kind: 'ok', duplicate: [true, true, true, true] });
-    expect([...counted(w.kafka).values()]).toEqual([1, 1, 1, 1]);
+    expectCountedOnce(w, b, [...ids('one', 2), ...ids('two', 2)]);
   });
 
   it('two recoverers racing: one takes the journal, the envelope is re-sent once', async () => {
-    const w = world();
-    const a = w.proc(1);
-    const b = w.proc(2);
-    const c = w.proc(3);
-    a.accept(ids('e', 4));
-    await a.flush('after-send');
+    const { w, b, c } = await crashedWorld('after-send', ids('e', 4), 3);
     // Both see the orphan before either takes it: the take is one transaction, one wins.
     const [ob, oc] = [b.store.journal.orphans(), c.store.journal.orphans()];
     expect(ob).toHaveLength(1);
@@ -245,17 +236,11 @@ describe('flush journal: a dead edge process\'s flush in Kafka is counted once',
     const [rb, rc] = await Promise.all([b.journal.recover(), c.journal.recover()]);
     expect(rb + rc).toBe(1);
     expect(w.kafka.log.filter((r) => r.key === 'src-1')).toHaveLength(2);
-    expect(b.store.claim('site', ids('e', 4)).kind).toBe('ok');
-    expect([...counted(w.kafka).values()]).toEqual([1, 1, 1, 1]);
+    expectCountedOnce(w, b, ids('e', 4));
   });
 
   it('a recoverer that dies mid-recovery leaves the journal to the next one', async () => {
-    const w = world();
-    const a = w.proc(1);
-    const b = w.proc(2);
-    const c = w.proc(3);
-    a.accept(ids('e', 4));
-    await a.flush('after-send');
+    const { w, b, c } = await crashedWorld('after-send', ids('e', 4), 3);
     w.kafka.down = true;
     expect(await b.journal.recover()).toBe(0); // claimed by b, re-send failed
     expect(await c.journal.recover()).toBe(0); // b lives and holds it
@@ -263,16 +248,11 @@ describe('flush journal: a dead edge process\'s flush in Kafka is counted once',
     w.dead.add(2);
     w.kafka.down = false;
     expect(await c.journal.recover()).toBe(1);
-    expect(c.store.claim('site', ids('e', 4))).toEqual({ kind: 'ok', duplicate: [true, true, true, true] });
-    expect([...counted(w.kafka).values()]).toEqual([1, 1, 1, 1]);
+    expectCountedOnce(w, c, ids('e', 4));
   });
 
   it('a re-send that fails keeps the journal (retries stay busy) and is retried later', async () => {
-    const w = world();
-    const a = w.proc(1);
-    const b = w.proc(2);
-    a.accept(ids('e', 3));
-    await a.flush('before-send');
+    const { w, b } = await crashedWorld('before-send', ids('e', 3));
     w.kafka.down = true;
     expect(await b.journal.recover()).toBe(0);
     expect(b.accept(ids('e', 3))).toBe('busy');
@@ -294,8 +274,7 @@ describe('flush journal: a dead edge process\'s flush in Kafka is counted once',
     expect(b.accept(ids('e', 3))).toBe('busy');
     w.kafka.down = false;
     await a.flush();
-    expect(b.store.claim('site', ids('e', 3))).toEqual({ kind: 'ok', duplicate: [true, true, true] });
-    expect([...counted(w.kafka).values()]).toEqual([1, 1, 1]);
+    expectCountedOnce(w, b, ids('e', 3));
   });
 
   it('a store that cannot journal refuses to send (the flush fails) instead of sending unjournaled', async () => {
