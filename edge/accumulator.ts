@@ -40,9 +40,10 @@ export interface AccumulatorOptions {
 /**
  * Bounded memory (ARCHITECTURE §3.8): per (window, site, dimension) the first `cardinalityCap`
  * distinct values are kept and later ones fold into `__other__`; event names are capped the
- * same way (as dimension `$event`) because they are client-chosen too. The cap holds for every
- * window whatever the order of event times: a window older than the tracked ones folds every
- * value (core/algebra/cardinality-cap.ts). The cap is per edge: a window merged from N edges can
+ * same way (as dimension `$event`) because they are client-chosen too. The cap holds for the
+ * tracked (newest) windows whatever the order of event times; a window older than all of them
+ * keeps its values uncapped rather than losing late data (core/algebra/cardinality-cap.ts,
+ * ADR 0017 "Amendment"). The cap is per edge: a window merged from N edges can
  * hold up to N × cap values before the aggregator's own caps.
  *
  * @example

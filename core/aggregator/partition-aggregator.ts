@@ -34,7 +34,7 @@ export interface AggregatorSettings {
    * (`AGGREGATOR_CARDINALITY_CAP`); default {@link DEFAULT_AGGREGATOR_CARDINALITY_CAP}.
    */
   cardinalityCap?: number;
-  /** Windows whose value sets are remembered (default {@link DEFAULT_CAP_TRACKED_WINDOWS}); older ones fold every value. */
+  /** Windows whose value sets are remembered (default {@link DEFAULT_CAP_TRACKED_WINDOWS}); older ones keep their values uncapped (ADR 0017 "Amendment"). */
   cardinalityCapWindows?: number;
 }
 

@@ -67,22 +67,14 @@ describe('accumulator', () => {
     return groups;
   }
 
-  it('holds the cap for a window whose events return after 16 newer windows (issue #10 finding 5: 4,840 paths under a cap of 1,000)', () => {
+  it('keeps the values of events for a window older than every tracked one (late data is not folded for being late)', () => {
     const acc = createAccumulator({ windowSizeMs: 60_000, cardinalityCap: 1000 });
-    const drained: ReturnType<Accumulator['drain']> = [];
-    let path = 0;
-    for (let round = 0; round < 5; round++) {
-      for (let i = 0; i < 968; i++) acc.add(ev({ dimensions: [['path', `/p${path++}`]] }));
-      // Seventeen other windows, later ones: the first window's value set used to be evicted here.
-      for (let w = 1; w <= 17; w++) acc.add(ev({ eventTimeMs: T0 + (round * 17 + w) * 60_000, dimensions: [['path', '/x']] }));
-      drained.push(...acc.drain());
-    }
-    expect(path).toBe(4840);
-    const first = keptPerGroup(drained).get(`${T0}|s|path`);
-    expect(first?.size).toBe(968);
-    const firstRows = drained.filter((r) => r.windowStartMs === T0);
-    expect(firstRows.reduce((n, r) => n + r.partial.count, 0)).toBe(4840);
-    expect(firstRows.filter((r) => r.dimensions[0]?.[1] === OTHER).reduce((n, r) => n + r.partial.count, 0)).toBe(4840 - 968);
+    acc.add(ev({ dimensions: [['path', '/first']] }));
+    // Seventeen later windows take every tracked place; then late events for the first window.
+    for (let w = 1; w <= 17; w++) acc.add(ev({ eventTimeMs: T0 + w * 60_000, dimensions: [['path', '/x']] }));
+    for (const path of ['/late-a', '/late-b']) acc.add(ev({ dimensions: [['path', path]] }));
+    const first = acc.drain().filter((r) => r.windowStartMs === T0).map((r) => r.dimensions[0]?.[1]).sort();
+    expect(first).toEqual(['/first', '/late-a', '/late-b']);
   });
 
   it('keeps the dimensions of a late window it never tracked (an offline client), within the cap', () => {
@@ -92,10 +84,12 @@ describe('accumulator', () => {
     expect(acc.drain().filter((r) => r.windowStartMs === T0 + 60_000).map((r) => r.dimensions[0]?.[1]).sort()).toEqual(['/a', '/b', OTHER]);
   });
 
-  it('holds the cap per window, site and dimension for any order of event times, far past included (property)', () => {
+  // Within the tracked windows, in any order; windows older than every tracked one keep their
+  // values instead (issue #10 finding 5 stays open for them: docs/SECURITY.md).
+  it('holds the cap per window, site and dimension for any order of event times within the tracked windows (property)', () => {
     const W = 60_000;
     const event = fc.record({
-      window: fc.oneof(fc.integer({ min: 0, max: 12 }), fc.constantFrom(-1_000_000, -5_000)),
+      window: fc.integer({ min: 0, max: 12 }),
       site: fc.constantFrom('s', 't'),
       event: fc.constantFrom('a', 'b', 'c', 'd'),
       path: fc.integer({ min: 0, max: 9 }).map((i) => `/${i}`),
@@ -103,7 +97,7 @@ describe('accumulator', () => {
     });
     fc.assert(
       fc.property(fc.array(event, { maxLength: 300, size: 'max' }), (events) => {
-        const acc = createAccumulator({ windowSizeMs: W, cardinalityCap: 3, maxTrackedWindows: 4 });
+        const acc = createAccumulator({ windowSizeMs: W, cardinalityCap: 3, maxTrackedWindows: 13 });
         const drained: ReturnType<Accumulator['drain']> = [];
         for (const e of events) {
           acc.add(ev({ eventTimeMs: T0 + e.window * W, site: e.site, event: e.event, dimensions: [['path', e.path]] }));
