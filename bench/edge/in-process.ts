@@ -10,7 +10,7 @@ import { encodeEnvelope } from '../../core/algebra/index.ts';
 import { createAccumulator } from '../../edge/accumulator.ts';
 import { parseJsonBody } from '../../edge/body/parse-json.ts';
 import type { EdgeConfig } from '../../edge/config.ts';
-import type { Flusher } from '../../edge/flusher.ts';
+import { fakeFlusher } from '../../test/support/fake-flusher.ts';
 import { createIngest, createIngestState, type IngestState } from '../../edge/ingest.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,17 +45,7 @@ export interface CompactionResult {
   ratio: number;
 }
 
-const noopFlusher: Flusher = {
-  addRejected: () => undefined,
-  rowsAdded: () => undefined,
-  commit: async () => ({ ok: true }),
-  overloaded: () => false,
-  retryAfterS: 1,
-  flushNow: async () => ({ ok: true, envelopes: 0, rows: 0, rejected: 0 }),
-  tick: async () => undefined,
-  close: async () => ({ ok: true, envelopes: 0, rows: 0, rejected: 0 }),
-  stats: () => ({ sequence: 0, watermarkMs: 0, pendingEnvelopes: 0, pendingRows: 0, bufferedRejected: 0, waitingRequests: 0 }),
-};
+const noopFlusher = fakeFlusher();
 
 function newState(config: EdgeConfig, profile: Profile): IngestState {
   const receivedAt = profile.startMs + profile.spanMs;

@@ -8,7 +8,7 @@ import { createKafka } from '../../core/kafka/client.ts';
 import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
 import { silentLogger } from '../../core/log.ts';
 import { startRejectedSink, type RunningRejectedSink } from '../../core/rejected/rejected-sink.ts';
-import { countEvents, envelopeBytes, openTestClickHouse, testCoreConfig, testKafka } from './helpers/aggregator-harness.ts';
+import { countEvents, openTestClickHouse, sendEdgeEnvelopes, testCoreConfig, testKafka } from './helpers/aggregator-harness.ts';
 import { useOwnBroker } from './helpers/own-broker.ts';
 import { uniqueName, waitFor } from './setup/kafka-test-env.ts';
 
@@ -79,18 +79,7 @@ describe('a Kafka outage that crashes the consumer', () => {
       const [row] = await rs.json<{ n: number | string }>();
       return Number(row?.n ?? 0);
     };
-    const send = async (from: number, to: number): Promise<void> => {
-      const producer = testKafka(brokers).producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
-      for (let seq = from; seq <= to; seq++) {
-        await producer.send({
-          topic: config.topics.partials,
-          acks: -1,
-          messages: [{ key: 'edge-1', value: envelopeBytes({ sourceId: 'edge-1', sequence: seq, watermarkMs: T + seq * 1000, windowStartMs: T, site: 'crash', events: 10 }) }],
-        });
-      }
-      await producer.disconnect();
-    };
+    const send = (from: number, to: number): Promise<void> => sendEdgeEnvelopes(brokers, config.topics.partials, { site: 'crash', t0Ms: T, from, to });
 
     try {
       await send(1, 5);

@@ -9,7 +9,7 @@ import { ensurePipelineTopics } from '../../core/kafka/topics.ts';
 import { silentLogger } from '../../core/log.ts';
 import { createAggregatorMetrics, createMetricsRegistry } from '../../core/metrics.ts';
 import { aggregatorMetricsHooks } from '../../core/metrics-hooks.ts';
-import { countEvents, envelopeBytes, openTestClickHouse, testCoreConfig, testKafka } from './helpers/aggregator-harness.ts';
+import { countEvents, openTestClickHouse, sendEdgeEnvelopes, testCoreConfig } from './helpers/aggregator-harness.ts';
 import { useOwnBroker } from './helpers/own-broker.ts';
 import { waitFor } from './setup/kafka-test-env.ts';
 
@@ -72,18 +72,7 @@ describe('outages in the middle of a run', () => {
       hooks: aggregatorMetricsHooks(createAggregatorMetrics(registry)),
       highWatermarkIntervalMs: 500,
     });
-    const send = async (from: number, to: number): Promise<void> => {
-      const producer = testKafka(brokers).producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
-      for (let seq = from; seq <= to; seq++) {
-        await producer.send({
-          topic: config.topics.partials,
-          acks: -1,
-          messages: [{ key: 'edge-1', value: envelopeBytes({ sourceId: 'edge-1', sequence: seq, watermarkMs: T + seq * 1000, windowStartMs: T, site: 'outage', events: 10 }) }],
-        });
-      }
-      await producer.disconnect();
-    };
+    const send = (from: number, to: number): Promise<void> => sendEdgeEnvelopes(brokers, config.topics.partials, { site: 'outage', t0Ms: T, from, to });
 
     try {
       await send(1, 10);

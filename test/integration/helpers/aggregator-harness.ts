@@ -38,6 +38,27 @@ export function testKafka(brokers: string[]): Kafka {
 }
 
 /** An envelope with `events` events for `site` in the window starting at `windowStartMs`. */
+/**
+ * Produces envelopes `from`..`to` of source `edge-1` (10 events each, one per second of event
+ * time from `t0Ms`, all in window `t0Ms`) to `topic`, idempotently and acknowledged by all
+ * replicas, as a Node edge would.
+ */
+export async function sendEdgeEnvelopes(brokers: string[], topic: string, o: { site: string; t0Ms: number; from: number; to: number }): Promise<void> {
+  const producer = testKafka(brokers).producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  try {
+    for (let seq = o.from; seq <= o.to; seq++) {
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: [{ key: 'edge-1', value: envelopeBytes({ sourceId: 'edge-1', sequence: seq, watermarkMs: o.t0Ms + seq * 1000, windowStartMs: o.t0Ms, site: o.site, events: 10 }) }],
+      });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
 export function envelopeBytes(o: { sourceId: string; sequence: number; watermarkMs: number; windowStartMs: number; site: string; events: number; users?: number }): Buffer {
   const partial = emptyPartial();
   for (let i = 0; i < o.events; i++) addToPartial(partial, { user: hash64(`user-${i % (o.users ?? 10)}`), value: 1 });

@@ -5,13 +5,13 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { hash64FromHex } from '../../../core/algebra/index.ts';
 import type { Accumulator, AccumulatorEvent } from '../../../edge/accumulator.ts';
-import type { Flusher } from '../../../edge/flusher.ts';
 import { createIngest, createIngestState, type IngestState } from '../../../edge/ingest.ts';
 import type { Deduplicator } from '../../../edge/pipeline/dedup.ts';
 import type { IngestSummary, PipelinePhases, PreparedEvent, RequestResult, Resolved } from '../../../edge/pipeline/index.ts';
 import type { PseudonymResult, Pseudonymizer } from '../../../edge/pipeline/pseudonymize.ts';
 import { ok, reject, type Drop, type StepResult } from '../../../edge/pipeline/step-result.ts';
 import type { RequestEvents } from '../../../edge/request-events.ts';
+import { fakeFlusher } from '../../support/fake-flusher.ts';
 import { createStaticSaltProvider } from '../../../edge/salt-provider.ts';
 import type { SegmentEvent } from '../../../schemas/validators.ts';
 import { T0, testConfig } from './helpers.ts';
@@ -75,17 +75,7 @@ function instrumented(o: { claim?: Deduplicator['claim']; pseudonym?: () => Pseu
     drain: () => [],
     rowCount: 0,
   };
-  const flusher: Flusher = {
-    addRejected: () => log.push('rejected to flusher'),
-    rowsAdded: () => log.push('rows added'),
-    commit: async () => ({ ok: true }),
-    overloaded: () => false,
-    retryAfterS: 1,
-    flushNow: async () => ({ ok: true, envelopes: 0, rows: 0, rejected: 0 }),
-    tick: async () => undefined,
-    close: async () => ({ ok: true, envelopes: 0, rows: 0, rejected: 0 }),
-    stats: () => ({ sequence: 0, watermarkMs: 0, pendingEnvelopes: 0, pendingRows: 0, bufferedRejected: 0, waitingRequests: 0 }),
-  };
+  const flusher = fakeFlusher({ addRejected: () => log.push('rejected to flusher'), rowsAdded: () => log.push('rows added') });
   const state: IngestState = { ...base, enrich, pseudonymizer, dedup };
   const ingest = createIngest({ config, accumulator, flusher, state });
   return { ingest, log, added, release: () => open() };
