@@ -200,7 +200,10 @@ describe('slow and stalled uploads on the Deno edge', () => {
       counts[key] = (counts[key] ?? 0) + 1;
     }
     // At most two fit the budget at once; every other one is refused, none is left unanswered.
+    // (Generous: on a loaded machine some may arrive after the first two timed out.)
     expect(counts.closed).toBeUndefined();
+    // At least one held: the bodies of the earlier tests were given back to the budget.
+    expect(counts['408 body_timeout'] ?? 0).toBeGreaterThanOrEqual(1);
     expect(counts['408 body_timeout'] ?? 0).toBeLessThanOrEqual(20);
     expect(counts['503 overloaded'] ?? 0).toBeGreaterThanOrEqual(180);
     expect(after.peak - before.rss).toBeLessThan(60);
