@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { toResponse } from './answer.ts';
 import { trustedHeaderCountry, type CountryLookup } from './country.ts';
+import type { BodyLimiter } from './body/body-limits.ts';
 import { requestBodySource } from './body/read-body.ts';
 import { allowedMethods, createIngestHttp, INGEST_ENDPOINTS, type IngestHttp, type IngestHttpDeps } from './http-ingest.ts';
 
@@ -16,6 +17,12 @@ export interface EdgeDeps extends IngestHttpDeps {
    * to share it (pipeline state, counters) with another adapter, as the Node entry does.
    */
   http?: IngestHttp;
+  /**
+   * Body timeout and in-flight caps (`createBodyLimiter`), for runtimes that do not bound slow
+   * uploads themselves: the Deno entry passes one. Default: none (Node enforces them in
+   * node:http terms, Workers leave them to the platform).
+   */
+  bodyLimiter?: BodyLimiter;
 }
 
 /**
@@ -52,6 +59,7 @@ function headerBytes(headers: Headers): number {
 export function createEdgeApp(deps: EdgeDeps): Hono {
   const http = deps.http ?? createIngestHttp(deps);
   const country = deps.country ?? trustedHeaderCountry(deps.config.countryHeader);
+  const limiter = deps.bodyLimiter;
 
   const app = new Hono();
   // Node's HTTP parser refuses more than 16 KiB of headers (431); Deno's and workerd's allow
@@ -63,7 +71,13 @@ export function createEdgeApp(deps: EdgeDeps): Hono {
   for (const [path, endpoint] of INGEST_ENDPOINTS) {
     app.post(path, async (c) => {
       const request = c.req.raw;
-      return toResponse(await http.ingest(endpoint, { headers: request.headers, body: requestBodySource(request), country: country(request) }));
+      if (limiter === undefined) return toResponse(await http.ingest(endpoint, { headers: request.headers, body: requestBodySource(request), country: country(request) }));
+      const body = limiter.body(request);
+      try {
+        return toResponse(await http.ingest(endpoint, { headers: request.headers, body, country: country(request) }));
+      } finally {
+        body.release();
+      }
     });
     if (endpoint.cors) app.options(path, () => toResponse(http.preflight()));
     // Registered last: only the methods the path does not serve get here.

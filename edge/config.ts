@@ -38,11 +38,11 @@ export interface EdgeConfig {
   maxFutureSkewMs: number;
   /** Node: the request line and headers must arrive within this long of the connection's first byte (else `408 request_timeout`). */
   headersTimeoutMs: number;
-  /** Node: the whole body must arrive within this long of the headers (else `408 body_timeout`); with `MAX_BODY_BYTES` it sets a minimum average upload rate. */
+  /** Node and Deno: the whole body must arrive within this long of the headers (else `408 body_timeout`); with `MAX_BODY_BYTES` it sets a minimum average upload rate. */
   bodyTimeoutMs: number;
-  /** Node: open connections per edge process beyond which a new one is answered `503 overloaded` and closed. */
+  /** Node: open connections per edge process beyond which a new one is answered `503 overloaded` and closed. Deno: request bodies being read at once, beyond which one more is answered `503 overloaded`. */
   maxConnections: number;
-  /** Node: request-body bytes held in memory at once per edge process (declared lengths reserved up front) beyond which a request is answered `503 overloaded`. */
+  /** Node and Deno: request-body bytes held in memory at once per edge process (declared lengths reserved up front) beyond which a request is answered `503 overloaded`. */
   maxInflightBodyBytes: number;
   /**
    * How long an acknowledged (site, messageId) is remembered: a retry within this window is not

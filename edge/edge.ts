@@ -1,6 +1,7 @@
 import { createAccumulator, type Accumulator } from './accumulator.ts';
 import { createEdgeApp } from './app.ts';
 import type { EdgeConfig } from './config.ts';
+import type { BodyLimiter } from './body/body-limits.ts';
 import type { CountryLookup } from './country.ts';
 import { createFlusher, type Flusher, type FlusherOptions } from './flusher.ts';
 import { createIngestHttp, type IngestHttp } from './http-ingest.ts';
@@ -24,6 +25,8 @@ export interface EdgeOptions {
   log?: EdgeLog;
   /** Retry deduplication; default in memory, per process (`createMemoryDeduplicator`). */
   dedup?: Deduplicator;
+  /** Body timeout and in-flight caps for the app's requests (`createBodyLimiter`); the Deno entry's. Default none. */
+  bodyLimiter?: BodyLimiter;
   /** Retry tuning and test hooks passed to the flusher. */
   flusher?: Pick<FlusherOptions, 'retries' | 'backoffBaseMs' | 'sleep' | 'random' | 'maxEnvelopeBytes' | 'initialSequence' | 'journal'>;
 }
@@ -75,6 +78,6 @@ export function createEdge(o: EdgeOptions): Edge {
     ...(o.log ? { log: o.log } : {}),
     ...(o.dedup ? { dedup: o.dedup } : {}),
   });
-  const app = createEdgeApp({ config: o.config, accumulator, flusher, http, ...(o.country ? { country: o.country } : {}) });
+  const app = createEdgeApp({ config: o.config, accumulator, flusher, http, ...(o.country ? { country: o.country } : {}), ...(o.bodyLimiter ? { bodyLimiter: o.bodyLimiter } : {}) });
   return { app, http, flusher, accumulator };
 }

@@ -6,10 +6,18 @@ export type ReadBodyResult = { kind: 'ok'; bytes: Uint8Array } | RequestRejectio
 /**
  * The bytes of a body as sent, read up to a cap: `over` as soon as more than the cap arrived;
  * `none` when the request has no body at all (a web `Request` without one). Sources that
- * enforce their own limits (the Node fast path) also answer `busy` (too many body bytes held
- * by the process at once) and `timeout` (the body did not arrive in time).
+ * enforce their own limits (the Node fast path, edge/body/body-limits.ts) also answer `busy`
+ * (too many body bytes, or bodies, held by the process at once) and `timeout` (the body did not
+ * arrive in time).
  */
-export type WireRead = { kind: 'ok'; bytes: Uint8Array } | { kind: 'over' } | { kind: 'error' } | { kind: 'none' } | { kind: 'busy' } | { kind: 'timeout'; afterMs: number };
+export type WireRead =
+  | { kind: 'ok'; bytes: Uint8Array }
+  | { kind: 'over' }
+  | { kind: 'error' }
+  | { kind: 'none' }
+  // `limit`: the setting that was reached (default MAX_INFLIGHT_BODY_BYTES).
+  | { kind: 'busy'; limit?: 'MAX_INFLIGHT_BODY_BYTES' | 'MAX_CONNECTIONS' }
+  | { kind: 'timeout'; afterMs: number };
 
 /**
  * A request body as each runtime hands it over: two headers and a capped read of the bytes on
@@ -52,7 +60,7 @@ export async function readBodySource(source: BodySource, maxBytes: number): Prom
   if (wire.kind === 'over') return tooLarge(maxBytes, 'the request body');
   if (wire.kind === 'error') return rejection(400, 'invalid_json', 'the request body could not be read completely: resend the request');
   if (wire.kind === 'busy') {
-    return rejection(503, 'overloaded', 'the edge is receiving too many request bodies at once (MAX_INFLIGHT_BODY_BYTES): retry after the Retry-After delay', { retryAfterS: BUSY_RETRY_AFTER_S });
+    return rejection(503, 'overloaded', `the edge is receiving too many request bodies at once (${wire.limit ?? 'MAX_INFLIGHT_BODY_BYTES'}): retry after the Retry-After delay`, { retryAfterS: BUSY_RETRY_AFTER_S });
   }
   if (wire.kind === 'timeout') {
     return rejection(408, 'body_timeout', `the request body did not arrive within ${wire.afterMs} ms (BODY_TIMEOUT_MS): send the whole body at once, and smaller batches on slow connections`);

@@ -5,7 +5,9 @@
  * (docs/EDGE.md) plus `GATEWAY_URL`, `EDGE_ID` (default `deno`) and `GATEWAY_SIGNING_KEY`;
  * `SALT_SOURCE` (`gateway`, the default: epoch salts from the gateway's central store, or
  * `static`: derived from `PSEUDONYM_SALT`); `PORT` (default 8080, 0 = any free port) and
- * `HOSTNAME` (default 0.0.0.0).
+ * `HOSTNAME` (default 0.0.0.0). Request bodies are bounded by `BODY_TIMEOUT_MS` (else `408
+ * body_timeout`), `MAX_CONNECTIONS` bodies being read at once and `MAX_INFLIGHT_BODY_BYTES` held
+ * at once (else `503 overloaded`); the headers timeout is Deno.serve's own.
  *
  * Run (from the repository root, after `npm ci`):
  *   npx deno run --allow-net --allow-env --allow-read edge/deno/main.ts
@@ -16,6 +18,7 @@
  * Retries are deduplicated in memory, per process (the last `DEDUP_CAPACITY` messageIds): a
  * retry after a restart, or on another Deno process, counts again (docs/EDGE.md "Deduplication").
  */
+import { createBodyLimiter } from '../body/body-limits.ts';
 import { parseEdgeConfig } from '../config.ts';
 import { createEdge } from '../edge.ts';
 import { createGatewayClient, createGatewaySinks } from '../gateway-client.ts';
@@ -70,7 +73,10 @@ const salts =
   saltSource.source === 'gateway'
     ? createGatewaySaltProvider({ gateway: gatewayConfig.config, epochMs: edgeConfig.config.saltEpochMs, retentionEpochs: edgeConfig.config.saltRetentionEpochs, log })
     : undefined;
-const edge = createEdge({ config: edgeConfig.config, sourceId, ...sinks, log, ...(salts ? { saltProvider: salts } : {}) });
+// Deno.serve bounds neither slow bodies nor concurrent uploads: BODY_TIMEOUT_MS, MAX_CONNECTIONS
+// (bodies being read at once) and MAX_INFLIGHT_BODY_BYTES are enforced here (docs/EDGE.md "Limits").
+const bodyLimiter = createBodyLimiter(edgeConfig.config);
+const edge = createEdge({ config: edgeConfig.config, sourceId, ...sinks, log, bodyLimiter, ...(salts ? { saltProvider: salts } : {}) });
 const timer = setInterval(() => {
   edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: errorMessage(e) }));
   // Fetches the next epoch's salt shortly before the rollover (a no-op the rest of the time).

@@ -14,6 +14,8 @@ const KIB = 1024;
 const MAX_RETENTION_DAYS = 36_500;
 
 const NODE_EDGES: readonly ProcessName[] = ['edge-node', 'start'];
+/** The edges that bound request bodies themselves (Workers leave it to the platform). */
+const LIMITED_EDGES: readonly ProcessName[] = [...NODE_EDGES, 'edge-deno'];
 const AGGREGATORS: readonly ProcessName[] = ['aggregator', 'start'];
 const QUERY: readonly ProcessName[] = ['query-api', 'start'];
 const WITH_CLICKHOUSE: readonly ProcessName[] = ['start', 'edge-node', 'gateway', 'aggregator', 'query-api', 'migrate', 'reset'];
@@ -231,14 +233,14 @@ export const SETTINGS = defineSettings({
   }),
   HEADERS_TIMEOUT_MS: whole({
     default: 10_000, min: 100, max: 600_000, processes: NODE_EDGES,
-    doc: 'Node edge: headers, then the whole body (`BODY_TIMEOUT_MS`), must arrive within these times (else `408`, connection closed)',
+    doc: 'Node edge: headers, then the whole body (`BODY_TIMEOUT_MS`), must arrive within these times (else `408`, connection closed); Deno edge: the body only (`408 body_timeout`), headers are Deno.serve\'s own',
   }),
-  BODY_TIMEOUT_MS: whole({ default: 15_000, min: 100, max: 600_000, processes: NODE_EDGES, sharesRowWith: 'HEADERS_TIMEOUT_MS' }),
+  BODY_TIMEOUT_MS: whole({ default: 15_000, min: 100, max: 600_000, processes: LIMITED_EDGES, sharesRowWith: 'HEADERS_TIMEOUT_MS' }),
   MAX_CONNECTIONS: whole({
-    default: 4096, min: 1, max: 1_000_000, processes: NODE_EDGES,
-    doc: 'Node edge, per process: open connections and (`MAX_INFLIGHT_BODY_BYTES`, default 64 MiB, at least `MAX_BODY_BYTES`) request-body bytes held at once; past either, `503 overloaded` with `Retry-After` ([docs/EDGE.md](docs/EDGE.md) "Limits")',
+    default: 4096, min: 1, max: 1_000_000, processes: LIMITED_EDGES,
+    doc: 'Node and Deno edges, per process: open connections (Deno: request bodies being read) and (`MAX_INFLIGHT_BODY_BYTES`, default 64 MiB, at least `MAX_BODY_BYTES`) request-body bytes held at once; past either, `503 overloaded` with `Retry-After` ([docs/EDGE.md](docs/EDGE.md) "Limits")',
   }),
-  MAX_INFLIGHT_BODY_BYTES: whole({ default: 64 * KIB * KIB, min: 64 * KIB, max: 16 * KIB * KIB * KIB, processes: NODE_EDGES, sharesRowWith: 'MAX_CONNECTIONS' }),
+  MAX_INFLIGHT_BODY_BYTES: whole({ default: 64 * KIB * KIB, min: 64 * KIB, max: 16 * KIB * KIB * KIB, processes: LIMITED_EDGES, sharesRowWith: 'MAX_CONNECTIONS' }),
   COUNTRY_HEADER: text('string', {
     processes: EDGES, defaultDoc: 'unset (Workers: `request.cf.country`)',
     pattern: /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, problem: 'is not a valid HTTP header name (example: CF-IPCountry or X-Country-Code)',
