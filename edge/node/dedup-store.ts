@@ -514,11 +514,32 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
 
   const myOwner = Buffer.from(markValue.subarray(1, 1 + OWNER_BYTES));
 
+  /**
+   * Runs `fn` (whole transactions only) and, if it throws, once more on the same environments.
+   * lmdb-js 3.5.6 manages LMDB's free-page list itself, and under sustained writes (more often
+   * with the journal's put-then-delete of envelopes, and with several processes) a transaction
+   * now and then fails in it ("mdb_page_alloc error", MDB_BAD_VALSIZE "Invalid zero size key",
+   * "reserved freelist had a data entry with zero-size", MDB_NOTFOUND, MDB_BAD_TXN), as
+   * reported, still open, against lmdb-js under write load; not a misuse here (ADR 0010). The failed transaction
+   * was rolled back and its abort dropped that cached list, so the repeat reads it afresh from the
+   * file and succeeds. Not reopened in between: opening an environment while another process
+   * writes it can set back the environment's last transaction id (lmdb-js sets it on every open).
+   */
+  function retried<T>(op: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (closed) throw e;
+      log({ event: 'dedup_store_retried', op, error: errorMessage(e) });
+      return fn();
+    }
+  }
+
   function guarded<T>(op: string, fn: () => T): T {
     try {
       if (closed) throw new Error('the dedup store is closed');
       if (broken) reopen();
-      return fn();
+      return retried(op, fn);
     } catch (e) {
       failed(op, e);
       throw e;
@@ -635,11 +656,13 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
       if (keys.every((k) => k === undefined)) return { kind: 'ok', duplicate: ids.map(() => false) };
       try {
         if (broken) reopen();
-        for (;;) {
-          const r = claimOnce(ids, keys);
-          if (r !== 'follow') return r;
-          follow();
-        }
+        return retried('claim', () => {
+          for (;;) {
+            const r = claimOnce(ids, keys);
+            if (r !== 'follow') return r;
+            follow();
+          }
+        });
       } catch (e) {
         // The transaction was rolled back: nothing is marked, and the caller counts nothing.
         failed('claim', e);
@@ -662,15 +685,17 @@ export function openDedupStore(o: DedupStoreOptions): DedupStore {
       b.writeUInt32BE(drains);
       try {
         if (broken) reopen();
-        for (;;) {
-          const r = current.db.transactionSync(() => {
-            if (current.db.getBinary(SUCCESSOR_KEY) !== undefined) return ABORT;
-            current.db.putSync(myProgressKey, b);
-            return undefined;
-          }) as unknown;
-          if (r !== ABORT) break;
-          follow();
-        }
+        retried('acknowledged', () => {
+          for (;;) {
+            const r = current.db.transactionSync(() => {
+              if (current.db.getBinary(SUCCESSOR_KEY) !== undefined) return ABORT;
+              current.db.putSync(myProgressKey, b);
+              return undefined;
+            }) as unknown;
+            if (r !== ABORT) return;
+            follow();
+          }
+        });
         acknowledgedDrain = drains;
       } catch (e) {
         // Not recorded: this process's marks stay pending (its own retries stay duplicates, other

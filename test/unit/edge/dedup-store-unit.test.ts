@@ -185,11 +185,34 @@ describe('dedup store (shared, on disk)', () => {
     const hash = (_site: string, id: string): Uint8Array => (id === 'bad' ? new Uint8Array(0) : Buffer.from(id.padEnd(16, '.')));
     const a = w.store(101, { hash, log: (e) => events.push(e) });
     expect(a.claim('s', ['m1', 'bad'])).toEqual({ kind: 'unavailable' });
-    expect(events.map((e) => [e.event, e.op])).toEqual([['dedup_store_failed', 'claim']]);
+    // Tried twice (see the next test), failed both times.
+    expect(events.map((e) => [e.event, e.op])).toEqual([
+      ['dedup_store_retried', 'claim'],
+      ['dedup_store_failed', 'claim'],
+    ]);
     // m1 was rolled back with the failed transaction: it counts when the request is retried.
     expect(a.claim('s', ['m1'])).toEqual(ok(false));
     flushAcknowledged(a);
     expect(w.store(202, { hash }).claim('s', ['m1'])).toEqual(ok(true));
+  });
+
+  it('repeats a claim whose transaction failed once and answers it (lmdb-js free-list errors, ADR 0010)', () => {
+    const w = world();
+    const events: Array<Record<string, unknown>> = [];
+    const b = w.store(202);
+    expect(b.claim('s', ['m1'])).toEqual(ok(false)); // pending: read inside a's claim transaction
+    w.dead.add(202);
+    let faults = 1;
+    // The first look at b's mark throws inside the write transaction, as lmdb-js does now and then.
+    const processAlive = (p: number, start: number): boolean => {
+      if (faults-- > 0) throw new Error('mdb_page_alloc error');
+      return !w.dead.has(p) && start === p * 10;
+    };
+    const a = w.store(101, { processAlive, log: (e) => events.push(e) });
+    expect(a.claim('s', ['m2', 'm1'])).toEqual(ok(false, false));
+    expect(events.map((e) => [e.event, e.op])).toEqual([['dedup_store_retried', 'claim']]);
+    // Marked once, by the repeat: both are duplicates now.
+    expect(a.claim('s', ['m2', 'm1'])).toEqual(ok(true, true));
   });
 
   it('creates a fresh directory\'s first generation once when several stores open it', () => {
