@@ -31,19 +31,29 @@ export interface AccumulatorOptions {
   /** Distinct values per (window, site, dimension) kept before folding into `__other__`. */
   cardinalityCap: number;
   /**
-   * Windows whose value sets are remembered; the oldest is forgotten first, and every value of
-   * a forgotten window folds into `__other__` from then on. Default 16.
+   * Windows whose value sets are remembered, least recently used forgotten first; a forgotten
+   * window continues with the rest of its cap when it returns. Default 16.
    */
   maxTrackedWindows?: number;
+  /**
+   * How far behind the newest window seen a forgotten window's spent cap is remembered; every
+   * value of a window older than that folds into `__other__` once it has been forgotten.
+   * Default 24 h ({@link DEFAULT_CAP_HORIZON_MS}).
+   */
+  capHorizonMs?: number;
 }
+
+/** Default {@link AccumulatorOptions.capHorizonMs}: late data up to a day old keeps the rest of its cap. */
+export const DEFAULT_CAP_HORIZON_MS = 24 * 3_600_000;
 
 /**
  * Bounded memory (ARCHITECTURE §3.8): per (window, site, dimension) the first `cardinalityCap`
  * distinct values are kept and later ones fold into `__other__`; event names are capped the
- * same way (as dimension `$event`) because they are client-chosen too. The cap holds for the
- * tracked (newest) windows whatever the order of event times; a window older than all of them
- * keeps its values uncapped rather than losing late data (core/algebra/cardinality-cap.ts,
- * ADR 0017 "Amendment"). The cap is per edge: a window merged from N edges can
+ * same way (as dimension `$event`) because they are client-chosen too. The cap holds for every
+ * window whatever the order of event times: a window that returns after being forgotten
+ * continues with the rest of its cap, so late data keeps its values within the cap; only a
+ * window forgotten more than `capHorizonMs` behind the newest folds every value
+ * (core/algebra/cardinality-cap.ts, ADR 0017 "Amendment"). The cap is per edge: a window merged from N edges can
  * hold up to N × cap values before the aggregator's own caps.
  *
  * @example
@@ -64,7 +74,7 @@ export function createAccumulator(o: AccumulatorOptions): Accumulator {
   let irregular = new Map<string, PartialRow>();
   // window start -> site -> dimension -> values seen. Nested maps, so the hot path builds no
   // composite key strings for the cap (one lookup per level, short interned keys).
-  const caps = createCardinalityCap({ cap: o.cardinalityCap, trackedWindows: maxTrackedWindows });
+  const caps = createCardinalityCap({ cap: o.cardinalityCap, trackedWindows: maxTrackedWindows, horizonMs: o.capHorizonMs ?? DEFAULT_CAP_HORIZON_MS });
   const capped = (perSite: SiteValues | undefined, dimension: string, value: string): string => (perSite === undefined ? OTHER : caps.keep(perSite, dimension, value));
 
   function eventNode(ws: number, site: string, event: string): RowNode {

@@ -34,7 +34,11 @@ export interface AggregatorSettings {
    * (`AGGREGATOR_CARDINALITY_CAP`); default {@link DEFAULT_AGGREGATOR_CARDINALITY_CAP}.
    */
   cardinalityCap?: number;
-  /** Windows whose value sets are remembered (default {@link DEFAULT_CAP_TRACKED_WINDOWS}); older ones keep their values uncapped (ADR 0017 "Amendment"). */
+  /**
+   * Windows whose value sets are remembered, least recently used evicted first (default
+   * {@link DEFAULT_CAP_TRACKED_WINDOWS}); an evicted window continues with the rest of its cap
+   * when it returns within `correctionHorizonMs` of the newest window seen (ADR 0017 "Amendment").
+   */
   cardinalityCapWindows?: number;
 }
 
@@ -166,6 +170,9 @@ export function createPartitionAggregator(settings: AggregatorSettings, restore?
   const caps = createCardinalityCap({
     cap: settings.cardinalityCap ?? DEFAULT_AGGREGATOR_CARDINALITY_CAP,
     trackedWindows: settings.cardinalityCapWindows ?? DEFAULT_CAP_TRACKED_WINDOWS,
+    // Rows older than the correction horizon are `late` and not capped here: what the cap
+    // remembers of evicted windows need not reach further back.
+    horizonMs: settings.correctionHorizonMs,
     ...(restore?.caps ? { restore: restore.caps } : {}),
   });
   const windows = new Map<number, WindowState>();

@@ -84,20 +84,20 @@ describe('accumulator', () => {
     expect(acc.drain().filter((r) => r.windowStartMs === T0 + 60_000).map((r) => r.dimensions[0]?.[1]).sort()).toEqual(['/a', '/b', OTHER]);
   });
 
-  // Within the tracked windows, in any order; windows older than every tracked one keep their
-  // values instead (issue #10 finding 5 stays open for them: docs/SECURITY.md).
-  it('holds the cap per window, site and dimension for any order of event times within the tracked windows (property)', () => {
+  // In any order of event times, including windows older than every tracked one and far-past
+  // windows beyond the horizon: an evicted window that returns continues with the rest of its cap.
+  it('holds the cap per window, site and dimension for any order of event times, old windows included (property)', () => {
     const W = 60_000;
     const event = fc.record({
-      window: fc.integer({ min: 0, max: 12 }),
+      window: fc.oneof(fc.integer({ min: 0, max: 12 }), fc.constantFrom(-3000, -2000, -60)),
       site: fc.constantFrom('s', 't'),
       event: fc.constantFrom('a', 'b', 'c', 'd'),
       path: fc.integer({ min: 0, max: 9 }).map((i) => `/${i}`),
       drain: fc.boolean(),
     });
     fc.assert(
-      fc.property(fc.array(event, { maxLength: 300, size: 'max' }), (events) => {
-        const acc = createAccumulator({ windowSizeMs: W, cardinalityCap: 3, maxTrackedWindows: 13 });
+      fc.property(fc.array(event, { maxLength: 300, size: 'max' }), fc.constantFrom(4, 13), (events, tracked) => {
+        const acc = createAccumulator({ windowSizeMs: W, cardinalityCap: 3, maxTrackedWindows: tracked, capHorizonMs: 100 * W });
         const drained: ReturnType<Accumulator['drain']> = [];
         for (const e of events) {
           acc.add(ev({ eventTimeMs: T0 + e.window * W, site: e.site, event: e.event, dimensions: [['path', e.path]] }));
@@ -109,5 +109,45 @@ describe('accumulator', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('keeps at most the cap in a window attacked in rounds separated by 17 newer windows, and counts every event (issue #10 finding 5)', () => {
+    const W = 60_000;
+    const acc = createAccumulator({ windowSizeMs: W, cardinalityCap: 1000 });
+    const drained: ReturnType<Accumulator['drain']> = [];
+    let next = 0;
+    let newer = 1;
+    // 4,840 distinct paths to window 0 in rounds of 440, each round after 17 newer windows.
+    for (let round = 0; round < 11; round++) {
+      for (let i = 0; i < 440; i++) acc.add(ev({ dimensions: [['path', `/p${next++}`]] }));
+      drained.push(...acc.drain());
+      for (let k = 0; k < 17; k++) acc.add(ev({ eventTimeMs: T0 + newer++ * W, dimensions: [['path', '/x']] }));
+    }
+    drained.push(...acc.drain());
+    const first = drained.filter((r) => r.windowStartMs === T0);
+    expect(next).toBe(4840);
+    expect(new Set(first.map((r) => r.dimensions[0]?.[1]).filter((v) => v !== OTHER)).size).toBe(1000);
+    expect(first.reduce((n, r) => n + r.partial.count, 0)).toBe(4840);
+  });
+
+  it('keeps the values of a late correction for an evicted window below the cap', () => {
+    const acc = createAccumulator({ windowSizeMs: 60_000, cardinalityCap: 3, maxTrackedWindows: 4 });
+    for (const path of ['/a', '/b']) acc.add(ev({ dimensions: [['path', path]] }));
+    for (let w = 1; w <= 10; w++) acc.add(ev({ eventTimeMs: T0 + w * 60_000, dimensions: [['path', '/x']] }));
+    for (const path of ['/c', '/d']) acc.add(ev({ dimensions: [['path', path]] }));
+    const first = acc.drain().filter((r) => r.windowStartMs === T0).map((r) => r.dimensions[0]?.[1]).sort();
+    // Two kept before eviction, one place left after it.
+    expect(first).toEqual(['/a', '/b', '/c', OTHER].sort());
+  });
+
+  it('folds every value of a forgotten window older than the horizon', () => {
+    const acc = createAccumulator({ windowSizeMs: 60_000, cardinalityCap: 3, maxTrackedWindows: 2, capHorizonMs: 5 * 60_000 });
+    acc.add(ev({ dimensions: [['path', '/a']] }));
+    for (let w = 1; w <= 10; w++) acc.add(ev({ eventTimeMs: T0 + w * 60_000, dimensions: [['path', '/x']] }));
+    acc.add(ev({ dimensions: [['path', '/b']] }));
+    acc.add(ev({ eventTimeMs: T0 + 8 * 60_000, dimensions: [['path', '/y']] })); // within the horizon
+    const rows = acc.drain();
+    expect(rows.filter((r) => r.windowStartMs === T0).map((r) => r.dimensions[0]?.[1]).sort()).toEqual(['/a', OTHER].sort());
+    expect(rows.filter((r) => r.windowStartMs === T0 + 8 * 60_000).map((r) => r.dimensions[0]?.[1]).sort()).toEqual(['/x', '/y']);
   });
 });
