@@ -5,17 +5,12 @@
  * MAX_CONNECTIONS 8 bodies being read at once, MAX_INFLIGHT_BODY_BYTES 1 MiB.
  */
 import { serve, type ServerType } from '@hono/node-server';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayApp } from '../../core/gateway/app.ts';
 import type { GatewayProducer } from '../../core/gateway/ports.ts';
 import { silentLogger } from '../../core/log.ts';
+import { memoryOf, startDenoEdge, type DenoEdge } from './helpers/deno-edge.ts';
 
 const SECRET = 'deno-limits-gateway-secret-0123456789abcdef';
 const WRITE_KEY = 'wk_limits';
@@ -29,73 +24,33 @@ const GIVE_UP_MS = BODY_TIMEOUT_MS + 5000;
 
 const producer: GatewayProducer = { sendPartials: async () => undefined, sendRejected: async () => undefined };
 let gatewayServer: ServerType;
-let deno: ChildProcess;
+let deno: DenoEdge;
 let port = 0;
-const denoDir = mkdtempSync(join(tmpdir(), 'tributary-deno-limits-'));
-const output: string[] = [];
-
-function denoExecutable(): string {
-  // The npm package resolves its platform binary (@deno/<platform>) without network access.
-  const api = createRequire(import.meta.url)('deno/install_api.cjs') as { runInstall(): string };
-  return api.runInstall();
-}
-
-/** Resident and peak resident memory of a process, in MB (Linux /proc). */
-function memoryOf(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
-}
 
 beforeAll(async () => {
   const app = createGatewayApp({ keys: new Map([['deno-limits', SECRET]]), producer, logger: silentLogger() });
   gatewayServer = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
   await new Promise<void>((resolve) => gatewayServer.once('listening', () => resolve()));
   const gatewayUrl = `http://127.0.0.1:${(gatewayServer.address() as AddressInfo).port}`;
-
-  deno = spawn(denoExecutable(), ['run', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', 'edge/deno/main.ts'], {
-    cwd: join(import.meta.dirname, '../..'),
-    env: {
-      PATH: process.env.PATH ?? '',
-      DENO_NO_UPDATE_CHECK: '1',
-      DENO_DIR: denoDir,
-      NO_COLOR: '1',
-      TRIBUTARY_WRITE_KEYS: `${WRITE_KEY}:demo`,
-      PSEUDONYM_SALT: 'deno-limits-salt-0123456789',
-      SALT_SOURCE: 'static',
-      FLUSH_INTERVAL_MS: '20',
-      GATEWAY_URL: gatewayUrl,
-      EDGE_ID: 'deno-limits',
-      GATEWAY_SIGNING_KEY: SECRET,
-      PORT: '0',
-      HOSTNAME: '127.0.0.1',
-      BODY_TIMEOUT_MS: String(BODY_TIMEOUT_MS),
-      MAX_CONNECTIONS: String(MAX_CONNECTIONS),
-      MAX_BODY_BYTES: String(MAX_BODY_BYTES),
-      MAX_INFLIGHT_BODY_BYTES: String(MAX_INFLIGHT_BODY_BYTES),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  deno = await startDenoEdge({
+    TRIBUTARY_WRITE_KEYS: `${WRITE_KEY}:demo`,
+    PSEUDONYM_SALT: 'deno-limits-salt-0123456789',
+    SALT_SOURCE: 'static',
+    FLUSH_INTERVAL_MS: '20',
+    GATEWAY_URL: gatewayUrl,
+    EDGE_ID: 'deno-limits',
+    GATEWAY_SIGNING_KEY: SECRET,
+    BODY_TIMEOUT_MS: String(BODY_TIMEOUT_MS),
+    MAX_CONNECTIONS: String(MAX_CONNECTIONS),
+    MAX_BODY_BYTES: String(MAX_BODY_BYTES),
+    MAX_INFLIGHT_BODY_BYTES: String(MAX_INFLIGHT_BODY_BYTES),
   });
-  deno.stderr?.on('data', (b: Buffer) => output.push(b.toString()));
-  for await (const line of createInterface({ input: deno.stdout! })) {
-    output.push(line);
-    const parsed = line.startsWith('{') ? (JSON.parse(line) as { event?: string; url?: string }) : {};
-    if (parsed.event === 'edge_started') {
-      port = Number(new URL(parsed.url ?? 'http://x:0').port);
-      break;
-    }
-  }
-  if (port === 0) throw new Error(`the Deno edge did not start:\n${output.join('\n')}`);
+  port = Number(new URL(deno.url).port);
 }, 60_000);
 
 afterAll(async () => {
-  if (deno && deno.exitCode === null) {
-    const exited = new Promise((resolve) => deno.once('exit', resolve));
-    deno.kill('SIGTERM');
-    await exited;
-  }
+  await deno?.stop();
   await new Promise<void>((resolve) => (gatewayServer ? gatewayServer.close(() => resolve()) : resolve()));
-  rmSync(denoDir, { recursive: true, force: true });
 });
 
 interface RawAnswer {
@@ -189,11 +144,11 @@ describe('slow and stalled uploads on the Deno edge', () => {
   });
 
   it('200 stalled uploads of almost MAX_BODY_BYTES each: the process grows by far less than they would hold', { timeout: 15_000 }, async () => {
-    const before = memoryOf(deno.pid!);
+    const before = memoryOf(deno.child.pid!);
     // Each sends 500 KiB of its declared 512 KiB and stalls: 100 MB held if nothing bounded them.
     const uploads = Array.from({ length: 200 }, () => upload({ declared: MAX_BODY_BYTES, first: 500 * 1024 }));
     const answers = await Promise.all(uploads.map((u) => u.answer));
-    const after = memoryOf(deno.pid!);
+    const after = memoryOf(deno.child.pid!);
     const counts: Record<string, number> = {};
     for (const a of answers) {
       const key = a ? `${a.status} ${a.code}` : 'closed';

@@ -5,7 +5,6 @@
  * (the Deno edge's RSS, read from /proc).
  */
 import { serve, type ServerType } from '@hono/node-server';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +12,7 @@ import { createGatewayApp } from '../../core/gateway/app.ts';
 import type { GatewayProducer } from '../../core/gateway/ports.ts';
 import { silentLogger } from '../../core/log.ts';
 import { expectedOn, HOSTILE_CASES, HOSTILE_WRITE_KEY, outcomeOf, toRequest } from '../support/hostile-cases.ts';
-import { startDenoEdge, type DenoEdge } from './helpers/deno-edge.ts';
+import { memoryOf, startDenoEdge, type DenoEdge } from './helpers/deno-edge.ts';
 
 const SECRET = 'deno-hostile-gateway-secret-0123456789abcdef';
 
@@ -22,12 +21,6 @@ let gatewayServer: ServerType;
 let deno: DenoEdge | undefined;
 let denoUrl = '';
 
-/** Resident and peak resident memory of a process, in MB (Linux /proc). */
-function memoryOf(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
-}
 
 beforeAll(async () => {
   const app = createGatewayApp({ keys: new Map([['deno-hostile', SECRET]]), producer, logger: silentLogger() });
