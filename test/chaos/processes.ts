@@ -8,14 +8,33 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../../shared/errors.ts';
+import { sleep } from '../../shared/time.ts';
 import type { HostMessage, HostState, QueryRequest } from './host-protocol.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HOST_ENTRY = fileURLToPath(new URL('./aggregator-host.ts', import.meta.url));
 const CLI = join(ROOT, 'bin', 'tributary.mjs');
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+export { sleep };
+
+/**
+ * Starts a process as a supervisor would: a start that fails is retried every 2 s (after
+ * `cleanUp`), up to `attempts` times. Returns the failed attempts' reasons.
+ */
+async function superviseStart(startOnce: () => Promise<void>, attempts: number, cleanUp: () => Promise<void> = async () => undefined): Promise<string[]> {
+  const failures: string[] = [];
+  for (;;) {
+    try {
+      await startOnce();
+      return failures;
+    } catch (e) {
+      failures.push(errorMessage(e));
+      await cleanUp();
+      if (failures.length >= attempts) throw e;
+      await sleep(2000);
+    }
+  }
 }
 
 /** One HTTP request to 127.0.0.1 with a JSON answer; rejects on a non-2xx status. */
@@ -63,18 +82,8 @@ export class AggregatorHost {
    * a broker that is still down) is retried every 2 s, up to `attempts` times. Returns the failed
    * attempts' reasons.
    */
-  async start(attempts = 30): Promise<string[]> {
-    const failures: string[] = [];
-    for (;;) {
-      try {
-        await this.startOnce();
-        return failures;
-      } catch (e) {
-        failures.push(e instanceof Error ? e.message : String(e));
-        if (failures.length >= attempts) throw e;
-        await sleep(2000);
-      }
-    }
+  start(attempts = 30): Promise<string[]> {
+    return superviseStart(() => this.startOnce(), attempts);
   }
 
   private async startOnce(): Promise<void> {
@@ -164,19 +173,8 @@ export class EdgeProcess {
   }
 
   /** Starts the edge as a supervisor would: a failed start (e.g. no broker yet) is retried every 2 s, up to `attempts` times. */
-  async start(attempts = 30): Promise<string[]> {
-    const failures: string[] = [];
-    for (;;) {
-      try {
-        await this.startOnce();
-        return failures;
-      } catch (e) {
-        failures.push(e instanceof Error ? e.message : String(e));
-        await this.kill();
-        if (failures.length >= attempts) throw e;
-        await sleep(2000);
-      }
-    }
+  start(attempts = 30): Promise<string[]> {
+    return superviseStart(() => this.startOnce(), attempts, () => this.kill());
   }
 
   private async startOnce(): Promise<void> {
