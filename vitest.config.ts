@@ -29,17 +29,6 @@ export default defineConfig({
           hookTimeout: 180_000,
         },
       },
-      {
-        // Long multi-process stress runs, outside `npm test` like `npm run chaos`: `npm run stress`.
-        test: {
-          name: 'stress',
-          include: ['test/stress/**/*.test.ts'],
-          environment: 'node',
-          pool: 'forks',
-          fileParallelism: false,
-          testTimeout: 120_000,
-        },
-      },
     ],
   },
 });

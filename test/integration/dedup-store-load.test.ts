@@ -1,10 +1,10 @@
 /**
  * The Node edge's retry dedup store under sustained writes from three processes (ADR 0010,
  * "Several processes"): each claims 100 fresh ids per request and journals, then deletes, one
- * envelope per flush, as an edge process under `npm run bench:edge` does. lmdb-js 3.5.6 now and
- * then fails such a transaction inside its free-page list ("mdb_page_alloc error",
- * MDB_BAD_VALSIZE, "reserved freelist had a data entry with zero-size"); the store must answer
- * every claim anyway (no 503 `dedup_unavailable`) and log no `dedup_store_failed`.
+ * envelope per flush, as an edge process under `npm run bench:edge` does. The LMDB store of
+ * earlier versions failed such transactions now and then under this load (MDB_NOTFOUND,
+ * "mdb_page_alloc error"); the store must answer every claim (no 503 `dedup_unavailable`) and
+ * log no `dedup_store_failed`.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';

@@ -1,10 +1,11 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { openDedupStore, processRuns, processStart, type DedupStore, type DedupStoreOptions } from '../../../edge/node/dedup-store.ts';
+import { DatabaseSync } from '@photostructure/sqlite';
+import { DEDUP_FILE, openDedupStore, processRuns, processStart, type DedupStore, type DedupStoreOptions } from '../../../edge/node/dedup-store.ts';
 
 // The shared on-disk store of the Node edge (ADR 0010). Several stores on one directory in this
 // process stand for several edge processes: each has its own pid in its marks, and `alive` says
@@ -16,6 +17,19 @@ afterEach(() => {
   for (const s of stores.splice(0)) s.close();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
+
+/** The generation tables in the store's database, read through a connection of its own. */
+function markTables(dir: string): string[] {
+  const db = new DatabaseSync(join(dir, DEDUP_FILE));
+  try {
+    return db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'marks_%' ORDER BY name")
+      .all()
+      .map((r) => String((r as { name: unknown }).name));
+  } finally {
+    db.close();
+  }
+}
 
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'dedup-store-'));
@@ -156,7 +170,8 @@ describe('dedup store (shared, on disk)', () => {
 
     w.clock.ms = t0 + 2 * W; // generation 1 (early, late) is older than the window: deleted
     b.maintain();
-    expect(readdirSync(w.dir).filter((f) => f.endsWith('.mdb')).sort()).toEqual(['gen-0000000002.mdb', 'gen-0000000003.mdb']);
+    expect(markTables(w.dir)).toEqual(['marks_2', 'marks_3']);
+    expect(a.stats().generations).toEqual([2, 3]);
     expect(a.claim('s', ['late', 'new'])).toEqual(ok(false, true));
   });
 
@@ -178,51 +193,57 @@ describe('dedup store (shared, on disk)', () => {
     expect(b.claim('s', ['m1'])).toEqual(ok(false));
   });
 
-  it('answers unavailable when the store fails, marks nothing, logs dedup_store_failed and recovers', () => {
+  it('answers unavailable while another process holds the write lock past the busy timeout, marks nothing, and recovers', () => {
     const w = world();
     const events: Array<Record<string, unknown>> = [];
-    // An empty key makes LMDB refuse the read inside the claim's write transaction.
-    const hash = (_site: string, id: string): Uint8Array => (id === 'bad' ? new Uint8Array(0) : Buffer.from(id.padEnd(16, '.')));
-    const a = w.store(101, { hash, log: (e) => events.push(e) });
-    expect(a.claim('s', ['m1', 'bad'])).toEqual({ kind: 'unavailable' });
-    // Tried twice (see the next test), failed both times.
-    expect(events.map((e) => [e.event, e.op])).toEqual([
-      ['dedup_store_retried', 'claim'],
-      ['dedup_store_failed', 'claim'],
-    ]);
-    // m1 was rolled back with the failed transaction: it counts when the request is retried.
+    const a = w.store(101, { busyTimeoutMs: 50, log: (e) => events.push(e) });
+    // Another process in the middle of a long write transaction.
+    const other = new DatabaseSync(join(w.dir, DEDUP_FILE));
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      expect(a.claim('s', ['m1'])).toEqual({ kind: 'unavailable' });
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    expect(events.map((e) => [e.event, e.op])).toEqual([['dedup_store_failed', 'claim']]);
+    expect(String(events[0]?.error)).toMatch(/another process held the dedup store's lock for more than 50 ms/);
+    // m1 was not marked: it counts when the request is retried.
     expect(a.claim('s', ['m1'])).toEqual(ok(false));
     flushAcknowledged(a);
-    expect(w.store(202, { hash }).claim('s', ['m1'])).toEqual(ok(true));
+    expect(w.store(202).claim('s', ['m1'])).toEqual(ok(true));
   });
 
-  it('repeats a claim whose transaction failed once and answers it (lmdb-js free-list errors, ADR 0010)', () => {
+  it('rolls the whole claim back when a check fails inside its transaction', () => {
     const w = world();
     const events: Array<Record<string, unknown>> = [];
     const b = w.store(202);
-    expect(b.claim('s', ['m1'])).toEqual(ok(false)); // pending: read inside a's claim transaction
-    w.dead.add(202);
+    expect(b.claim('s', ['m1'])).toEqual(ok(false)); // pending: checked inside a's claim transaction
     let faults = 1;
-    // The first look at b's mark throws inside the write transaction, as lmdb-js does now and then.
     const processAlive = (p: number, start: number): boolean => {
-      if (faults-- > 0) throw new Error('mdb_page_alloc error');
+      if (faults-- > 0) throw new Error('cannot read /proc');
       return !w.dead.has(p) && start === p * 10;
     };
     const a = w.store(101, { processAlive, log: (e) => events.push(e) });
-    expect(a.claim('s', ['m2', 'm1'])).toEqual(ok(false, false));
-    expect(events.map((e) => [e.event, e.op])).toEqual([['dedup_store_retried', 'claim']]);
-    // Marked once, by the repeat: both are duplicates now.
-    expect(a.claim('s', ['m2', 'm1'])).toEqual(ok(true, true));
+    // m2 comes first and is marked before m1's check throws: the rollback takes it back.
+    expect(a.claim('s', ['m2', 'm1'])).toEqual({ kind: 'unavailable' });
+    expect(events.map((e) => [e.event, e.op])).toEqual([['dedup_store_failed', 'claim']]);
+    expect(a.claim('s', ['m2'])).toEqual(ok(false));
   });
 
-  it('creates a fresh directory\'s first generation once when several stores open it', () => {
+  it('creates a fresh directory\'s first generation once when several stores open it, and removes the files of the former LMDB store (earlier versions)', () => {
     const w = world();
-    const a = w.store(101);
+    writeFileSync(join(w.dir, 'gen-0000000001.mdb'), 'old');
+    writeFileSync(join(w.dir, 'gen-0000000001.mdb-lock'), 'old');
+    const events: Array<Record<string, unknown>> = [];
+    const a = w.store(101, { log: (e) => events.push(e) });
     const b = w.store(202);
     expect(a.claim('s', ['m'])).toEqual(ok(false));
     flushAcknowledged(a);
     expect(b.claim('s', ['m'])).toEqual(ok(true));
-    expect(readdirSync(w.dir).sort()).toEqual(['gen-0000000001.mdb', 'gen-0000000001.mdb-lock']);
+    expect(readdirSync(w.dir).sort()).toEqual([DEDUP_FILE, `${DEDUP_FILE}-shm`, `${DEDUP_FILE}-wal`]);
+    expect(markTables(w.dir)).toEqual(['marks_1']);
+    expect(events).toContainEqual({ event: 'dedup_store_legacy_removed', files: 2 });
   });
 
   it('a hash collision makes the second event a duplicate (odds: 16-byte keys, see ADR 0010)', () => {
