@@ -18,20 +18,6 @@ export default tseslint.config(
     },
   },
   {
-    // core/algebra is pure and runtime-neutral: it imports nothing but itself.
-    files: ['core/algebra/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', { patterns: [
-        { regex: '^(?!\\./[^/]+$)', message: 'core/algebra imports only its own files (docs/ARCHITECTURE.md §2): no runtime, no I/O, no dependencies.' },
-      ] }],
-      'no-restricted-globals': ['error',
-        { name: 'process', message: 'core/algebra is runtime-neutral: pass configuration in.' },
-        { name: 'Buffer', message: 'use Uint8Array in core/algebra.' },
-        { name: 'Date', message: 'core/algebra has no clock: time is passed in.' },
-      ],
-    },
-  },
-  {
     // shared/ is runtime-neutral code used by the edge (Node, Workers, Deno) and the central tier:
     // it imports only shared/ (and schemas/), no runtime, no dependencies.
     files: ['shared/**/*.ts'],
@@ -45,6 +31,31 @@ export default tseslint.config(
         { name: 'Deno', message: 'shared/ is runtime-neutral: runtime specifics belong in the entries.' },
         { name: 'require', message: 'shared/ is runtime-neutral: use ES imports of shared/ files.' },
       ],
+    },
+  },
+  {
+    // core/algebra is pure and runtime-neutral: it imports nothing but itself.
+    files: ['shared/algebra/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { regex: '^(?!\\./[^/]+$)', message: 'core/algebra imports only its own files (docs/ARCHITECTURE.md §2): no runtime, no I/O, no dependencies.' },
+      ] }],
+      'no-restricted-globals': ['error',
+        { name: 'process', message: 'core/algebra is runtime-neutral: pass configuration in.' },
+        { name: 'Buffer', message: 'use Uint8Array in core/algebra.' },
+        { name: 'Date', message: 'core/algebra has no clock: time is passed in.' },
+        { name: 'Deno', message: 'shared/ is runtime-neutral: runtime specifics belong in the entries.' },
+        { name: 'require', message: 'shared/ is runtime-neutral: use ES imports of shared/ files.' },
+      ],
+    },
+  },
+  {
+    // shared/privacy also uses the phone-number metadata of the scrubber (ADR 0001): a pure package that runs in workerd.
+    files: ['shared/privacy/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { regex: '^(?!\\.{1,2}/(?!\\.\\.)|\\.\\./\\.\\./schemas/|libphonenumber-js/min$)', message: 'shared/privacy imports only shared/, schemas/ and libphonenumber-js/min: it runs on Node, Workers and Deno alike.' },
+      ] }],
     },
   },
   {
@@ -83,8 +94,8 @@ export default tseslint.config(
   },
   {
     // Only configuration parsing reads the environment.
-    files: ['core/**/*.ts', 'edge/**/*.ts'],
-    ignores: ['core/config/**', 'core/cli/**', 'core/kafka/local-kafka-config.ts'],
+    files: ['core/**/*.ts', 'edge/**/*.ts', 'tools/**/*.ts'],
+    ignores: ['core/config/**', 'core/cli/**', 'tools/kafka-local/local-kafka-config.ts'],
     rules: {
       'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'read configuration in core/config (or edge/config.ts) and pass it in.' }],
     },

@@ -1,4 +1,4 @@
-import { OTHER, addToPartial, createCardinalityCap, emptyPartial, windowStart, type Hash64, type PartialRow, type SiteValues } from '../core/algebra/index.ts';
+import { OTHER, addToPartial, createCardinalityCap, emptyPartial, windowStart, type Hash64, type PartialRow, type SiteValues } from '../shared/algebra/index.ts';
 
 export { OTHER };
 

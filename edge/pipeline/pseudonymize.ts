@@ -1,7 +1,7 @@
-import { hash64FromHex, type Hash64 } from '../../core/algebra/index.ts';
-import { webCryptoHmac, type MacFactory, type MacSigner, type SaltProvider } from '../salt-provider.ts';
+import { hash64FromHex, type Hash64 } from '../../shared/algebra/index.ts';
+import { webCryptoHmac, type MacFactory, type MacSigner, type SaltProvider } from '../../shared/salts.ts';
 import type { SegmentEvent } from '../../schemas/validators.ts';
-import { createBoundedCache } from './bounded-cache.ts';
+import { createBoundedCache } from '../../shared/bounded-cache.ts';
 
 /** A user's pseudonym in one salt epoch: 16 hex chars, and the same 64 bits as the HLL input. */
 export interface Pseudonym {

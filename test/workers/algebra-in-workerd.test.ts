@@ -7,7 +7,7 @@ import {
   hash64,
   hllEstimate,
   type PartialEnvelope,
-} from '../../core/algebra/index.ts';
+} from '../../shared/algebra/index.ts';
 
 // core/algebra must run unchanged inside workerd: no node:* imports, no run-time codegen.
 describe('core/algebra inside workerd', () => {

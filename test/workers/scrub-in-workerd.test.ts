@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { redactRejectedRecord } from '../../edge/pipeline/redact.ts';
-import { scrubText } from '../../edge/pipeline/scrub.ts';
+import { redactRejectedRecord } from '../../shared/privacy/redact.ts';
+import { scrubText } from '../../shared/privacy/scrub.ts';
 
 // The scrubber (and libphonenumber-js with its metadata) must run unchanged inside workerd.
 describe('edge/pipeline/scrub inside workerd', () => {

@@ -18,10 +18,10 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { withFileLock } from '../../../core/kafka/file-lock.ts';
-import { startLocalKafka, stopLocalKafka } from '../../../core/kafka/local-broker.ts';
-import { resolveLocalKafkaConfig, type LocalKafkaOptions } from '../../../core/kafka/local-kafka-config.ts';
-import { isProcessAlive } from '../../../core/kafka/os-probes.ts';
+import { withFileLock } from '../../../tools/kafka-local/file-lock.ts';
+import { startLocalKafka, stopLocalKafka } from '../../../tools/kafka-local/local-broker.ts';
+import { resolveLocalKafkaConfig, type LocalKafkaOptions } from '../../../tools/kafka-local/local-kafka-config.ts';
+import { isProcessAlive } from '../../../core/os-probes.ts';
 
 /** What the setup started, for tests of the local broker itself; `null` with an external broker. */
 export interface TestLocalKafka {
