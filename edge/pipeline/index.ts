@@ -15,8 +15,9 @@
  *
  * Every step returns a {@link StepResult}: `ok`, `reject` (invalid event), `drop` (valid, not
  * aggregated) or `retry` (nothing of the request was counted: 503). The other files here are
- * helpers of these steps (bounded-cache.ts, path.ts, referrer.ts, user-agent.ts, scrub.ts,
- * redact.ts, country.ts). Runtime hooks (the client's country) are ports: edge/country.ts.
+ * helpers of these steps (referrer.ts, user-agent.ts, country.ts); the scrubber, the path
+ * normalizer and the rejected-record redaction are in shared/privacy/, because the gateway
+ * applies them too. Runtime hooks (the client's country) are ports: edge/country.ts.
  */
 import type { Accumulator } from '../accumulator.ts';
 import type { Flusher } from '../flusher.ts';

@@ -147,7 +147,7 @@ type CachedPseudonym = { kind: 'ok'; pseudonym: Pseudonym };
 
 /**
  * Pseudonyms by epoch, then site, then raw id, holding at most `capacity` in all (first in,
- * first out, through a ring as in bounded-cache.ts). Nested rather than keyed by one
+ * first out, through a ring as in shared/bounded-cache.ts). Nested rather than keyed by one
  * `epoch + site + id` string: building and hashing that string per event cost about three
  * times the lookup itself (the id, fresh from JSON.parse, is hashed once either way).
  */

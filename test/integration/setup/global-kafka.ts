@@ -2,7 +2,7 @@
  * vitest globalSetup of the `integration` project: one Kafka broker for the whole run.
  *
  * - `KAFKA_BROKERS` set: tests use that broker; nothing is started or stopped.
- * - otherwise: a local broker (core/kafka/local-broker.ts) on the test-only data dir
+ * - otherwise: a local broker (tools/kafka-local/local-broker.ts) on the test-only data dir
  *   `<cacheDir>/kafka-data-test`, port 19092, clear of a running `tributary start` on 9092 (or `TRIBUTARY_TEST_KAFKA_PORT`; the controller
  *   takes port + 1). Several runs on one machine (two terminals, watch mode, several engineers
  *   sharing a checkout) share that broker: each run holds a lease, the first run wipes the
