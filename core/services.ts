@@ -28,8 +28,8 @@ import { startConfiguredRejectedSink, type RunningRejectedSink } from './rejecte
 import { untrackedSteps, type CloseSteps } from './shutdown.ts';
 import type { EdgeConfig } from '../edge/config.ts';
 import { startNodeEdge, type RunningNodeEdge } from '../edge/node/server.ts';
-import { createScrubber } from '../edge/pipeline/scrub.ts';
-import type { SaltProvider } from '../edge/salt-provider.ts';
+import { createScrubber } from '../shared/privacy/scrub.ts';
+import type { SaltProvider } from '../shared/salts.ts';
 
 /**
  * ClickHouse opened and migrated (`migrations_checked`); with `retention`, the retention TTLs of

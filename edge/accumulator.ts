@@ -1,4 +1,4 @@
-import { OTHER, addToPartial, createCardinalityCap, emptyPartial, windowStart, type Hash64, type PartialRow, type SiteValues } from '../core/algebra/index.ts';
+import { OTHER, addToPartial, createCardinalityCap, emptyPartial, windowStart, type Hash64, type PartialRow, type SiteValues } from '../shared/algebra/index.ts';
 
 export { OTHER };
 
@@ -53,7 +53,7 @@ export const DEFAULT_CAP_HORIZON_MS = 24 * 3_600_000;
  * window whatever the order of event times: a window that returns after being forgotten
  * continues with the rest of its cap, so late data keeps its values within the cap; only a
  * window forgotten more than `capHorizonMs` behind the newest folds every value
- * (core/algebra/cardinality-cap.ts, ADR 0017 "Amendment"). The cap is per edge: a window merged from N edges can
+ * (shared/algebra/cardinality-cap.ts, ADR 0017 "Amendment"). The cap is per edge: a window merged from N edges can
  * hold up to N × cap values before the aggregator's own caps.
  *
  * @example

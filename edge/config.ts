@@ -4,7 +4,7 @@
  */
 
 import { SETTINGS, checkSettings, readEnum, readText, readTrimmed, readWhole, type Named, type WholeSetting } from '../shared/config/index.ts';
-import { DEFAULT_PATH_SECRET_PATTERNS, parsePathSecretPatterns } from './pipeline/scrub.ts';
+import { readPathSecretPatterns } from '../shared/privacy/scrub.ts';
 
 /** Dimensions the accumulator can group by (docs/EDGE.md "What is aggregated"). */
 export const SUPPORTED_DIMENSIONS = ['path', 'country', 'device', 'browser', 'os', 'referrer_domain', 'is_bot'] as const;
@@ -177,14 +177,6 @@ function parseWriteKeys(raw: string | undefined, mode: EdgeConfig['env'], errors
   });
   if (Object.keys(keys).length === 0 && raw !== undefined) errors.push(`TRIBUTARY_WRITE_KEYS has no entries: expected ${form}`);
   return keys;
-}
-
-/** `PATH_SECRET_PATTERNS` (edge/pipeline/scrub.ts); the gateway reads it with the same function. */
-export function readPathSecretPatterns(env: Env, errors: string[]): string {
-  const r = parsePathSecretPatterns(read(env, 'PATH_SECRET_PATTERNS'));
-  if (r.ok) return r.patterns.source;
-  errors.push(...r.errors);
-  return DEFAULT_PATH_SECRET_PATTERNS;
 }
 
 const DEFAULT_QUERY_ALLOWLIST = (SETTINGS.PATH_QUERY_ALLOWLIST.default ?? '').split(',');

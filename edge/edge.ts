@@ -7,7 +7,7 @@ import { createFlusher, type Flusher, type FlusherOptions } from './flusher.ts';
 import { createIngestHttp, type IngestHttp } from './http-ingest.ts';
 import type { EdgeLog, PartialSink, RejectedSink } from './ports.ts';
 import type { Deduplicator } from './pipeline/dedup.ts';
-import type { MacFactory, SaltProvider } from './salt-provider.ts';
+import type { MacFactory, SaltProvider } from '../shared/salts.ts';
 import type { Hono } from 'hono';
 
 export interface EdgeOptions {

@@ -1,4 +1,4 @@
-import { encodeEnvelope, type PartialRow } from '../core/algebra/index.ts';
+import { encodeEnvelope, type PartialRow } from '../shared/algebra/index.ts';
 import type { Accumulator } from './accumulator.ts';
 import type { EdgeLog, PartialSink, RejectedRecord, RejectedSink } from './ports.ts';
 import { jitteredBackoffMs } from '../shared/backoff.ts';

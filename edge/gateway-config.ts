@@ -1,7 +1,7 @@
 import { isValidEdgeId } from '../schemas/gateway-signature.ts';
 import { SETTINGS, readEnum, readText, readTrimmed } from '../shared/config/index.ts';
 import type { GatewayClientConfig } from './gateway-client.ts';
-import { urlForMessage } from './secret-text.ts';
+import { urlForMessage } from '../shared/secret-text.ts';
 
 export type GatewayConfigResult = { ok: true; config: GatewayClientConfig } | { ok: false; errors: string[] };
 

@@ -1,7 +1,7 @@
 import { saltRequestBody, signGatewayRequest } from '../schemas/gateway-signature.ts';
 import type { GatewayClientConfig } from './gateway-client.ts';
 import type { EdgeLog } from './ports.ts';
-import { saltEpoch, saltUsableUntil, type SaltLookup, type SaltProvider } from './salt-provider.ts';
+import { saltEpoch, saltUsableUntil, type SaltLookup, type SaltProvider } from '../shared/salts.ts';
 import { errorMessage } from '../shared/errors.ts';
 
 export interface GatewaySaltProviderOptions {

@@ -9,7 +9,7 @@ import { createIngest, createIngestState, type IngestCounters, type IngestState,
 import type { Deduplicator } from './pipeline/dedup.ts';
 import type { EdgeLog } from './ports.ts';
 import { extractEvents, type IngestRoute } from './request-events.ts';
-import { createStaticSaltProvider, type MacFactory, type SaltProvider } from './salt-provider.ts';
+import { createStaticSaltProvider, type MacFactory, type SaltProvider } from '../shared/salts.ts';
 import { basicAuthUser, resolveSite } from './write-key.ts';
 import { errorMessage } from '../shared/errors.ts';
 

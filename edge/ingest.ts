@@ -2,13 +2,13 @@ import type { EdgeConfig } from './config.ts';
 import type { Accumulator } from './accumulator.ts';
 import type { Flusher } from './flusher.ts';
 import type { RequestEvents } from './request-events.ts';
-import type { MacFactory, SaltProvider } from './salt-provider.ts';
+import type { MacFactory, SaltProvider } from '../shared/salts.ts';
 import { createMemoryDeduplicator, type Deduplicator } from './pipeline/dedup.ts';
 import { createEnrichStep, type EnrichStep } from './pipeline/dimensions.ts';
 import { createEventTimeStep } from './pipeline/event-time.ts';
 import { createPipelinePhases, rejectedEvent, type IngestSummary, type PrepareContext, type PreparedRequest } from './pipeline/index.ts';
 import { createPseudonymizer, type Pseudonymizer } from './pipeline/pseudonymize.ts';
-import { createScrubber, type Scrub } from './pipeline/scrub.ts';
+import { createScrubber, type Scrub } from '../shared/privacy/scrub.ts';
 import { DROP_REASONS, type DropReason, type Retry } from './pipeline/step-result.ts';
 
 export type { IngestSummary } from './pipeline/index.ts';

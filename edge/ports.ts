@@ -2,7 +2,9 @@
  * The edge's outbound ports. Runtime entries implement them (Kafka on Node, Durable Object +
  * gateway on Workers); unit tests use in-memory fakes.
  */
-import type { FieldError } from '../schemas/validators.ts';
+import type { RejectedRecord } from '../schemas/rejected-record.ts';
+
+export type { RejectedRecord };
 
 /** Receives encoded `PartialEnvelope`s. Resolving means durable (e.g. Kafka acks=all). */
 export interface PartialSink {
@@ -15,17 +17,6 @@ export interface PartialSink {
  */
 export interface RejectedSink {
   send(records: RejectedRecord[]): Promise<void>;
-}
-
-export interface RejectedRecord {
-  site: string;
-  /** ISO 8601 (UTC) time the edge received the request. */
-  received_at: string;
-  /** Position of the event in its batch (0 for single-event requests). */
-  index: number;
-  message_id: string | null;
-  errors: FieldError[];
-  event: unknown;
 }
 
 /** Structured operational events (`event` in snake_case), for the entry's logger. */

@@ -16,8 +16,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalKafka, stopLocalKafka, type LocalKafkaOptions } from '../core/kafka/local-broker.ts';
-import { isPortFree } from '../core/kafka/os-probes.ts';
+import { startLocalKafka, stopLocalKafka, type LocalKafkaOptions } from '../tools/kafka-local/local-broker.ts';
+import { isPortFree } from '../core/os-probes.ts';
 import { componentStatus, getHealth, spawnTributary, type TributaryProcess } from '../test/support/tributary-process.ts';
 
 const env = process.env;

@@ -6,7 +6,7 @@
  *     accumulate, in events/s, against JSON.parse alone on the same bytes;
  * (c) compaction: bytes of the encoded envelopes the flusher would send per raw request byte.
  */
-import { encodeEnvelope } from '../../core/algebra/index.ts';
+import { encodeEnvelope } from '../../shared/algebra/index.ts';
 import { createAccumulator } from '../../edge/accumulator.ts';
 import { parseJsonBody } from '../../edge/body/parse-json.ts';
 import type { EdgeConfig } from '../../edge/config.ts';
@@ -19,7 +19,7 @@ import { openDedupStore } from '../../edge/node/dedup-store.ts';
 import { createMemoryDeduplicator, type Deduplicator } from '../../edge/pipeline/dedup.ts';
 import { extractEvents } from '../../edge/request-events.ts';
 import { nodeHmac } from '../../edge/node/hmac.ts';
-import { createStaticSaltProvider } from '../../edge/salt-provider.ts';
+import { createStaticSaltProvider } from '../../shared/salts.ts';
 import type { Profile } from './profile.ts';
 
 export interface InProcessResult {

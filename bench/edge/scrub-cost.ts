@@ -7,7 +7,7 @@
  * referrer domain (those are cached by the enrichment step): the first two rows are the hot
  * path, the others what a string costs the first time it is seen.
  */
-import { createScrubber, scrubText } from '../../edge/pipeline/scrub.ts';
+import { createScrubber, scrubText } from '../../shared/privacy/scrub.ts';
 
 const uncached = createScrubber({ cacheSize: 0 });
 

@@ -1,4 +1,4 @@
-import { decodeEnvelope } from '../../core/algebra/index.ts';
+import { decodeEnvelope } from '../../shared/algebra/index.ts';
 import type { PartialSink, RejectedSink } from '../../edge/ports.ts';
 
 export interface SinkStats {

@@ -1,5 +1,5 @@
-import { ByteReader, ByteWriter, ReadFailure } from '../algebra/bytes.ts';
-import { decodeEnvelope } from '../algebra/index.ts';
+import { ByteReader, ByteWriter, ReadFailure } from '../../shared/algebra/bytes.ts';
+import { decodeEnvelope } from '../../shared/algebra/index.ts';
 import { dimsKeyOf, type EncodedEmission, type Emission, type LateRow, type WindowStatusRow } from './emission.ts';
 import type { PartitionSnapshot } from './partition-aggregator.ts';
 

@@ -1,4 +1,4 @@
-import type { PartialAggregate } from '../algebra/index.ts';
+import type { PartialAggregate } from '../../shared/algebra/index.ts';
 
 /** An additive change to one (window, site, event, dimensions) cell. */
 export interface DeltaRow {

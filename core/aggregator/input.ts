@@ -1,4 +1,4 @@
-import { MAX_WINDOW_START_MS, MIN_WINDOW_START_MS, decodeEnvelope, partialOutOfBounds, type DecodeError, type PartialEnvelope } from '../algebra/index.ts';
+import { MAX_WINDOW_START_MS, MIN_WINDOW_START_MS, decodeEnvelope, partialOutOfBounds, type DecodeError, type PartialEnvelope } from '../../shared/algebra/index.ts';
 
 /** Why an input record is dead-lettered: it does not decode, or a row breaks a documented bound. */
 export interface InputError {

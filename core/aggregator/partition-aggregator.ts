@@ -10,7 +10,7 @@ import {
   type SiteValues,
   type WatermarkSnapshot,
   type WindowValues,
-} from '../algebra/index.ts';
+} from '../../shared/algebra/index.ts';
 import { dimsKeyOf, type DeltaRow, type Emission, type LateRow, type WindowStatusRow } from './emission.ts';
 
 /** Partition progress (the watermark without window rows) is recorded at most once per this much watermark advance. */

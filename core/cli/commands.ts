@@ -3,7 +3,7 @@ import { assertEmbeddedDirectoryFree } from '../clickhouse/embedded-owner.ts';
 import { migrate } from '../clickhouse/migrate.ts';
 import { applyRetention, describeRetention } from '../clickhouse/retention.ts';
 import type { CoreConfig } from '../config/core-config.ts';
-import { startLocalKafka } from '../kafka/local-broker.ts';
+import { startLocalKafka } from '../../tools/kafka-local/local-broker.ts';
 import type { Logger } from '../log.ts';
 import type { Shutdown } from '../shutdown.ts';
 import type { ComponentHealth } from '../background.ts';
@@ -17,7 +17,7 @@ import { parseEdgeConfig, type EdgeConfig } from '../../edge/config.ts';
 import { parseGatewayClientConfig } from '../../edge/gateway-config.ts';
 import { createGatewaySaltProvider } from '../../edge/gateway-salt-provider.ts';
 import { SETTINGS, readEnum } from '../../shared/config/index.ts';
-import type { SaltProvider } from '../../edge/salt-provider.ts';
+import type { SaltProvider } from '../../shared/salts.ts';
 
 /**
  * Refuses at once, before a broker or topics are touched, when the embedded ClickHouse this

@@ -1,4 +1,4 @@
-import { fetchKafkaJars, LocalKafkaError, localKafkaStatus, startLocalKafka, stopLocalKafka } from '../kafka/local-broker.ts';
+import { fetchKafkaJars, LocalKafkaError, localKafkaStatus, startLocalKafka, stopLocalKafka } from '../../tools/kafka-local/local-broker.ts';
 
 const progress = (event: string, fields: Record<string, unknown>): void => {
   console.error(JSON.stringify({ event, ...fields }));

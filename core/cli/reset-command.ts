@@ -2,9 +2,9 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { embeddedOwnerFile } from '../clickhouse/client.ts';
 import type { CoreConfig } from '../config/core-config.ts';
-import { localKafkaStatus, stopLocalKafka } from '../kafka/local-broker.ts';
-import { resolveLocalKafkaConfig } from '../kafka/local-kafka-config.ts';
-import { isProcessAlive } from '../kafka/os-probes.ts';
+import { localKafkaStatus, stopLocalKafka } from '../../tools/kafka-local/local-broker.ts';
+import { resolveLocalKafkaConfig } from '../../tools/kafka-local/local-kafka-config.ts';
+import { isProcessAlive } from '../os-probes.ts';
 
 const USAGE = `usage: tributary reset --yes [--local-only]
 

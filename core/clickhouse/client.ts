@@ -2,7 +2,7 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
-import { isProcessAlive } from '../kafka/os-probes.ts';
+import { isProcessAlive } from '../os-probes.ts';
 import { claimEmbeddedDirectory } from './embedded-owner.ts';
 import { createInsertDir, embeddedRowBinaryInsert, removeDeadInsertDirs, serverRowBinaryInsert, type InsertRowBinary } from './row-binary-insert.ts';
 

@@ -1,6 +1,6 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { isProcessAlive } from '../kafka/os-probes.ts';
+import { isProcessAlive } from '../os-probes.ts';
 
 /** The file naming the process that has the embedded ClickHouse at `path` open (its pid). */
 export function embeddedOwnerFile(path: string): string {

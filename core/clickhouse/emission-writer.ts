@@ -1,4 +1,4 @@
-import { hllToRegisters, sketchToBins } from '../algebra/index.ts';
+import { hllToRegisters, sketchToBins } from '../../shared/algebra/index.ts';
 import type { EncodedEmission, Emission } from '../aggregator/emission.ts';
 import type { ClickHouse } from './client.ts';
 import { RowBinaryWriter } from './row-binary.ts';

@@ -1,4 +1,4 @@
-import { ByteWriter } from '../algebra/bytes.ts';
+import { ByteWriter } from '../../shared/algebra/bytes.ts';
 
 /**
  * Rows in ClickHouse's RowBinary format: each value in its column's binary layout, no

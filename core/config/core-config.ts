@@ -6,8 +6,8 @@ import { parseReadKeys, type ReadKey } from './read-keys.ts';
 import { parseKafkaSecurity, type KafkaSecurity } from './kafka-security.ts';
 import type { QueryLimits } from '../query/limits.ts';
 import { SETTINGS, checkSettings, readEnum, readListenHost, readText, readWhole, type Named, type WholeSetting } from '../../shared/config/index.ts';
-import { urlForMessage } from '../../edge/secret-text.ts';
-import { readPathSecretPatterns } from '../../edge/config.ts';
+import { urlForMessage } from '../../shared/secret-text.ts';
+import { readPathSecretPatterns } from '../../shared/privacy/scrub.ts';
 
 /** Settings of the central processes (gateway, aggregator, query API, CLI). */
 export interface CoreConfig {

@@ -1,11 +1,11 @@
 import { Hono, type Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
-import { decodeEnvelope } from '../algebra/index.ts';
+import { decodeEnvelope } from '../../shared/algebra/index.ts';
 import { GATEWAY_MAX_AGE_MS, saltRequestBody } from '../../schemas/gateway-signature.ts';
 import { ownSourceForms } from '../../schemas/gateway-sources.ts';
-import { redactRejectedRecord } from '../../edge/pipeline/redact.ts';
-import type { Scrub } from '../../edge/pipeline/scrub.ts';
-import type { SaltProvider } from '../../edge/salt-provider.ts';
+import { redactRejectedRecord } from '../../shared/privacy/redact.ts';
+import type { Scrub } from '../../shared/privacy/scrub.ts';
+import type { SaltProvider } from '../../shared/salts.ts';
 import type { EdgeSites } from '../config/gateway-keys.ts';
 import type { Logger } from '../log.ts';
 import { mayWriteSite, ownsSource } from './edge-principal.ts';

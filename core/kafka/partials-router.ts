@@ -1,5 +1,5 @@
 import type { Admin, Kafka } from 'kafkajs';
-import { decodeEnvelope, encodeEnvelope, splitEnvelopeByCell } from '../algebra/index.ts';
+import { decodeEnvelope, encodeEnvelope, splitEnvelopeByCell } from '../../shared/algebra/index.ts';
 
 /** How edges send envelopes: whole, keyed by source, or split by cell (ADR 0008). */
 export type PartialsRouting = 'source' | 'cell';

@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { randomBytes } from 'node:crypto';
-import { saltEpoch, saltUsableUntil, type SaltLookup, type SaltProvider } from '../../edge/salt-provider.ts';
+import { saltEpoch, saltUsableUntil, type SaltLookup, type SaltProvider } from '../../shared/salts.ts';
 import { toClickHouseTime } from '../clickhouse/datetime.ts';
 import { errorMessage } from '../../shared/errors.ts';
 

@@ -6,7 +6,8 @@
  */
 import { isToWorker, type FromWorker, type ToWorker } from './cluster-protocol.ts';
 import { defaultLog } from './defaults.ts';
-import { startNodeEdge, type NodeEdgeWorkerExtras, type NodeEdgeWorkerSetup, type RunningNodeEdge } from './server.ts';
+import type { NodeEdgeWorkerExtras, NodeEdgeWorkerSetup, RunningNodeEdge } from './options.ts';
+import { startNodeEdge } from './server.ts';
 import { errorMessage } from '../../shared/errors.ts';
 
 let edge: RunningNodeEdge | undefined;

@@ -5,7 +5,7 @@ import { jitteredBackoffMs } from '../../shared/backoff.ts';
 import type { EdgeLog } from '../ports.ts';
 import { isFromWorker, type FromWorker, type NodeEdgeHealth, type ToWorker, type WorkerStartOptions } from './cluster-protocol.ts';
 import { defaultLog, defaultSourceId } from './defaults.ts';
-import type { NodeEdgeOptions, RunningNodeEdge } from './server.ts';
+import type { NodeEdgeOptions, RunningNodeEdge } from './options.ts';
 import { errorMessage } from '../../shared/errors.ts';
 
 export type { NodeEdgeHealth } from './cluster-protocol.ts';

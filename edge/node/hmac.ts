@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import type { MacFactory } from '../salt-provider.ts';
+import type { MacFactory } from '../../shared/salts.ts';
 
 /**
  * HMAC-SHA-256 with node:crypto, synchronous. On Node, `crypto.subtle.sign` runs each call as a

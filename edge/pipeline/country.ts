@@ -1,4 +1,4 @@
-import { UNKNOWN } from './path.ts';
+import { UNKNOWN } from '../../shared/privacy/path.ts';
 
 /** ISO 3166-1 alpha-2 codes (plus platform codes such as Cloudflare's XX/T1), upper-cased. */
 export function normalizeCountry(raw: string | undefined): string {

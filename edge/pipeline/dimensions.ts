@@ -1,13 +1,13 @@
 import type { BotPolicy, DimensionName } from '../config.ts';
 import type { EventContext, SegmentEvent } from '../../schemas/validators.ts';
 import { normalizeCountry } from './country.ts';
-import { createPathNormalizer, type PageLocation } from './path.ts';
+import { createPathNormalizer, type PageLocation } from '../../shared/privacy/path.ts';
 import { createReferrerStep } from './referrer.ts';
-import { scrubText, type Scrub } from './scrub.ts';
+import { scrubText, type Scrub } from '../../shared/privacy/scrub.ts';
 import { drop, ok, type StepResult } from './step-result.ts';
 import { createUserAgentParser, NO_USER_AGENT, type UserAgentInfo } from './user-agent.ts';
 
-export { UNKNOWN } from './path.ts';
+export { UNKNOWN } from '../../shared/privacy/path.ts';
 export { normalizeCountry } from './country.ts';
 
 /** What the request adds to its events: trusted values from the platform, never from the body. */

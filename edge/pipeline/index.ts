@@ -15,21 +15,22 @@
  *
  * Every step returns a {@link StepResult}: `ok`, `reject` (invalid event), `drop` (valid, not
  * aggregated) or `retry` (nothing of the request was counted: 503). The other files here are
- * helpers of these steps (bounded-cache.ts, path.ts, referrer.ts, user-agent.ts, scrub.ts,
- * redact.ts, country.ts). Runtime hooks (the client's country) are ports: edge/country.ts.
+ * helpers of these steps (referrer.ts, user-agent.ts, country.ts); the scrubber, the path
+ * normalizer and the rejected-record redaction are in shared/privacy/, because the gateway
+ * applies them too. Runtime hooks (the client's country) are ports: edge/country.ts.
  */
 import type { Accumulator } from '../accumulator.ts';
 import type { Flusher } from '../flusher.ts';
 import type { RejectedRecord } from '../ports.ts';
 import type { CheckedEvent } from '../request-events.ts';
-import { saltEpoch, type SaltProvider } from '../salt-provider.ts';
+import { saltEpoch, type SaltProvider } from '../../shared/salts.ts';
 import type { EventContext, FieldError } from '../../schemas/validators.ts';
 import type { Deduplicator } from './dedup.ts';
 import { eventName, numericValue, type Dimensions, type EnrichStep } from './dimensions.ts';
 import type { createEventTimeStep, EventTime } from './event-time.ts';
 import { rawUserId, type Pseudonym, type PseudonymResult, type Pseudonymizer } from './pseudonymize.ts';
-import { redactRejectedRecord } from './redact.ts';
-import type { Scrub } from './scrub.ts';
+import { redactRejectedRecord } from '../../shared/privacy/redact.ts';
+import type { Scrub } from '../../shared/privacy/scrub.ts';
 import { ok, retry, type Drop, type DropReason, type Ok, type Reject, type Retry, type StepResult } from './step-result.ts';
 
 export { DROP_REASONS, type DropReason, type Retry, type RetryReason, type StepResult } from './step-result.ts';

@@ -1,7 +1,7 @@
-import { hash64FromHex, type Hash64 } from '../../core/algebra/index.ts';
-import { webCryptoHmac, type MacFactory, type MacSigner, type SaltProvider } from '../salt-provider.ts';
+import { hash64FromHex, type Hash64 } from '../../shared/algebra/index.ts';
+import { webCryptoHmac, type MacFactory, type MacSigner, type SaltProvider } from '../../shared/salts.ts';
 import type { SegmentEvent } from '../../schemas/validators.ts';
-import { createBoundedCache } from './bounded-cache.ts';
+import { createBoundedCache } from '../../shared/bounded-cache.ts';
 
 /** A user's pseudonym in one salt epoch: 16 hex chars, and the same 64 bits as the HLL input. */
 export interface Pseudonym {
@@ -147,7 +147,7 @@ type CachedPseudonym = { kind: 'ok'; pseudonym: Pseudonym };
 
 /**
  * Pseudonyms by epoch, then site, then raw id, holding at most `capacity` in all (first in,
- * first out, through a ring as in bounded-cache.ts). Nested rather than keyed by one
+ * first out, through a ring as in shared/bounded-cache.ts). Nested rather than keyed by one
  * `epoch + site + id` string: building and hashing that string per event cost about three
  * times the lookup itself (the id, fresh from JSON.parse, is hashed once either way).
  */

@@ -1,6 +1,6 @@
-import { createBoundedCache } from './bounded-cache.ts';
-import { parseUrl, UNKNOWN } from './path.ts';
-import { scrubText, type Scrub } from './scrub.ts';
+import { createBoundedCache } from '../../shared/bounded-cache.ts';
+import { parseUrl, UNKNOWN } from '../../shared/privacy/path.ts';
+import { scrubText, type Scrub } from '../../shared/privacy/scrub.ts';
 
 /** No referrer, or a referrer on the site itself. */
 export const DIRECT = '(direct)';

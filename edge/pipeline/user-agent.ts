@@ -1,7 +1,7 @@
 import { isbot } from 'isbot';
 import UAParser from 'ua-parser-js';
-import { createBoundedCache } from './bounded-cache.ts';
-import { UNKNOWN } from './path.ts';
+import { createBoundedCache } from '../../shared/bounded-cache.ts';
+import { UNKNOWN } from '../../shared/privacy/path.ts';
 
 /** What the edge derives from a user agent. Names only, never versions: bounded cardinality. */
 export interface UserAgentInfo {

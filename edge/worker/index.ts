@@ -8,7 +8,7 @@ import { createGatewaySaltProvider } from '../gateway-salt-provider.ts';
 import { createIngestState, type IngestState } from '../ingest.ts';
 import { NO_DEDUPLICATION } from '../pipeline/dedup.ts';
 import type { EdgeLog } from '../ports.ts';
-import { createStaticSaltProvider } from '../salt-provider.ts';
+import { createStaticSaltProvider } from '../../shared/salts.ts';
 import { EdgeShard } from './edge-shard.ts';
 import type { OverloadMemo } from './shard-committer.ts';
 import { createWorkerRequestHandler, type ShardClient } from './worker-app.ts';

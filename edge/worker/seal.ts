@@ -1,4 +1,4 @@
-import { encodeEnvelope, type PartialRow } from '../../core/algebra/index.ts';
+import { encodeEnvelope, type PartialRow } from '../../shared/algebra/index.ts';
 
 /** One sealed envelope: its bytes are what the gateway gets, on every attempt. */
 export interface SealedEnvelope {

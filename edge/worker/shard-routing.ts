@@ -1,4 +1,4 @@
-import { hash64 } from '../../core/algebra/index.ts';
+import { hash64 } from '../../shared/algebra/index.ts';
 import type { AccumulatorEvent } from '../accumulator.ts';
 
 /**

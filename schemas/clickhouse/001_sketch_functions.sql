@@ -1,4 +1,4 @@
--- SQL functions that read the mergeable sketches written by core/algebra (ADR 0002).
+-- SQL functions that read the mergeable sketches written by shared/algebra (ADR 0002).
 -- They repeat the JS formulas term for term, so SQL over any set of merged rows gives the
 -- same number as hllEstimate / sketchQuantile over the same partials in Node.
 -- Statement rules for the migration runner: each statement ends with a semicolon at the end
@@ -8,7 +8,7 @@
 -- holding only the non-zero registers and merged with maxMap.
 -- Estimator: Otmar Ertl 2017, improved raw estimator, with q = 50:
 --   E = alpha_inf * m^2 / (m * sigma(C0 / m) + sum over ranks r <= 50 of 2^-r + m * tau(1 - C51 / m) * 2^-50)
--- The series are summed over k = 1..63, exactly as in core/algebra/hyperloglog.ts.
+-- The series are summed over k = 1..63, exactly as in shared/algebra/hyperloglog.ts.
 
 CREATE FUNCTION IF NOT EXISTS tributary_hll_sigma AS (x) ->
     if(x >= 1, inf, x + arraySum(arrayMap(k -> pow(x, exp2(k)) * exp2(k - 1), range(1, 64))));

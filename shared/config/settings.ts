@@ -220,7 +220,7 @@ export const SETTINGS = defineSettings({
     doc: 'query parameters kept in the `path` dimension (`none`: none)',
   }),
   PATH_SECRET_PATTERNS: text('list', {
-    processes: [...EDGES, 'gateway'], parser: 'edge/pipeline/scrub.ts',
+    processes: [...EDGES, 'gateway'], parser: 'shared/privacy/scrub.ts',
     defaultDoc: '`reset/* password-reset/* reset-password/* magic-link/* invite/* verify/* confirm/* activate/* unsubscribe/* token/* random (?:tok\\|sk\\|rk\\|pk\\|whsec\\|sess\\|ghp\\|gho\\|ghs\\|ghu\\|ghr\\|github_pat)_[A-Za-z0-9_]+ xox[abprs]-[A-Za-z0-9-]+`',
     doc: 'segments replaced by `[secret]` in everything that leaves an edge (space-separated: `name/*` = the segment after `name` unless a plain word, `random` = long random tokens, else a regular expression for a whole segment; `none`: none). Set the same on edges and `tributary gateway`, which redacts rejected records with it ([docs/EDGE.md](docs/EDGE.md) "What is scrubbed")',
   }),

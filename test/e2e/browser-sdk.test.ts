@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { serveTestSite } from './test-site.ts';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hllEstimate, hllMerge, type PartialEnvelope, type PartialRow } from '../../core/algebra/index.ts';
+import { hllEstimate, hllMerge, type PartialEnvelope, type PartialRow } from '../../shared/algebra/index.ts';
 import type { RunningNodeEdge } from '../../edge/node/server.ts';
 import { bundleSdk } from '../../scripts/build-sdk.ts';
 import { startEdgeKafkaRig, type EdgeKafkaRig } from '../integration/setup/edge-kafka-rig.ts';

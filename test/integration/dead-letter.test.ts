@@ -1,7 +1,7 @@
 import type { EachMessagePayload } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startConfiguredAggregator } from '../../core/aggregator/from-config.ts';
-import { addToPartial, emptyPartial, encodeEnvelope } from '../../core/algebra/index.ts';
+import { addToPartial, emptyPartial, encodeEnvelope } from '../../shared/algebra/index.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { createKafka } from '../../core/kafka/client.ts';
 import { ensurePipelineTopics } from '../../core/kafka/topics.ts';

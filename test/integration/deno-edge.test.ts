@@ -1,14 +1,14 @@
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeEnvelope, hllToRegisters, mergePartialInto, sketchToBins, emptyPartial, type PartialAggregate, type PartialEnvelope } from '../../core/algebra/index.ts';
+import { decodeEnvelope, hllToRegisters, mergePartialInto, sketchToBins, emptyPartial, type PartialAggregate, type PartialEnvelope } from '../../shared/algebra/index.ts';
 import { createGatewayApp } from '../../core/gateway/app.ts';
 import type { GatewayProducer } from '../../core/gateway/ports.ts';
 import { silentLogger } from '../../core/log.ts';
 import { parseEdgeConfig } from '../../edge/config.ts';
 import { createEdge, type Edge } from '../../edge/edge.ts';
 import { createGatewayClient, createGatewaySinks } from '../../edge/gateway-client.ts';
-import { createStaticSaltProvider, type SaltProvider } from '../../edge/salt-provider.ts';
+import { createStaticSaltProvider, type SaltProvider } from '../../shared/salts.ts';
 import { startDenoEdge, type DenoEdge } from './helpers/deno-edge.ts';
 import { waitFor } from './setup/kafka-test-env.ts';
 

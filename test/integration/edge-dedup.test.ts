@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeEnvelope, type PartialEnvelope } from '../../core/algebra/index.ts';
+import { decodeEnvelope, type PartialEnvelope } from '../../shared/algebra/index.ts';
 import { postBatch as postBatchAs, startEdgeProcess, trackEvents, type EdgeProcess } from './helpers/edge-process.ts';
 import { tempDedupDir } from './setup/dedup-dir.ts';
 import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';

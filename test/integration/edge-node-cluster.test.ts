@@ -1,7 +1,7 @@
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import { Agent } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeEnvelope, sourceOfSubSource, type PartialEnvelope } from '../../core/algebra/index.ts';
+import { decodeEnvelope, sourceOfSubSource, type PartialEnvelope } from '../../shared/algebra/index.ts';
 import { parseEdgeConfig } from '../../edge/config.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
 import { beacon } from './helpers/beacon.ts';

@@ -1,6 +1,6 @@
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeEnvelope, hllEstimate, type PartialEnvelope } from '../../core/algebra/index.ts';
+import { decodeEnvelope, hllEstimate, type PartialEnvelope } from '../../shared/algebra/index.ts';
 import { parseEdgeConfig } from '../../edge/config.ts';
 import type { RejectedRecord } from '../../edge/ports.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';

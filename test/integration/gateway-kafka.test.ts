@@ -1,6 +1,6 @@
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeEnvelope, emptyPartial, encodeEnvelope, addToPartial, hash64, sourceOfSubSource, type PartialEnvelope } from '../../core/algebra/index.ts';
+import { decodeEnvelope, emptyPartial, encodeEnvelope, addToPartial, hash64, sourceOfSubSource, type PartialEnvelope } from '../../shared/algebra/index.ts';
 import { startGateway, type RunningGateway } from '../../core/gateway/server.ts';
 import { silentLogger } from '../../core/log.ts';
 import { signGatewayRequest } from '../../schemas/gateway-signature.ts';

@@ -1,6 +1,6 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeEnvelope, hllEstimate, hllMerge, hllToRegisters, sourceOfSubSource, type PartialRow } from '../../core/algebra/index.ts';
+import { decodeEnvelope, hllEstimate, hllMerge, hllToRegisters, sourceOfSubSource, type PartialRow } from '../../shared/algebra/index.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { startGateway, type RunningGateway } from '../../core/gateway/server.ts';
 import { silentLogger } from '../../core/log.ts';
@@ -10,7 +10,7 @@ import { createEdge, type Edge } from '../../edge/edge.ts';
 import { createGatewayClient, createGatewaySinks } from '../../edge/gateway-client.ts';
 import { createGatewaySaltProvider } from '../../edge/gateway-salt-provider.ts';
 import { startNodeEdge, type RunningNodeEdge } from '../../edge/node/server.ts';
-import type { SaltLookup } from '../../edge/salt-provider.ts';
+import type { SaltLookup } from '../../shared/salts.ts';
 import { openTestClickHouse } from './helpers/aggregator-harness.ts';
 import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
 import { tempDedupDir } from './setup/dedup-dir.ts';

@@ -11,8 +11,8 @@ import {
   startLocalKafka,
   stopLocalKafka,
   type LocalKafkaOptions,
-} from '../../core/kafka/local-broker.ts';
-import { isPortFree } from '../../core/kafka/os-probes.ts';
+} from '../../tools/kafka-local/local-broker.ts';
+import { isPortFree } from '../../core/os-probes.ts';
 import { testKafkaBrokers, uniqueName, waitFor } from './setup/kafka-test-env.ts';
 
 const kafka = new Kafka({ clientId: 'kafka-broker-test', brokers: testKafkaBrokers(), logLevel: logLevel.WARN });

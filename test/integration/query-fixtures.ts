@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addToPartial, emptyPartial, hash64, hllEstimate, mergePartialInto, sketchQuantile, type PartialAggregate } from '../../core/algebra/index.ts';
+import { addToPartial, emptyPartial, hash64, hllEstimate, mergePartialInto, sketchQuantile, type PartialAggregate } from '../../shared/algebra/index.ts';
 import { dimsKeyOf, type DeltaRow, type Emission, type WindowStatus, type WindowStatusRow } from '../../core/aggregator/emission.ts';
 import { openClickHouse, type ClickHouse } from '../../core/clickhouse/client.ts';
 import { createEmissionWriter } from '../../core/clickhouse/emission-writer.ts';

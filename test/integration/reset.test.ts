@@ -2,9 +2,9 @@ import { existsSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { stopLocalKafka } from '../../core/kafka/local-broker.ts';
-import { KAFKA_VERSION, resolveLocalKafkaConfig } from '../../core/kafka/local-kafka-config.ts';
-import { isPortFree } from '../../core/kafka/os-probes.ts';
+import { stopLocalKafka } from '../../tools/kafka-local/local-broker.ts';
+import { KAFKA_VERSION, resolveLocalKafkaConfig } from '../../tools/kafka-local/local-kafka-config.ts';
+import { isPortFree } from '../../core/os-probes.ts';
 import { componentStatus, getHealth, spawnTributary, type TributaryProcess } from '../support/tributary-process.ts';
 import { waitFor } from './setup/kafka-test-env.ts';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addToPartial, emptyPartial, hash64 } from '../../core/algebra/index.ts';
+import { addToPartial, emptyPartial, hash64 } from '../../shared/algebra/index.ts';
 import type { Emission } from '../../core/aggregator/emission.ts';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { createEmissionWriter } from '../../core/clickhouse/emission-writer.ts';

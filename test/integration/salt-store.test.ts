@@ -2,7 +2,7 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClickHouse } from '../../core/clickhouse/client.ts';
 import { createClickHouseSaltProvider } from '../../core/salts/clickhouse-salt-provider.ts';
-import { createStaticSaltProvider } from '../../edge/salt-provider.ts';
+import { createStaticSaltProvider } from '../../shared/salts.ts';
 import { openTestClickHouse } from './helpers/aggregator-harness.ts';
 
 const DAY = 86_400_000;

@@ -1,6 +1,6 @@
 import { Analytics } from '@segment/analytics-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hllEstimate, hllMerge, type PartialEnvelope, type PartialRow } from '../../core/algebra/index.ts';
+import { hllEstimate, hllMerge, type PartialEnvelope, type PartialRow } from '../../shared/algebra/index.ts';
 import type { RunningNodeEdge } from '../../edge/node/server.ts';
 import { startEdgeKafkaRig, type EdgeKafkaRig } from './setup/edge-kafka-rig.ts';
 import { waitFor } from './setup/kafka-test-env.ts';

@@ -16,7 +16,7 @@ import {
   sketchQuantile,
   sketchToBins,
   type PartialAggregate,
-} from '../../core/algebra/index.ts';
+} from '../../shared/algebra/index.ts';
 import { rng } from '../support/prng.ts';
 
 // Proves ADR 0002: sketches built in JS stay mergeable inside ClickHouse. Partial rows built with

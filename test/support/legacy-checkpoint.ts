@@ -1,4 +1,4 @@
-import { encodeEnvelope } from '../../core/algebra/index.ts';
+import { encodeEnvelope } from '../../shared/algebra/index.ts';
 import type { Emission } from '../../core/aggregator/emission.ts';
 
 /**

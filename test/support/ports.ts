@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { isPortFree } from '../../core/kafka/os-probes.ts';
+import { isPortFree } from '../../core/os-probes.ts';
 
 /** A TCP port free on 127.0.0.1 right now (the OS picks it), for a process the test starts. */
 export async function freePort(): Promise<number> {

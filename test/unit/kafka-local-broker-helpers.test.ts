@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { coordinatorPartition, javaStringHashCode, keysCoveringPartitions } from '../../core/kafka/coordinator-partitions.ts';
-import { javaMajorVersion } from '../../core/kafka/kafka-jars.ts';
-import { KAFKA_VERSION, resolveLocalKafkaConfig } from '../../core/kafka/local-kafka-config.ts';
+import { coordinatorPartition, javaStringHashCode, keysCoveringPartitions } from '../../tools/kafka-local/coordinator-partitions.ts';
+import { javaMajorVersion } from '../../tools/kafka-local/kafka-jars.ts';
+import { KAFKA_VERSION, resolveLocalKafkaConfig } from '../../tools/kafka-local/local-kafka-config.ts';
 
 describe('coordinatorPartition (the broker formula: abs(hashCode) % partitions)', () => {
   it("matches Java's String.hashCode", () => {

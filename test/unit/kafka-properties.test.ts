@@ -5,7 +5,7 @@ import {
   plaintextPortOf,
   renderLog4jProperties,
   renderServerProperties,
-} from '../../core/kafka/kafka-properties.ts';
+} from '../../tools/kafka-local/kafka-properties.ts';
 
 describe('renderServerProperties', () => {
   const props = parseProperties(renderServerProperties({ port: 19092, controllerPort: 19093, logDir: '/data/kafka-logs' }));

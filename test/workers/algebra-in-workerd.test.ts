@@ -7,10 +7,10 @@ import {
   hash64,
   hllEstimate,
   type PartialEnvelope,
-} from '../../core/algebra/index.ts';
+} from '../../shared/algebra/index.ts';
 
-// core/algebra must run unchanged inside workerd: no node:* imports, no run-time codegen.
-describe('core/algebra inside workerd', () => {
+// shared/algebra must run unchanged inside workerd: no node:* imports, no run-time codegen.
+describe('shared/algebra inside workerd', () => {
   it('aggregates, encodes and decodes an envelope', () => {
     const partial = emptyPartial();
     for (let i = 0; i < 500; i++) addToPartial(partial, { user: hash64(`user-${i % 100}`), value: i });

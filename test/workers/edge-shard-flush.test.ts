@@ -1,6 +1,6 @@
 import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { hllEstimate, type PartialEnvelope } from '../../core/algebra/index.ts';
+import { hllEstimate, type PartialEnvelope } from '../../shared/algebra/index.ts';
 import { shardIndex } from '../../edge/worker/shard-routing.ts';
 import { EDGE_ID, SHARDS, allStats, drainShards, fakeGateway, post, shardStub, track, worker } from './helpers.ts';
 

@@ -1,9 +1,9 @@
 import { createExecutionContext, runDurableObjectAlarm, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createHll, decodeEnvelope, hash64FromHex, hllAdd, hllToRegisters, type PartialRow } from '../../core/algebra/index.ts';
+import { createHll, decodeEnvelope, hash64FromHex, hllAdd, hllToRegisters, type PartialRow } from '../../shared/algebra/index.ts';
 import { DEV_PSEUDONYM_SALT } from '../../edge/config.ts';
-import { createStaticSaltProvider } from '../../edge/salt-provider.ts';
+import { createStaticSaltProvider } from '../../shared/salts.ts';
 import worker from '../../edge/worker/index.ts';
 import { saltRequestBody, verifyGatewayRequest } from '../../schemas/gateway-signature.ts';
 import { EDGE_ID, SHARDS, SIGNING_KEY, drainShards, shardStub } from './helpers.ts';

@@ -2,7 +2,7 @@
 import { runDurableObjectAlarm } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
 import { vi } from 'vitest';
-import { decodeEnvelope, type PartialEnvelope } from '../../core/algebra/index.ts';
+import { decodeEnvelope, type PartialEnvelope } from '../../shared/algebra/index.ts';
 import type { EdgeShard } from '../../edge/worker/index.ts';
 import type { ShardStats } from '../../edge/worker/shard-protocol.ts';
 import { verifyGatewayRequest, type GatewayKind } from '../../schemas/gateway-signature.ts';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { redactRejectedRecord } from '../../edge/pipeline/redact.ts';
-import { scrubText } from '../../edge/pipeline/scrub.ts';
+import { redactRejectedRecord } from '../../shared/privacy/redact.ts';
+import { scrubText } from '../../shared/privacy/scrub.ts';
 
 // The scrubber (and libphonenumber-js with its metadata) must run unchanged inside workerd.
-describe('edge/pipeline/scrub inside workerd', () => {
+describe('shared/privacy/scrub inside workerd', () => {
   it('replaces card numbers, obfuscated e-mails, bare phone numbers and secrets, keeps UUIDs', () => {
     expect(scrubText('Paid 4111 1111 1111 1111')).toBe('Paid [card]');
     expect(scrubText('dave(at)example.com ålice@exämple.com')).toBe('[email] [email]');

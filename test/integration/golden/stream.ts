@@ -1,4 +1,4 @@
-import { addToPartial, emptyPartial, encodeEnvelope, hash64, windowStart, type PartialRow } from '../../../core/algebra/index.ts';
+import { addToPartial, emptyPartial, encodeEnvelope, hash64, windowStart, type PartialRow } from '../../../shared/algebra/index.ts';
 import { rng } from '../../support/prng.ts';
 
 /** One raw event as the oracle sees it: what ClickHouse recounts from scratch. */

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { addToPartial, emptyPartial, encodeEnvelope, hash64 } from '../../../core/algebra/index.ts';
+import { addToPartial, emptyPartial, encodeEnvelope, hash64 } from '../../../shared/algebra/index.ts';
 import type { RunningAggregator } from '../../../core/aggregator/kafka-runner.ts';
 import { openClickHouse, type ClickHouse } from '../../../core/clickhouse/client.ts';
 import { migrate } from '../../../core/clickhouse/migrate.ts';

@@ -2,8 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { startLocalKafka, stopLocalKafka, type LocalKafkaOptions } from '../../../core/kafka/local-broker.ts';
-import { resolveLocalKafkaConfig } from '../../../core/kafka/local-kafka-config.ts';
+import { startLocalKafka, stopLocalKafka, type LocalKafkaOptions } from '../../../tools/kafka-local/local-broker.ts';
+import { resolveLocalKafkaConfig } from '../../../tools/kafka-local/local-kafka-config.ts';
 import { freePortPair } from '../../support/ports.ts';
 
 /**

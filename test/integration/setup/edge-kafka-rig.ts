@@ -1,5 +1,5 @@
 import { Kafka, logLevel } from 'kafkajs';
-import { decodeEnvelope, type PartialEnvelope } from '../../../core/algebra/index.ts';
+import { decodeEnvelope, type PartialEnvelope } from '../../../shared/algebra/index.ts';
 import { parseEdgeConfig } from '../../../edge/config.ts';
 import { startNodeEdge, type RunningNodeEdge } from '../../../edge/node/server.ts';
 import { testKafkaBrokers, uniqueName } from './kafka-test-env.ts';

@@ -2,7 +2,7 @@
  * vitest globalSetup of the `integration` project: one Kafka broker for the whole run.
  *
  * - `KAFKA_BROKERS` set: tests use that broker; nothing is started or stopped.
- * - otherwise: a local broker (core/kafka/local-broker.ts) on the test-only data dir
+ * - otherwise: a local broker (tools/kafka-local/local-broker.ts) on the test-only data dir
  *   `<cacheDir>/kafka-data-test`, port 19092, clear of a running `tributary start` on 9092 (or `TRIBUTARY_TEST_KAFKA_PORT`; the controller
  *   takes port + 1). Several runs on one machine (two terminals, watch mode, several engineers
  *   sharing a checkout) share that broker: each run holds a lease, the first run wipes the
@@ -18,10 +18,10 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { withFileLock } from '../../../core/kafka/file-lock.ts';
-import { startLocalKafka, stopLocalKafka } from '../../../core/kafka/local-broker.ts';
-import { resolveLocalKafkaConfig, type LocalKafkaOptions } from '../../../core/kafka/local-kafka-config.ts';
-import { isProcessAlive } from '../../../core/kafka/os-probes.ts';
+import { withFileLock } from '../../../tools/kafka-local/file-lock.ts';
+import { startLocalKafka, stopLocalKafka } from '../../../tools/kafka-local/local-broker.ts';
+import { resolveLocalKafkaConfig, type LocalKafkaOptions } from '../../../tools/kafka-local/local-kafka-config.ts';
+import { isProcessAlive } from '../../../core/os-probes.ts';
 
 /** What the setup started, for tests of the local broker itself; `null` with an external broker. */
 export interface TestLocalKafka {

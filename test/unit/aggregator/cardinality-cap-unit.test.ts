@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { addToPartial, createCardinalityCap, emptyPartial, OTHER, type PartialEnvelope, type PartialRow } from '../../../core/algebra/index.ts';
+import { addToPartial, createCardinalityCap, emptyPartial, OTHER, type PartialEnvelope, type PartialRow } from '../../../shared/algebra/index.ts';
 import { createPartitionAggregator, type AggregatorSettings, type PartitionAggregator } from '../../../core/aggregator/partition-aggregator.ts';
 import type { DeltaRow } from '../../../core/aggregator/emission.ts';
 

@@ -1,5 +1,5 @@
 import type { Admin, Consumer } from 'kafkajs';
-import { addToPartial, emptyPartial, encodeEnvelope, hash64 } from '../../../core/algebra/index.ts';
+import { addToPartial, emptyPartial, encodeEnvelope, hash64 } from '../../../shared/algebra/index.ts';
 import type { Checkpoint, CheckpointStore } from '../../../core/aggregator/checkpoint.ts';
 import type { EncodedEmission, Emission } from '../../../core/aggregator/emission.ts';
 import { createEpochCommitter, type AggregatorHooks, type EpochCommitter, type EpochCommitterOptions } from '../../../core/aggregator/epoch-committer.ts';

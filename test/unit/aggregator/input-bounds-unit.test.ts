@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeInput } from '../../../core/aggregator/input.ts';
-import { addToPartial, emptyPartial, encodeEnvelope, hash64, type PartialAggregate, type PartialRow } from '../../../core/algebra/index.ts';
+import { addToPartial, emptyPartial, encodeEnvelope, hash64, type PartialAggregate, type PartialRow } from '../../../shared/algebra/index.ts';
 import { Incarnation, T0, World } from './epoch-world.ts';
 
 // Finding 7 of issue #10, the aggregator side: an envelope that did not come through an edge's

@@ -9,7 +9,7 @@ import {
   partialsEqual,
   type PartialEnvelope,
   type PartialRow,
-} from '../../../core/algebra/index.ts';
+} from '../../../shared/algebra/index.ts';
 import { createPartitionAggregator } from '../../../core/aggregator/partition-aggregator.ts';
 import { decodeInserts, decodeLegacyEmission, encodeInserts } from '../../../core/aggregator/checkpoint.ts';
 import { encodeLegacyEmission } from '../../support/legacy-checkpoint.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addToPartial, cellPartition, decodeEnvelope, emptyPartial, encodeEnvelope, hash64, sourceOfSubSource, splitEnvelopeByCell, type PartialEnvelope, type PartialRow } from '../../../core/algebra/index.ts';
+import { addToPartial, cellPartition, decodeEnvelope, emptyPartial, encodeEnvelope, hash64, sourceOfSubSource, splitEnvelopeByCell, type PartialEnvelope, type PartialRow } from '../../../shared/algebra/index.ts';
 import { rng } from '../../support/prng.ts';
 
 function row(site: string, event: string, path: string, windowStartMs: number, user: string): PartialRow {

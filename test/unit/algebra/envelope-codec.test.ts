@@ -15,7 +15,7 @@ import {
   type PartialAggregate,
   type PartialEnvelope,
   type PartialRow,
-} from '../../../core/algebra/index.ts';
+} from '../../../shared/algebra/index.ts';
 
 // ------------------------------------------------------------------ arbitraries
 

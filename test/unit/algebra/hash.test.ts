@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { hash64, hash64FromHex } from '../../../core/algebra/index.ts';
-import { murmur3x2 } from '../../../core/algebra/hash.ts';
+import { hash64, hash64FromHex } from '../../../shared/algebra/index.ts';
+import { murmur3x2 } from '../../../shared/algebra/hash.ts';
 
 describe('murmur3x2', () => {
   // Published MurmurHash3 x86_32 vectors: both lanes are plain MurmurHash3 with their seed.

@@ -14,7 +14,7 @@ import {
   hllMergeInto,
   hllToRegisters,
   type HyperLogLog,
-} from '../../../core/algebra/index.ts';
+} from '../../../shared/algebra/index.ts';
 
 function hllOf(keys: Iterable<string>): HyperLogLog {
   const h = createHll();

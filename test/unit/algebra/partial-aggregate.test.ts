@@ -14,7 +14,7 @@ import {
   sketchToBins,
   type Hash64,
   type PartialAggregate,
-} from '../../../core/algebra/index.ts';
+} from '../../../shared/algebra/index.ts';
 
 interface TestEvent {
   user?: Hash64;

@@ -19,7 +19,7 @@ import {
   sketchQuantile,
   sketchToBins,
   type QuantileSketch,
-} from '../../../core/algebra/index.ts';
+} from '../../../shared/algebra/index.ts';
 import { rng } from '../../support/prng.ts';
 
 

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { createWatermarkTracker, type WatermarkSnapshot } from '../../../core/algebra/index.ts';
+import { createWatermarkTracker, type WatermarkSnapshot } from '../../../shared/algebra/index.ts';
 
 const IDLE = 60_000;
 

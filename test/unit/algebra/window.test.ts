@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { isWindowFinal, windowEnd, windowStart } from '../../../core/algebra/index.ts';
+import { isWindowFinal, windowEnd, windowStart } from '../../../shared/algebra/index.ts';
 
 const MINUTE = 60_000;
 

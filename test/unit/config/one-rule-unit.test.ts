@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCoreConfig } from '../../../core/config/core-config.ts';
-import { resolveLocalKafkaConfig } from '../../../core/kafka/local-kafka-config.ts';
+import { resolveLocalKafkaConfig } from '../../../tools/kafka-local/local-kafka-config.ts';
 import { parseEdgeConfig } from '../../../edge/config.ts';
 import { parseGatewayClientConfig } from '../../../edge/gateway-config.ts';
 import { parseSaltSource } from '../../../edge/salt-source.ts';

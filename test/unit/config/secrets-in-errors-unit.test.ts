@@ -3,7 +3,7 @@ import { parseCoreConfig } from '../../../core/config/core-config.ts';
 import { redactSecrets, secretValues } from '../../../core/config/secrets.ts';
 import { parseEdgeConfig } from '../../../edge/config.ts';
 import { parseGatewayClientConfig } from '../../../edge/gateway-config.ts';
-import { urlForMessage } from '../../../edge/secret-text.ts';
+import { urlForMessage } from '../../../shared/secret-text.ts';
 import { parseWorkerConfig } from '../../../edge/worker/worker-config.ts';
 
 // Every secret below carries MARK; a configuration error may name the variable and the entry's

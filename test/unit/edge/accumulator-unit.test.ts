@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hash64FromHex, hllEstimate } from '../../../core/algebra/index.ts';
+import { hash64FromHex, hllEstimate } from '../../../shared/algebra/index.ts';
 import { createAccumulator, OTHER, type Accumulator, type AccumulatorEvent } from '../../../edge/accumulator.ts';
 import { makeEdge, send, sentRows, T0, track } from './helpers.ts';
 

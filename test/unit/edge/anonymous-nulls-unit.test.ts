@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hllEstimate, hllMerge } from '../../../core/algebra/index.ts';
+import { hllEstimate, hllMerge } from '../../../shared/algebra/index.ts';
 import { INGEST_ENDPOINTS } from '../../../edge/http-ingest.ts';
 import { answered, json, makeEdge, postInit, sentRows, T0 } from './helpers.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hllEstimate } from '../../../core/algebra/index.ts';
+import { hllEstimate } from '../../../shared/algebra/index.ts';
 import { json, makeEdge, send, sentRows, T0, track } from './helpers.ts';
 
 const MIN = 60_000;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEV_PSEUDONYM_SALT, parseEdgeConfig } from '../../../edge/config.ts';
-import { createStaticSaltProvider } from '../../../edge/salt-provider.ts';
+import { createStaticSaltProvider } from '../../../shared/salts.ts';
 
 const PROD = { TRIBUTARY_WRITE_KEYS: 'wk_demo:demo-site,wk_x:site-x', PSEUDONYM_SALT: 'a-very-secret-salt-value' };
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createBoundedCache } from '../../../edge/pipeline/bounded-cache.ts';
+import { createBoundedCache } from '../../../shared/bounded-cache.ts';
 import { trustedHeaderCountry } from '../../../edge/country.ts';
 import { createEnrichStep, eventName } from '../../../edge/pipeline/dimensions.ts';
-import { createPathNormalizer, type PageLocation } from '../../../edge/pipeline/path.ts';
+import { createPathNormalizer, type PageLocation } from '../../../shared/privacy/path.ts';
 import { createReferrerStep } from '../../../edge/pipeline/referrer.ts';
-import { scrubText } from '../../../edge/pipeline/scrub.ts';
+import { scrubText } from '../../../shared/privacy/scrub.ts';
 import { drop, ok } from '../../../edge/pipeline/step-result.ts';
 import { createUserAgentParser } from '../../../edge/pipeline/user-agent.ts';
 import { workersCountry } from '../../../edge/worker/country.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { createGatewayApp } from '../../../core/gateway/app.ts';
 import { silentLogger } from '../../../core/log.ts';
 import { createGatewaySaltProvider, type GatewaySaltProviderOptions } from '../../../edge/gateway-salt-provider.ts';
-import { saltUsableUntil, type SaltLookup, type SaltProvider } from '../../../edge/salt-provider.ts';
+import { saltUsableUntil, type SaltLookup, type SaltProvider } from '../../../shared/salts.ts';
 
 // The edge's gateway salt provider against the real gateway app (in-process, through an injected
 // fetch) backed by a fake store, and against hand-made failures; one injected clock for both.

@@ -1,10 +1,10 @@
 /** Shared fixtures of the edge unit tests: config, in-memory sinks of our own ports, a manual clock. */
 import { gzipSync } from 'node:zlib';
-import { decodeEnvelope, type PartialEnvelope } from '../../../core/algebra/index.ts';
+import { decodeEnvelope, type PartialEnvelope } from '../../../shared/algebra/index.ts';
 import { parseEdgeConfig, type EdgeConfig } from '../../../edge/config.ts';
 import { createEdge, type Edge } from '../../../edge/edge.ts';
 import type { PartialSink, RejectedRecord, RejectedSink } from '../../../edge/ports.ts';
-import type { SaltProvider } from '../../../edge/salt-provider.ts';
+import type { SaltProvider } from '../../../shared/salts.ts';
 import type { Deduplicator } from '../../../edge/pipeline/dedup.ts';
 
 export const T0 = Date.parse('2024-05-01T12:00:00.000Z');

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { isValidPhoneNumber } from 'libphonenumber-js/min';
 import { describe, expect, it } from 'vitest';
-import { redactRejectedRecord } from '../../../edge/pipeline/redact.ts';
+import { redactRejectedRecord } from '../../../shared/privacy/redact.ts';
 import { makeEdge, send, T0 } from './helpers.ts';
 
 interface Sample {

@@ -9,8 +9,8 @@ import { createGatewayApp } from '../../../core/gateway/app.ts';
 import type { GatewayProducer } from '../../../core/gateway/ports.ts';
 import { silentLogger } from '../../../core/log.ts';
 import { parseEdgeConfig } from '../../../edge/config.ts';
-import { redactRejectedRecord } from '../../../edge/pipeline/redact.ts';
-import { createScrubber, parsePathSecretPatterns, scrubText } from '../../../edge/pipeline/scrub.ts';
+import { redactRejectedRecord } from '../../../shared/privacy/redact.ts';
+import { createScrubber, parsePathSecretPatterns, scrubText } from '../../../shared/privacy/scrub.ts';
 import { signGatewayRequest } from '../../../schemas/gateway-signature.ts';
 import { makeEdge, send, sentRows, T0, track } from './helpers.ts';
 

@@ -3,7 +3,7 @@
  * (pseudonym resolution), then commit, where dedup and accumulate run in one synchronous turn.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { hash64FromHex } from '../../../core/algebra/index.ts';
+import { hash64FromHex } from '../../../shared/algebra/index.ts';
 import type { Accumulator, AccumulatorEvent } from '../../../edge/accumulator.ts';
 import { createIngest, createIngestState, type IngestState } from '../../../edge/ingest.ts';
 import type { Deduplicator } from '../../../edge/pipeline/dedup.ts';
@@ -12,7 +12,7 @@ import type { PseudonymResult, Pseudonymizer } from '../../../edge/pipeline/pseu
 import { ok, reject, type Drop, type StepResult } from '../../../edge/pipeline/step-result.ts';
 import type { RequestEvents } from '../../../edge/request-events.ts';
 import { fakeFlusher } from '../../support/fake-flusher.ts';
-import { createStaticSaltProvider } from '../../../edge/salt-provider.ts';
+import { createStaticSaltProvider } from '../../../shared/salts.ts';
 import type { SegmentEvent } from '../../../schemas/validators.ts';
 import { T0, testConfig } from './helpers.ts';
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createMemoryDeduplicator } from '../../../edge/pipeline/dedup.ts';
 import { createEnrichStep, eventName, normalizeCountry, normalizePath, numericValue } from '../../../edge/pipeline/dimensions.ts';
 import { createEventTimeStep, parseTime } from '../../../edge/pipeline/event-time.ts';
-import { redactEvent } from '../../../edge/pipeline/redact.ts';
+import { redactEvent } from '../../../shared/privacy/redact.ts';
 import { ok } from '../../../edge/pipeline/step-result.ts';
 import type { SegmentEvent } from '../../../schemas/validators.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hllEstimate } from '../../../core/algebra/index.ts';
+import { hllEstimate } from '../../../shared/algebra/index.ts';
 import { makeEdge, postInit, send, sentRows, T0, type TestEdge } from './helpers.ts';
 
 const USER_ID = 'user-7c1f-alice';

@@ -1,9 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { hllEstimate, hllMerge } from '../../../core/algebra/index.ts';
+import { hllEstimate, hllMerge } from '../../../shared/algebra/index.ts';
 import { createPseudonymizer } from '../../../edge/pipeline/pseudonymize.ts';
 import { nodeHmac } from '../../../edge/node/hmac.ts';
-import { createStaticSaltProvider, saltEpoch, webCryptoHmac, type SaltLookup, type SaltProvider } from '../../../edge/salt-provider.ts';
+import { createStaticSaltProvider, saltEpoch, webCryptoHmac, type SaltLookup, type SaltProvider } from '../../../shared/salts.ts';
 import { json, makeEdge, postInit, send, sentRows, T0, track } from './helpers.ts';
 
 const DAY = 86_400_000;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEnvelope, emptyPartial, type PartialRow } from '../../../core/algebra/index.ts';
+import { decodeEnvelope, emptyPartial, type PartialRow } from '../../../shared/algebra/index.ts';
 import { parseGatewayClientConfig } from '../../../edge/gateway-config.ts';
 import { sealEnvelopes } from '../../../edge/worker/seal.ts';
 import { shardIndex } from '../../../edge/worker/shard-routing.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptyPartial, encodeEnvelope, type PartialEnvelope } from '../../../core/algebra/index.ts';
+import { emptyPartial, encodeEnvelope, type PartialEnvelope } from '../../../shared/algebra/index.ts';
 import { parseCoreConfig } from '../../../core/config/core-config.ts';
 import { createGatewayApp, SEQUENCE_MAX_LEAD_MS } from '../../../core/gateway/app.ts';
 import { createNonceCache } from '../../../core/gateway/nonce-cache.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEnvelope, emptyPartial, encodeEnvelope, type PartialEnvelope } from '../../../core/algebra/index.ts';
+import { decodeEnvelope, emptyPartial, encodeEnvelope, type PartialEnvelope } from '../../../shared/algebra/index.ts';
 import { createGatewayApp } from '../../../core/gateway/app.ts';
 import type { GatewayProducer } from '../../../core/gateway/ports.ts';
 import { silentLogger } from '../../../core/log.ts';

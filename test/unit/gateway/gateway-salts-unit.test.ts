@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createGatewayApp } from '../../../core/gateway/app.ts';
 import type { Logger } from '../../../core/log.ts';
-import type { SaltLookup, SaltProvider } from '../../../edge/salt-provider.ts';
+import type { SaltLookup, SaltProvider } from '../../../shared/salts.ts';
 import { saltRequestBody, signGatewayRequest, type GatewayKind } from '../../../schemas/gateway-signature.ts';
 
 // GET /v1/salts/{epoch} of the gateway app, in-process, with a fake salt store.

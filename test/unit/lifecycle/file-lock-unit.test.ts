@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { withFileLock } from '../../../core/kafka/file-lock.ts';
+import { withFileLock } from '../../../tools/kafka-local/file-lock.ts';
 
 describe('withFileLock', () => {
   it('creates the lock file\'s folder when it does not exist yet (a fresh machine without ~/.cache/tributary, issue #11)', async () => {

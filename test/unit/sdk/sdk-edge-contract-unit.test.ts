@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { hllEstimate } from '../../../core/algebra/index.ts';
+import { hllEstimate } from '../../../shared/algebra/index.ts';
 import { json, makeEdge, sentRows, T0 } from '../edge/helpers.ts';
 import { installFakeBrowser, loadSdk, settle, type FakeBrowser } from './fake-browser.ts';
 

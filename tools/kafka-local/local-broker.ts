@@ -16,7 +16,7 @@ import { assertJavaAvailable, fetchKafkaJars } from './kafka-jars.ts';
 import { clusterIdFromBytes, plaintextPortOf, renderLog4jProperties, renderServerProperties } from './kafka-properties.ts';
 import { resolveLocalKafkaConfig, type LocalKafkaConfig, type LocalKafkaOptions } from './local-kafka-config.ts';
 import { LocalKafkaError, USE_EXISTING_BROKER_HINT } from './local-kafka-error.ts';
-import { isBrokerProcess, isPortAccepting, isPortFree, isProcessAlive, runCommand, tailFile } from './os-probes.ts';
+import { isBrokerProcess, isPortAccepting, isPortFree, isProcessAlive, runCommand, tailFile } from '../../core/os-probes.ts';
 import { sleep } from '../../shared/time.ts';
 import { withFileLock } from './file-lock.ts';
 

@@ -1,4 +1,4 @@
-import { createBoundedCache } from './bounded-cache.ts';
+import { createBoundedCache } from '../bounded-cache.ts';
 import { scrubText, type Scrub } from './scrub.ts';
 
 /** Value recorded for a configured dimension the event does not carry. */

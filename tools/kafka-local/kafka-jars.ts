@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync }
 import { dirname, join } from 'node:path';
 import { KAFKA_VERSION, resolveLocalKafkaConfig, type LocalKafkaConfig, type LocalKafkaOptions } from './local-kafka-config.ts';
 import { LocalKafkaError, USE_EXISTING_BROKER_HINT } from './local-kafka-error.ts';
-import { runCommand } from './os-probes.ts';
+import { runCommand } from '../../core/os-probes.ts';
 
 export interface FetchKafkaJarsResult {
   libDir: string;

@@ -1,5 +1,6 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/min';
-import { createBoundedCache } from './bounded-cache.ts';
+import { createBoundedCache } from '../bounded-cache.ts';
+import { readTrimmed, type Env } from '../config/index.ts';
 
 /**
  * Free-text scrubbing (ARCHITECTURE §3.6, docs/EDGE.md "What is scrubbed"). Every string that leaves
@@ -75,6 +76,14 @@ export function parsePathSecretPatterns(raw: string | undefined): { ok: true; pa
     });
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, patterns: { after, segments, randomTokens, source } };
+}
+
+/** `PATH_SECRET_PATTERNS` as the edges and the gateway read it: the text, or the default after an error (added to `errors`). */
+export function readPathSecretPatterns(env: Env, errors: string[]): string {
+  const r = parsePathSecretPatterns(readTrimmed(env, 'PATH_SECRET_PATTERNS'));
+  if (r.ok) return r.patterns.source;
+  errors.push(...r.errors);
+  return DEFAULT_PATH_SECRET_PATTERNS;
 }
 
 

@@ -62,7 +62,7 @@ export function renderServerProperties(input: ServerPropertiesInput): string {
     ['log.retention.check.interval.ms', 300_000],
   ];
   const lines = entries.map(([key, value]) => `${key}=${escapePropertyValue(String(value))}`);
-  return ['# Written by tributary (core/kafka/local-broker.ts); rewritten on every start.', ...lines, ''].join('\n');
+  return ['# Written by tributary (tools/kafka-local/local-broker.ts); rewritten on every start.', ...lines, ''].join('\n');
 }
 
 /**

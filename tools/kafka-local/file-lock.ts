@@ -2,7 +2,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 
 import { dirname } from 'node:path';
 import { LocalKafkaError } from './local-kafka-error.ts';
 import { sleep } from '../../shared/time.ts';
-import { isProcessAlive } from './os-probes.ts';
+import { isProcessAlive } from '../../core/os-probes.ts';
 
 /**
  * Runs `body` holding an exclusive lock file, across processes. Starts of one data dir go

@@ -1,5 +1,5 @@
 import type { FieldError } from '../../schemas/validators.ts';
-import type { RejectedRecord } from '../ports.ts';
+import type { RejectedRecord } from '../../schemas/rejected-record.ts';
 import { createPathNormalizer, UNKNOWN } from './path.ts';
 import { scrubText, type Scrub } from './scrub.ts';
 
