@@ -6,6 +6,7 @@ import type { PartialsMessage } from '../../../core/kafka/partials-router.ts';
 import { openDedupStore, type DedupStore } from '../../../edge/node/dedup-store.ts';
 import { createFlushJournal, type FlushJournal } from '../../../edge/node/flush-journal.ts';
 import type { PartialRecords } from '../../../core/kafka/pipeline-producer.ts';
+import type { RejectedRecord } from '../../../schemas/rejected-record.ts';
 import type { PipelineSink } from '../../../shared/ports/pipeline-sink.ts';
 
 // The flush journal (ADR 0010, "The flush journal"): a process that dies after Kafka stored its
@@ -25,6 +26,7 @@ class Crash extends Error {}
 
 interface FakeKafka {
   log: PartialsMessage[];
+  rejected: RejectedRecord[];
   down: boolean;
 }
 
@@ -54,8 +56,10 @@ function records(kafka: FakeKafka, sends: { n: number }): PipelineSink & Partial
     routePartials,
     sendPartialRecords,
     sendPartials: (m) => sendPartialRecords(routePartials(m)),
-    sendRejected: async () => {
-      throw new Error('no rejected records in these tests');
+    async sendRejected(records) {
+      await Promise.resolve();
+      if (kafka.down) throw new Error('broker unreachable');
+      kafka.rejected.push(...records);
     },
   };
 }
@@ -77,7 +81,7 @@ function world() {
   const dir = mkdtempSync(join(tmpdir(), 'flush-journal-'));
   dirs.push(dir);
   const dead = new Set<number>();
-  const kafka: FakeKafka = { log: [], down: false };
+  const kafka: FakeKafka = { log: [], rejected: [], down: false };
   function proc(pid: number): Proc {
     const orphanCalls = { n: 0 };
     const store = openDedupStore({ dir, windowMs: 3_600_000, process: { pid, start: pid * 10 }, processAlive: (p, start) => !dead.has(p) && start === p * 10, orphanJournalFound: () => void orphanCalls.n++ });
@@ -304,5 +308,17 @@ describe('flush journal: a dead edge process\'s flush in Kafka is counted once',
     await a.journal.sink.sendPartials({ key: 'src-1', value: bytes });
     expect(w.kafka.log).toHaveLength(1);
     expect(a.store.journal.orphans()).toEqual([]);
+  });
+
+  it('passes rejected records straight to Kafka, failing as Kafka fails, with nothing journaled', async () => {
+    const w = world();
+    const a = w.proc(1);
+    const record: RejectedRecord = { site: 'site', received_at: '2026-12-06T00:00:00.000Z', index: 0, message_id: null, errors: [], event: {} };
+    w.kafka.down = true;
+    await expect(a.journal.sink.sendRejected([record])).rejects.toThrow('broker unreachable');
+    w.kafka.down = false;
+    await a.journal.sink.sendRejected([record]);
+    expect(w.kafka.rejected).toEqual([record]);
+    expect(w.kafka.log).toHaveLength(0);
   });
 });
