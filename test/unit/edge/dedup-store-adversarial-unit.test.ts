@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -351,5 +351,32 @@ describe('owners that are gone: closed stores, reused pids, recoverers', () => {
     expect(c.accept(['e'])).toBe('ok');
     await c.flush();
     expect(w.counted()).toEqual({ e: 1 });
+  });
+});
+
+describe('the database file', () => {
+  it('keeps the write-ahead log bounded while several processes write in turn', () => {
+    const w = world();
+    const procs = [w.store(101), w.store(202), w.store(303)];
+    for (let round = 0; round < 30; round++) {
+      for (const [i, s] of procs.entries()) {
+        const ids = Array.from({ length: 100 }, (_, j) => `r${round}-p${i}-${j}`);
+        expect(s.claim('s', ids)).toEqual({ kind: 'ok', duplicate: ids.map(() => false) });
+        flushAcknowledged(s);
+      }
+    }
+    // Each commit writes a few dozen pages; checkpoints every 1,000 pages let the log start over.
+    // Without them it holds every commit (about 20 MB here).
+    expect(statSync(join(w.dir, `${DEDUP_FILE}-wal`)).size).toBeLessThan(8 * 1024 * 1024);
+    expect(procs[0]?.claim('s', ['r0-p1-0', 'r29-p2-99'])).toEqual(ok(true, true));
+  });
+
+  it('refuses a file that is not a store, with SQLite\'s reason, and leaves it as it was', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dedup-adversarial-'));
+    dirs.push(dir);
+    const foreign = Buffer.from('not a database: somebody else\'s file\n'.repeat(200));
+    writeFileSync(join(dir, DEDUP_FILE), foreign);
+    expect(() => openDedupStore({ dir, windowMs: W })).toThrow(/file is not a database/);
+    expect(readFileSync(join(dir, DEDUP_FILE)).equals(foreign)).toBe(true);
   });
 });
