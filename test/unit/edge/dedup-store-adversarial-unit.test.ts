@@ -1,6 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DatabaseSync, type DatabaseSyncInstance } from '@photostructure/sqlite';
 import type { PartialsMessage } from '../../../core/kafka/partials-router.ts';
@@ -332,6 +334,26 @@ describe('owners that are gone: closed stores, reused pids, recoverers', () => {
     expect(b.claim('site', ['m'])).toEqual(ok(true));
   });
 
+  it('a retry counted over a dead owner\'s mark is then held by its new owner, in the current generation and the previous one', () => {
+    const w = world();
+    const d = w.store(1);
+    const b = w.store(2);
+    const c = w.store(3);
+    expect(d.claim('s', ['cur'])).toEqual(ok(false));
+    w.clock.ms += W;
+    c.maintain();
+    expect(d.claim('s', ['prev'])).toEqual(ok(false)); // both only in d's memory when it dies
+    w.clock.ms += W / 2;
+    w.dead.add(1);
+    // 'cur' lies in the previous generation, 'prev' in the current one: b counts both.
+    expect(b.claim('s', ['cur', 'prev'])).toEqual(ok(false, false));
+    // The marks are b's now: another process waits for b's flush instead of counting them again.
+    expect(c.claim('s', ['cur'])).toEqual({ kind: 'busy' });
+    expect(c.claim('s', ['prev'])).toEqual({ kind: 'busy' });
+    flushAcknowledged(b);
+    expect(c.claim('s', ['cur', 'prev'])).toEqual(ok(true, true));
+  });
+
   it('a recoverer whose pid now runs another process is taken over', async () => {
     const w = world();
     const a = w.proc(1);
@@ -378,5 +400,37 @@ describe('the database file', () => {
     writeFileSync(join(dir, DEDUP_FILE), foreign);
     expect(() => openDedupStore({ dir, windowMs: W })).toThrow(/file is not a database/);
     expect(readFileSync(join(dir, DEDUP_FILE)).equals(foreign)).toBe(true);
+  });
+});
+
+describe('waiting for another process\'s lock', () => {
+  it('a claim that finds the lock taken waits for it (its own polling) and then decides', async () => {
+    const w = world();
+    const a = w.store(101, { busyTimeoutMs: 10_000 });
+    // Another process (a thread with its own connection) holds the write lock for a while.
+    const state = new Int32Array(new SharedArrayBuffer(4));
+    const holder = new Worker(
+      `const { workerData } = require('node:worker_threads');
+      const { DatabaseSync } = require(workerData.sqlite);
+      const db = new DatabaseSync(workerData.path);
+      db.exec('PRAGMA busy_timeout = 1000');
+      db.exec('BEGIN IMMEDIATE');
+      Atomics.store(workerData.state, 0, 1);
+      Atomics.notify(workerData.state, 0);
+      Atomics.wait(workerData.state, 0, 1, 150);
+      db.exec('ROLLBACK');
+      Atomics.store(workerData.state, 0, 2);
+      db.close();`,
+      { eval: true, workerData: { sqlite: createRequire(import.meta.url).resolve('@photostructure/sqlite'), path: join(w.dir, DEDUP_FILE), state } },
+    );
+    const exited = new Promise((resolve) => holder.once('exit', resolve));
+    expect(Atomics.wait(state, 0, 0, 10_000)).not.toBe('timed-out');
+    expect(Atomics.load(state, 0)).toBe(1);
+    expect(a.claim('s', ['m'])).toEqual(ok(false));
+    // The claim went through only once the holder had let go.
+    expect(Atomics.load(state, 0)).toBe(2);
+    await exited;
+    flushAcknowledged(a);
+    expect(w.store(202).claim('s', ['m'])).toEqual(ok(true));
   });
 });
