@@ -80,7 +80,15 @@ export function createFlushJournal(o: {
   const pending = new Map<Uint8Array, Pending>();
   let recovering: Promise<number> | undefined;
 
-  function write(entries: Pending[]): void {
+  /**
+   * Journals every entry not journaled yet, in one transaction: never a later envelope while an
+   * earlier one is missing. Recovery re-sends a dead owner's journal and then commits its marks
+   * up to the highest drain in it, so a gap (an earlier envelope never journaled, hence never
+   * sent) would commit events that never reached Kafka: their retries would be dropped.
+   */
+  function writeUnjournaled(): void {
+    const entries = [...pending.values()].filter((e) => !e.journaled).sort((x, y) => x.sequence - y.sequence);
+    if (entries.length === 0) return;
     journal.put(entries);
     for (const e of entries) e.journaled = true;
   }
@@ -129,21 +137,22 @@ export function createFlushJournal(o: {
 
   return {
     journal(envelopes) {
-      const entries: Pending[] = [];
+      let added = 0;
       const drain = journal.drain();
       for (const e of envelopes) {
         // Heartbeats carry no events and no marks: nothing to recover.
         if (e.rows === 0) continue;
         const entry: Pending = { sequence: e.sequence, drain, records: o.sink.routePartials({ key: e.key, value: e.bytes }), journaled: false };
         pending.set(e.bytes, entry);
-        entries.push(entry);
+        added++;
       }
-      if (entries.length === 0) return;
+      if (added === 0) return;
       try {
-        write(entries);
+        // With any earlier entry whose write failed.
+        writeUnjournaled();
       } catch {
-        // Logged by the store. Not sent until journaled: `send` tries again, and fails the flush
-        // (503 to the waiting requests) while the store fails.
+        // Logged by the store. Not sent until journaled: `send` tries again (with every entry not
+        // journaled yet), and fails the flush (503 to the waiting requests) while the store fails.
       }
     },
     sink: {
@@ -153,7 +162,7 @@ export function createFlushJournal(o: {
           await o.sink.sendPartialRecords(o.sink.routePartials(message));
           return;
         }
-        if (!entry.journaled) write([entry]);
+        if (!entry.journaled) writeUnjournaled();
         await o.sink.sendPartialRecords(entry.records);
         o.afterKafkaAck?.();
         const through = acknowledgedThrough(entry);
