@@ -32,9 +32,9 @@ export interface KafkaPipelineSink extends PipelineSink, PartialRecords {
 export const SEND_RETRY: RetryOptions = { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 };
 
 /**
- * The {@link PipelineSink} of the Node edge and the gateway, on one kafkajs producer: idempotent, one request in flight, `acks: -1`,
- * so a send resolves only when all in-sync replicas have the messages and broker-side retries
- * never duplicate or reorder them. Envelopes are split by cell into one sub-envelope per
+ * The {@link PipelineSink} of the Node edge and the gateway, on one kafkajs producer: idempotent,
+ * one request in flight, `acks: -1`, so a send resolves only when all in-sync replicas have the
+ * messages and broker-side retries never duplicate or reorder them. Envelopes are split by cell into one sub-envelope per
  * partition (`partialsRouting: 'cell'`, the default, ADR 0008), all parts in one request, or
  * sent whole keyed by sourceId (`'source'`); a source or sub-source stays in one partition, in
  * sequence order. A retry resends every part; the aggregator drops repeats by sequence.

@@ -12,10 +12,10 @@ export interface SinkHealth {
 }
 
 /**
- * Wraps the edge's sink to remember whether the latest send reached Kafka (its contract unchanged). A failure marks
- * the sink `failing` until a later send succeeds: the flusher retries the same envelope and
- * sends a heartbeat when idle, so the state follows the broker within a flush interval or a
- * heartbeat, with no probe of its own.
+ * Wraps the edge's sink (its contract unchanged) to remember whether the latest send reached
+ * Kafka. A failure marks the sink `failing` until a later send succeeds: the flusher retries the
+ * same envelope and sends a heartbeat when idle, so the state follows the broker within a flush
+ * interval or a heartbeat, with no probe of its own.
  *
  * @example
  * ```ts
