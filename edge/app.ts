@@ -38,7 +38,7 @@ export interface EdgeDeps extends IngestHttpDeps {
  * const config = parseEdgeConfig({ TRIBUTARY_ENV: 'dev' });
  * if (!config.ok) throw new Error(config.errors.join('\n'));
  * const accumulator = createAccumulator(config.config);
- * const flusher = createFlusher({ ...config.config, sourceId: 'edge-1', accumulator, partialSink, rejectedSink, now: Date.now });
+ * const flusher = createFlusher({ ...config.config, sourceId: 'edge-1', accumulator, sink, now: Date.now });
  * const app = createEdgeApp({ config: config.config, accumulator, flusher });
  * const res = await app.request('/v1/track', {
  *   method: 'POST',

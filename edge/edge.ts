@@ -5,7 +5,8 @@ import type { BodyLimiter } from './body/body-limits.ts';
 import type { CountryLookup } from './country.ts';
 import { createFlusher, type Flusher, type FlusherOptions } from './flusher.ts';
 import { createIngestHttp, type IngestHttp } from './http-ingest.ts';
-import type { EdgeLog, PartialSink, RejectedSink } from './ports.ts';
+import type { EdgeLog } from './ports.ts';
+import type { PipelineSink } from '../shared/ports/pipeline-sink.ts';
 import type { Deduplicator } from './pipeline/dedup.ts';
 import type { MacFactory, SaltProvider } from '../shared/salts.ts';
 import type { Hono } from 'hono';
@@ -13,8 +14,8 @@ import type { Hono } from 'hono';
 export interface EdgeOptions {
   config: EdgeConfig;
   sourceId: string;
-  partialSink: PartialSink;
-  rejectedSink: RejectedSink;
+  /** Where flushed envelopes and rejected records go (Kafka on Node, the gateway on Deno). */
+  sink: PipelineSink;
   now?: () => number;
   /** Trusted client country (edge/country.ts); default the `COUNTRY_HEADER` header, else none. */
   country?: CountryLookup;
@@ -45,7 +46,7 @@ export interface Edge {
  *
  * @example
  * ```ts
- * const edge = createEdge({ config, sourceId: 'edge-a', partialSink, rejectedSink });
+ * const edge = createEdge({ config, sourceId: 'edge-a', sink });
  * const timer = setInterval(() => void edge.flusher.tick(), config.flushIntervalMs);
  * ```
  */
@@ -56,8 +57,7 @@ export function createEdge(o: EdgeOptions): Edge {
     ...o.flusher,
     sourceId: o.sourceId,
     accumulator,
-    partialSink: o.partialSink,
-    rejectedSink: o.rejectedSink,
+    sink: o.sink,
     now,
     flushIntervalMs: o.config.flushIntervalMs,
     commitDelayMs: o.config.commitDelayMs,

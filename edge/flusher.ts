@@ -1,6 +1,7 @@
 import { encodeEnvelope, type PartialRow } from '../shared/algebra/index.ts';
 import type { Accumulator } from './accumulator.ts';
-import type { EdgeLog, PartialSink, RejectedRecord, RejectedSink } from './ports.ts';
+import type { EdgeLog, RejectedRecord } from './ports.ts';
+import { mayRetryNow, type PipelineSink } from '../shared/ports/pipeline-sink.ts';
 import { jitteredBackoffMs } from '../shared/backoff.ts';
 import { errorMessage } from '../shared/errors.ts';
 import { sleep as timerSleep } from '../shared/time.ts';
@@ -8,8 +9,8 @@ import { sleep as timerSleep } from '../shared/time.ts';
 export interface FlusherOptions {
   sourceId: string;
   accumulator: Accumulator;
-  partialSink: PartialSink;
-  rejectedSink: RejectedSink;
+  /** Where envelopes and rejected records go; a send resolves once durable (see {@link PipelineSink}). */
+  sink: PipelineSink;
   now: () => number;
   flushIntervalMs: number;
   /**
@@ -23,7 +24,7 @@ export interface FlusherOptions {
   flushMaxRows: number;
   /** Unacknowledged rows (or rejected records) beyond which {@link Flusher.overloaded} is true. */
   maxPendingRows: number;
-  /** Sink retries per flush after the first attempt. Default 3. */
+  /** Sink retries per flush after the first attempt (none after an error with `retriable: false`). Default 3. */
   retries?: number;
   /** First backoff delay; doubles per retry, with jitter. Default 100 ms. */
   backoffBaseMs?: number;
@@ -104,7 +105,7 @@ interface Waiter {
  *
  * @example
  * ```ts
- * const flusher = createFlusher({ sourceId, accumulator, partialSink, rejectedSink, now: Date.now,
+ * const flusher = createFlusher({ sourceId, accumulator, sink, now: Date.now,
  *   flushIntervalMs: 1000, heartbeatMs: 5000, watermarkDelayMs: 1000, flushMaxRows: 2000, maxPendingRows: 50_000 });
  * setInterval(() => void flusher.tick(), 1000);
  * ```
@@ -166,7 +167,7 @@ export function createFlusher(o: FlusherOptions): Flusher {
       } catch (e) {
         lastError = errorMessage(e);
         log({ event: 'sink_send_failed', sink: what, attempt, error: lastError });
-        if ((e as { retriable?: unknown }).retriable === false) break;
+        if (!mayRetryNow(e)) break;
       }
     }
     return lastError || 'unknown error';
@@ -200,7 +201,7 @@ export function createFlusher(o: FlusherOptions): Flusher {
     let envelopes = 0;
     while (pending.length > 0 && error === undefined) {
       const envelope = pending[0] as EncodedEnvelope;
-      error = await withRetry('partials', () => o.partialSink.send({ key: o.sourceId, value: envelope.bytes }));
+      error = await withRetry('partials', () => o.sink.sendPartials({ key: o.sourceId, value: envelope.bytes }));
       if (error === undefined) {
         pending.shift();
         envelopes++;
@@ -208,7 +209,7 @@ export function createFlusher(o: FlusherOptions): Flusher {
       }
     }
     if (error === undefined && rejected.length > 0) {
-      error = await withRetry('rejected', () => o.rejectedSink.send(rejected));
+      error = await withRetry('rejected', () => o.sink.sendRejected(rejected));
     }
     if (error !== undefined) {
       // Keep what was not acknowledged; the partial envelopes already sit in `pending`.

@@ -1,5 +1,5 @@
 import { signGatewayRequest, type GatewayKind } from '../schemas/gateway-signature.ts';
-import type { PartialSink, RejectedRecord, RejectedSink } from './ports.ts';
+import type { PipelineSink } from '../shared/ports/pipeline-sink.ts';
 import { errorMessage } from '../shared/errors.ts';
 
 /** Where and as whom an edge posts to the gateway (see {@link parseGatewayClientConfig}). */
@@ -76,7 +76,11 @@ export function createGatewayClient(o: GatewayClientOptions): GatewayClient {
   };
 }
 
-/** A gateway failure as an exception for the flusher's retry loop (`retriable` as kafkajs errors carry it). */
+/**
+ * A gateway failure as the error of a {@link PipelineSink} send: `retriable` (as kafkajs errors
+ * carry it), and the gateway's answer in `result` (status, Retry-After) for callers that pace
+ * their retries by it (the Durable Object shard).
+ */
 export class GatewayError extends Error {
   readonly retriable = true;
   constructor(readonly result: Extract<GatewayResult, { ok: false }>) {
@@ -85,23 +89,34 @@ export class GatewayError extends Error {
   }
 }
 
+/** The gateway's answer behind a failed send (no status for an error raised before any request). */
+export function gatewayFailure(error: unknown): Extract<GatewayResult, { ok: false }> {
+  return error instanceof GatewayError ? error.result : { ok: false, status: undefined, retryAfterS: undefined, error: errorMessage(error) };
+}
+
 /**
- * The edge's sinks on the gateway, for entries that run the in-memory flusher (Deno): partial
- * envelopes to `/v1/partials`, rejected records as a JSON array to `/v1/rejected`.
+ * The {@link PipelineSink} on the gateway, for the Deno edge's flusher and the Workers shards'
+ * alarms: an envelope to `/v1/partials` (the key travels inside it as its sourceId), rejected
+ * records as one JSON array to `/v1/rejected`. A send resolves on the gateway's 200, which it
+ * answers only after Kafka acknowledged; any other answer rejects with a {@link GatewayError}.
  * Every failure is retriable: a misconfigured key is fixed by the operator while rows wait.
+ *
+ * @example
+ * ```ts
+ * const sink = createGatewaySink(createGatewayClient({ url, edgeId, secret }));
+ * const edge = createEdge({ config, sourceId, sink });
+ * ```
  */
-export function createGatewaySinks(client: GatewayClient): { partialSink: PartialSink; rejectedSink: RejectedSink } {
+export function createGatewaySink(client: GatewayClient): PipelineSink {
   const encoder = new TextEncoder();
   const post = async (kind: GatewayPostKind, body: Uint8Array): Promise<void> => {
     const r = await client.post(kind, body);
     if (!r.ok) throw new GatewayError(r);
   };
   return {
-    partialSink: { send: ({ value }) => post('partials', value) },
-    rejectedSink: {
-      async send(records: RejectedRecord[]) {
-        if (records.length > 0) await post('rejected', encoder.encode(JSON.stringify(records)));
-      },
+    sendPartials: ({ value }) => post('partials', value),
+    async sendRejected(records) {
+      if (records.length > 0) await post('rejected', encoder.encode(JSON.stringify(records)));
     },
   };
 }

@@ -1,14 +1,14 @@
 /**
  * The Node edge for the HTTP benchmark, in its own process (so the load generator does not share
- * its event loop): `startNodeEdge`, exactly what `tributary edge` runs, with in-memory sinks
+ * its event loop): `startNodeEdge`, exactly what `tributary edge` runs, with an in-memory sink
  * instead of Kafka, to measure the edge alone. `EDGE_PROCESSES=N` runs it as N worker processes
- * (node:cluster), each with its own sinks. Prints `{"port":N}` when listening; on SIGTERM closes
- * the edge (last flush), prints what the sinks received as one JSON line, and exits.
+ * (node:cluster), each with its own sink. Prints `{"port":N}` when listening; on SIGTERM closes
+ * the edge (last flush), prints what the sink received as one JSON line, and exits.
  */
 import cluster from 'node:cluster';
 import { parseEdgeConfig } from '../../edge/config.ts';
 import { startNodeEdge } from '../../edge/node/server.ts';
-import { createMemorySinks, type SinkStats } from './sink.ts';
+import { createMemorySink, type SinkStats } from './sink.ts';
 import type { WorkerSinkStatsMessage } from './worker-sinks.ts';
 
 const config = parseEdgeConfig(process.env);
@@ -17,7 +17,7 @@ if (!config.ok) {
   process.exit(2);
 }
 const processes = Number(process.env.EDGE_PROCESSES ?? 1);
-const sinks = processes > 1 ? undefined : createMemorySinks();
+const memory = processes > 1 ? undefined : createMemorySink();
 const workerStats: SinkStats[] = [];
 cluster.on('message', (_worker, m: WorkerSinkStatsMessage) => {
   if (m?.type === 'bench:sink-stats') workerStats.push(m.stats);
@@ -28,7 +28,7 @@ const edge = await startNodeEdge({
   port: 0,
   hostname: '127.0.0.1',
   sourceId: 'edge-bench',
-  ...(sinks ? { sinks } : { processes, workerSetup: new URL('./worker-sinks.ts', import.meta.url).href }),
+  ...(memory ? { sink: memory.sink } : { processes, workerSetup: new URL('./worker-sinks.ts', import.meta.url).href }),
 });
 process.stdout.write(`${JSON.stringify({ port: Number(new URL(edge.url).port) })}\n`);
 
@@ -42,8 +42,8 @@ process.once('SIGTERM', () => {
     const health = await edge.health();
     await edge.close();
     const cpu = process.cpuUsage();
-    const stats: SinkStats = sinks
-      ? sinks.stats()
+    const stats: SinkStats = memory
+      ? memory.stats()
       : workerStats.reduce((a, s) => ({ envelopes: a.envelopes + s.envelopes, envelopeBytes: a.envelopeBytes + s.envelopeBytes, rows: a.rows + s.rows, events: a.events + s.events, rejected: a.rejected + s.rejected }), {
           envelopes: 0,
           envelopeBytes: 0,

@@ -1,5 +1,5 @@
 import { decodeEnvelope } from '../../shared/algebra/index.ts';
-import type { PartialSink, RejectedSink } from '../../edge/ports.ts';
+import type { PipelineSink } from '../../shared/ports/pipeline-sink.ts';
 
 export interface SinkStats {
   envelopes: number;
@@ -11,20 +11,18 @@ export interface SinkStats {
 }
 
 /**
- * In-memory sinks that acknowledge at once and keep what they were sent; decoding (to count
+ * An in-memory sink that acknowledges at once and keeps what it was sent; decoding (to count
  * rows and events) waits for `stats()`, so it costs the measured edge nothing.
  */
-export function createMemorySinks(): { partialSink: PartialSink; rejectedSink: RejectedSink; stats(): SinkStats } {
+export function createMemorySink(): { sink: PipelineSink; stats(): SinkStats } {
   const sent: Uint8Array[] = [];
   let rejected = 0;
   return {
-    partialSink: {
-      async send({ value }) {
+    sink: {
+      async sendPartials({ value }) {
         sent.push(value);
       },
-    },
-    rejectedSink: {
-      async send(records) {
+      async sendRejected(records) {
         rejected += records.length;
       },
     },

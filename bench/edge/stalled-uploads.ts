@@ -33,8 +33,8 @@ async function serve(): Promise<void> {
     ...(unlimited ? { BODY_TIMEOUT_MS: '600000', HEADERS_TIMEOUT_MS: '600000', MAX_CONNECTIONS: '1000000', MAX_INFLIGHT_BODY_BYTES: String(16 * 1024 ** 3) } : {}),
   });
   if (!config.ok) throw new Error(config.errors.join('\n'));
-  const sink = { send: async () => undefined };
-  const edge = await startNodeEdge({ config: config.config, brokers: [], port: 0, hostname: '127.0.0.1', sinks: { partialSink: sink, rejectedSink: sink }, log: () => undefined });
+  const sink = { sendPartials: async () => undefined, sendRejected: async () => undefined };
+  const edge = await startNodeEdge({ config: config.config, brokers: [], port: 0, hostname: '127.0.0.1', sink, log: () => undefined });
   process.send?.({ url: edge.url });
   process.on('disconnect', () => {
     void edge.close().finally(() => {

@@ -4,7 +4,7 @@
  * the primary over IPC once its edge has closed (last flush done).
  */
 import type { NodeEdgeWorkerSetup } from '../../edge/node/server.ts';
-import { createMemorySinks, type SinkStats } from './sink.ts';
+import { createMemorySink, type SinkStats } from './sink.ts';
 
 /** The IPC message a benchmark worker sends its primary when it has closed. */
 export interface WorkerSinkStatsMessage {
@@ -13,12 +13,12 @@ export interface WorkerSinkStatsMessage {
 }
 
 export const nodeEdgeWorker: NodeEdgeWorkerSetup = () => {
-  const sinks = createMemorySinks();
+  const memory = createMemorySink();
   return {
-    sinks,
+    sink: memory.sink,
     afterClose: () =>
       new Promise<void>((resolve) => {
-        const message: WorkerSinkStatsMessage = { type: 'bench:sink-stats', stats: sinks.stats() };
+        const message: WorkerSinkStatsMessage = { type: 'bench:sink-stats', stats: memory.stats() };
         if (process.send === undefined) return resolve();
         process.send(message, undefined, undefined, () => resolve());
       }),

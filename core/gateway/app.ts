@@ -4,6 +4,7 @@ import { decodeEnvelope } from '../../shared/algebra/index.ts';
 import { GATEWAY_MAX_AGE_MS, saltRequestBody } from '../../schemas/gateway-signature.ts';
 import { ownSourceForms } from '../../schemas/gateway-sources.ts';
 import { redactRejectedRecord } from '../../shared/privacy/redact.ts';
+import type { PipelineSink } from '../../shared/ports/pipeline-sink.ts';
 import type { Scrub } from '../../shared/privacy/scrub.ts';
 import type { SaltProvider } from '../../shared/salts.ts';
 import type { EdgeSites } from '../config/gateway-keys.ts';
@@ -11,7 +12,6 @@ import type { Logger } from '../log.ts';
 import { mayWriteSite, ownsSource } from './edge-principal.ts';
 import { cappedBody, fail, methodNotAllowed, signatureHeaders, signedBody, type AuthDeps, type GatewayEnv } from './middleware.ts';
 import { createNonceCache, type NonceCache } from './nonce-cache.ts';
-import type { GatewayProducer } from './ports.ts';
 import { createByteBudget, type ByteBudget } from './read-body.ts';
 import { createRefusalLog, type RefusalLog } from './refusal-log.ts';
 import { createSequenceDedup, type SequenceDedup } from './sequence-dedup.ts';
@@ -24,7 +24,8 @@ export interface GatewayAppOptions {
   keys: ReadonlyMap<string, string>;
   /** edge id -> the sites it may write (`GATEWAY_EDGE_SITES`). Unset, or an edge not in it: every site. */
   edgeSites?: ReadonlyMap<string, EdgeSites>;
-  producer: GatewayProducer;
+  /** Kafka (core/kafka/pipeline-producer.ts): a send resolves once acknowledged with acks = all. */
+  producer: PipelineSink;
   logger: Logger;
   now?: () => number;
   /** Default 4 MiB: an envelope is at most ~0.9 MB; rejected batches are JSON. */
@@ -174,7 +175,7 @@ export function createGatewayApp(o: GatewayAppOptions): Hono<GatewayEnv> {
     }
     try {
       const redacted = records.map((r) => redactRejectedRecord(r, o.scrub ? { scrub: o.scrub } : {}));
-      await o.producer.sendRejected(redacted.map((r) => ({ key: r.site, value: JSON.stringify(r) })));
+      await o.producer.sendRejected(redacted);
     } catch (e) {
       logProduceFailure('rejected', e);
       return unavailable(c);

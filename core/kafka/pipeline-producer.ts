@@ -1,21 +1,23 @@
 import { Partitioners, type Kafka, type Producer, type RetryOptions } from 'kafkajs';
+import type { EnvelopeMessage, PipelineSink } from '../../shared/ports/pipeline-sink.ts';
 import type { KafkaLogSink } from './client.ts';
 import { createPartialsRouter, type PartialsMessage, type PartialsRouting } from './partials-router.ts';
 
-/** What the Node edge and the gateway send to Kafka, through one producer. */
-export interface PipelineProducer {
-  /** Resolves once Kafka acknowledged (acks = all) every part of the envelope on topic `partials`. */
-  sendPartials(message: { key: string; value: Uint8Array }): Promise<void>;
-  /**
-   * The Kafka records `sendPartials` would send for an envelope now (split by cell, with their
-   * partitions): the Node edge journals these exact records before sending them, so a replay
-   * after a crash lands on the same partitions under the same sub-source ids (ADR 0010 addendum).
-   */
-  routePartials(message: { key: string; value: Uint8Array }): PartialsMessage[];
-  /** Sends records made by `routePartials` (now or by another process) unchanged, acks = all. */
+/**
+ * What only a Kafka sink can do: show the exact records an envelope becomes. The Node edge's
+ * flush journal (edge/node/flush-journal.ts) journals these records before they are sent, so a
+ * replay after a crash lands on the same partitions under the same sub-source ids (ADR 0010
+ * addendum).
+ */
+export interface PartialRecords {
+  /** The Kafka records `sendPartials` would send for an envelope now (split by cell, with their partitions). */
+  routePartials(envelope: EnvelopeMessage): PartialsMessage[];
+  /** Sends records made by `routePartials` (now or by another process) unchanged; resolves on acks = all, as {@link PipelineSink}. */
   sendPartialRecords(records: PartialsMessage[]): Promise<void>;
-  /** Resolves once Kafka acknowledged the records on topic `rejected`. */
-  sendRejected(messages: Array<{ key: string; value: string }>): Promise<void>;
+}
+
+/** The {@link PipelineSink} of the Node edge and the gateway on Kafka, through one producer. */
+export interface KafkaPipelineSink extends PipelineSink, PartialRecords {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
 }
@@ -30,20 +32,21 @@ export interface PipelineProducer {
 export const SEND_RETRY: RetryOptions = { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 };
 
 /**
- * The producer of the Node edge and the gateway: idempotent, one request in flight, `acks: -1`,
- * so a send resolves only when all in-sync replicas have the messages and broker-side retries
- * never duplicate or reorder them. Envelopes are split by cell into one sub-envelope per
+ * The {@link PipelineSink} of the Node edge and the gateway, on one kafkajs producer: idempotent,
+ * one request in flight, `acks: -1`, so a send resolves only when all in-sync replicas have the
+ * messages and broker-side retries never duplicate or reorder them. Envelopes are split by cell into one sub-envelope per
  * partition (`partialsRouting: 'cell'`, the default, ADR 0008), all parts in one request, or
  * sent whole keyed by sourceId (`'source'`); a source or sub-source stays in one partition, in
  * sequence order. A retry resends every part; the aggregator drops repeats by sequence.
  *
  * @example
  * ```ts
- * const producer = createPipelineProducer({ kafka, topics: { partials: 'partials', rejected: 'rejected' } });
- * await producer.connect();
+ * const sink = createPipelineProducer({ kafka, topics: { partials: 'partials', rejected: 'rejected' } });
+ * await sink.connect();
+ * await sink.sendPartials({ key: sourceId, value: encodeEnvelope(envelope) }); // acks = all
  * ```
  */
-export function createPipelineProducer(o: { kafka: Kafka; topics: { partials: string; rejected: string; partialsRouting?: PartialsRouting }; log?: KafkaLogSink }): PipelineProducer {
+export function createPipelineProducer(o: { kafka: Kafka; topics: { partials: string; rejected: string; partialsRouting?: PartialsRouting }; log?: KafkaLogSink }): KafkaPipelineSink {
   const producer: Producer = o.kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
@@ -61,15 +64,16 @@ export function createPipelineProducer(o: { kafka: Kafka; topics: { partials: st
   });
   const router = createPartialsRouter(o.kafka, o.topics.partials, o.topics.partialsRouting ?? 'cell');
   return {
-    async sendPartials(message) {
-      await producer.send({ topic: o.topics.partials, acks: -1, messages: router.route(message) });
+    async sendPartials(envelope) {
+      await producer.send({ topic: o.topics.partials, acks: -1, messages: router.route(envelope) });
     },
-    routePartials: (message) => router.route(message),
+    routePartials: (envelope) => router.route(envelope),
     async sendPartialRecords(records) {
       if (records.length > 0) await producer.send({ topic: o.topics.partials, acks: -1, messages: records });
     },
-    async sendRejected(messages) {
-      if (messages.length > 0) await producer.send({ topic: o.topics.rejected, acks: -1, messages });
+    async sendRejected(records) {
+      // JSON keyed by site (docs/CONTRACTS.md, topic `rejected`).
+      if (records.length > 0) await producer.send({ topic: o.topics.rejected, acks: -1, messages: records.map((r) => ({ key: r.site, value: JSON.stringify(r) })) });
     },
     connect: async () => {
       await producer.connect();

@@ -21,7 +21,7 @@
 import { createBodyLimiter } from '../body/body-limits.ts';
 import { parseEdgeConfig } from '../config.ts';
 import { createEdge } from '../edge.ts';
-import { createGatewayClient, createGatewaySinks } from '../gateway-client.ts';
+import { createGatewayClient, createGatewaySink } from '../gateway-client.ts';
 import { parseGatewayClientConfig } from '../gateway-config.ts';
 import { createGatewaySaltProvider } from '../gateway-salt-provider.ts';
 import type { EdgeLog } from '../ports.ts';
@@ -68,7 +68,7 @@ if (listenErrors.length > 0) fail(listenErrors);
 const random = crypto.getRandomValues(new Uint8Array(4)).reduce((s, b) => s + b.toString(16).padStart(2, '0'), '');
 // The form the gateway accepts from this edge's key only (schemas/gateway-sources.ts).
 const sourceId = denoSourceId(gatewayConfig.config.edgeId, random);
-const sinks = createGatewaySinks(createGatewayClient(gatewayConfig.config));
+const sink = createGatewaySink(createGatewayClient(gatewayConfig.config));
 const salts =
   saltSource.source === 'gateway'
     ? createGatewaySaltProvider({ gateway: gatewayConfig.config, epochMs: edgeConfig.config.saltEpochMs, retentionEpochs: edgeConfig.config.saltRetentionEpochs, log })
@@ -76,7 +76,7 @@ const salts =
 // Deno.serve bounds neither slow bodies nor concurrent uploads: BODY_TIMEOUT_MS, MAX_CONNECTIONS
 // (bodies being read at once) and MAX_INFLIGHT_BODY_BYTES are enforced here (docs/EDGE.md "Limits").
 const bodyLimiter = createBodyLimiter(edgeConfig.config);
-const edge = createEdge({ config: edgeConfig.config, sourceId, ...sinks, log, bodyLimiter, ...(salts ? { saltProvider: salts } : {}) });
+const edge = createEdge({ config: edgeConfig.config, sourceId, sink, log, bodyLimiter, ...(salts ? { saltProvider: salts } : {}) });
 const timer = setInterval(() => {
   edge.flusher.tick().catch((e: unknown) => log({ event: 'flush_crashed', error: errorMessage(e) }));
   // Fetches the next epoch's salt shortly before the rollover (a no-op the rest of the time).

@@ -35,7 +35,7 @@ async function start(m: Extract<ToWorker, { type: 'tributary-edge:start' }>): Pr
       config,
       sourceId: m.sourceId,
       log: extras.log ?? ((fields) => defaultLog({ source_id: m.sourceId, ...fields })),
-      ...(extras.sinks ? { sinks: extras.sinks } : {}),
+      ...(extras.sink ? { sink: extras.sink } : {}),
       ...(extras.saltProvider ? { saltProvider: extras.saltProvider } : {}),
     });
     tell({ type: 'tributary-edge:listening', port: Number(new URL(edge.url).port) });

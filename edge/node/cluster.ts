@@ -48,8 +48,8 @@ const RESTART_MAX_DELAY_MS = 30_000;
 export async function startNodeEdgeCluster(o: NodeEdgeOptions): Promise<RunningNodeEdge> {
   const processes = o.processes ?? 1;
   if (!Number.isInteger(processes) || processes < 2) throw new Error(`startNodeEdgeCluster needs processes >= 2, got ${processes}`);
-  if (o.sinks !== undefined || o.saltProvider !== undefined) {
-    throw new Error('with more than one edge process, sinks and saltProvider cannot be passed to the workers: build them in a workerSetup module (see NodeEdgeWorkerSetup)');
+  if (o.sink !== undefined || o.saltProvider !== undefined) {
+    throw new Error('with more than one edge process, sink and saltProvider cannot be passed to the workers: build them in a workerSetup module (see NodeEdgeWorkerSetup)');
   }
   if (!cluster.isPrimary) throw new Error('a multi-process edge must be started from the primary process');
   const base = o.sourceId ?? defaultSourceId();

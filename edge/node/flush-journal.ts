@@ -20,10 +20,10 @@
  * source id again (a replaced cluster worker takes a new id, edge/node/cluster.ts): the replay
  * lands after every original in each partition.
  */
-import type { PartialsMessage } from '../../core/kafka/partials-router.ts';
-import type { EdgeLog, PartialSink } from '../ports.ts';
+import type { PartialRecords } from '../../core/kafka/pipeline-producer.ts';
+import type { PipelineSink } from '../../shared/ports/pipeline-sink.ts';
+import type { EdgeLog } from '../ports.ts';
 import type { DedupStore, JournalEntry, StoreOwner } from './dedup-store.ts';
-import type { PartialRecords } from './kafka-sink.ts';
 import { errorMessage } from '../../shared/errors.ts';
 
 /** An envelope the flusher just encoded (edge/flusher.ts `journal` hook). */
@@ -35,8 +35,11 @@ export interface EncodedForJournal {
 }
 
 export interface FlushJournal {
-  /** The partial sink to give the flusher: sends journaled envelopes as their journaled records. */
-  partialSink: PartialSink;
+  /**
+   * The sink to give the flusher: sends journaled envelopes as their journaled records, and
+   * rejected records straight through. Same contract as the sink it wraps.
+   */
+  sink: PipelineSink;
   /** The flusher's hook, called synchronously right after a drain was encoded. */
   journal(envelopes: readonly EncodedForJournal[]): void;
   /**
@@ -54,14 +57,15 @@ interface Pending extends JournalEntry {
 /**
  * @example
  * ```ts
- * const journal = createFlushJournal({ store, records: sinks.records, log });
+ * const journal = createFlushJournal({ store, sink: kafkaSink, log });
  * await journal.recover();
- * const edge = createEdge({ ..., partialSink: journal.partialSink, dedup: store, flusher: { journal: journal.journal } });
+ * const edge = createEdge({ ..., sink: journal.sink, dedup: store, flusher: { journal: journal.journal } });
  * ```
  */
 export function createFlushJournal(o: {
   store: DedupStore;
-  records: PartialRecords;
+  /** Kafka (core/kafka/pipeline-producer.ts), or {@link wholeEnvelopeRecords} over an in-memory sink. */
+  sink: PipelineSink & PartialRecords;
   log?: EdgeLog;
   /**
    * TEST ONLY: called after Kafka acknowledged a journaled envelope and before the
@@ -119,7 +123,7 @@ export function createFlushJournal(o: {
       try {
         // In sequence order, each once Kafka acknowledged the one before: per partition the
         // replay follows every original, so the aggregator drops what it already has.
-        for (const e of entries) await o.records.send(e.records);
+        for (const e of entries) await o.sink.sendPartialRecords(e.records);
         journal.recovered(owner, entries);
         resent += entries.length;
         log({ event: 'flush_journal_recovered', owner_pid: who.pid, envelopes: entries.length, sequences: who.sequences });
@@ -138,7 +142,7 @@ export function createFlushJournal(o: {
       for (const e of envelopes) {
         // Heartbeats carry no events and no marks: nothing to recover.
         if (e.rows === 0) continue;
-        const entry: Pending = { sequence: e.sequence, drain, records: o.records.route({ key: e.key, value: e.bytes }), journaled: false };
+        const entry: Pending = { sequence: e.sequence, drain, records: o.sink.routePartials({ key: e.key, value: e.bytes }), journaled: false };
         pending.set(e.bytes, entry);
         added++;
       }
@@ -151,15 +155,15 @@ export function createFlushJournal(o: {
         // journaled yet), and fails the flush (503 to the waiting requests) while the store fails.
       }
     },
-    partialSink: {
-      async send(message) {
+    sink: {
+      async sendPartials(message) {
         const entry = pending.get(message.value);
         if (entry === undefined) {
-          await o.records.send(o.records.route(message));
+          await o.sink.sendPartialRecords(o.sink.routePartials(message));
           return;
         }
         if (!entry.journaled) writeUnjournaled();
-        await o.records.send(entry.records);
+        await o.sink.sendPartialRecords(entry.records);
         o.afterKafkaAck?.();
         const through = acknowledgedThrough(entry);
         pending.delete(message.value);
@@ -170,6 +174,8 @@ export function createFlushJournal(o: {
           // by the aggregator; meanwhile the flusher's `acknowledged()` commits the marks.
         }
       },
+      // Rejected records carry no marks: nothing to journal.
+      sendRejected: (records) => o.sink.sendRejected(records),
     },
     recover() {
       recovering ??= recoverNow().finally(() => {
@@ -180,12 +186,17 @@ export function createFlushJournal(o: {
   };
 }
 
-/** Records for sinks that take whole envelopes (in-memory sinks of tests and benchmarks): one record, keyed by source. */
-export function wholeEnvelopeRecords(sink: PartialSink): { route(m: { key: string; value: Uint8Array }): PartialsMessage[]; send(records: PartialsMessage[]): Promise<void> } {
+/**
+ * The records of a sink that takes whole envelopes (in-memory sinks of tests and benchmarks):
+ * one record per envelope, keyed by source, sent back to that sink as the envelope.
+ */
+export function wholeEnvelopeRecords(sink: PipelineSink): PipelineSink & PartialRecords {
   return {
-    route: (m) => [{ key: m.key, value: Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength) }],
-    async send(records) {
-      for (const r of records) await sink.send({ key: r.key, value: r.value });
+    sendPartials: (envelope) => sink.sendPartials(envelope),
+    sendRejected: (records) => sink.sendRejected(records),
+    routePartials: (m) => [{ key: m.key, value: Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength) }],
+    async sendPartialRecords(records) {
+      for (const r of records) await sink.sendPartials({ key: r.key, value: r.value });
     },
   };
 }

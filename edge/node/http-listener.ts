@@ -54,7 +54,7 @@ export interface NodeEdgeListenerOptions {
  *
  * @example
  * ```ts
- * const edge = createEdge({ config, sourceId, partialSink, rejectedSink });
+ * const edge = createEdge({ config, sourceId, sink });
  * const server = createServer(createNodeEdgeListener({ http: edge.http, fallback: getRequestListener(edge.app.fetch), countryHeader: config.countryHeader }));
  * ```
  */

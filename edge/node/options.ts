@@ -7,7 +7,8 @@ import type { KafkaSecurity } from '../../core/config/kafka-security.ts';
 import type { PartialsRouting } from '../../core/kafka/partials-router.ts';
 import type { SaltProvider } from '../../shared/salts.ts';
 import type { EdgeConfig } from '../config.ts';
-import type { EdgeLog, PartialSink, RejectedSink } from '../ports.ts';
+import type { PipelineSink } from '../../shared/ports/pipeline-sink.ts';
+import type { EdgeLog } from '../ports.ts';
 import type { NodeEdgeHealth } from './cluster-protocol.ts';
 
 export interface NodeEdgeOptions {
@@ -33,22 +34,22 @@ export interface NodeEdgeOptions {
   /** Epoch salts; default derived from `PSEUDONYM_SALT` (see `createStaticSaltProvider`). */
   saltProvider?: SaltProvider;
   /**
-   * Sinks to use instead of Kafka (then `brokers` is ignored and no Kafka client is created):
+   * A sink to use instead of Kafka (then `brokers` is ignored and no Kafka client is created):
    * for benchmarks of the edge alone and for tests.
    */
-  sinks?: { partialSink: PartialSink; rejectedSink: RejectedSink };
+  sink?: PipelineSink;
   /**
    * Edge processes serving `port` (node:cluster; `EDGE_PROCESSES`). Default 1: this process is
    * the edge. With N > 1 this process only supervises N worker processes, each a complete edge
    * with its own source id (`<sourceId>-<n>`), Kafka producer, flush timer, caches and
-   * `/health`; all share the retry dedup store in `DEDUP_DIR` (see `startNodeEdgeCluster`). `sinks` and `saltProvider` cannot cross
+   * `/health`; all share the retry dedup store in `DEDUP_DIR` (see `startNodeEdgeCluster`). `sink` and `saltProvider` cannot cross
    * a process boundary: pass `workerSetup` instead.
    */
   processes?: number;
   /**
    * With `processes > 1`: a module (path or file URL) each worker process imports; its
-   * `nodeEdgeWorker` export ({@link NodeEdgeWorkerSetup}) returns that worker's `sinks`,
-   * `saltProvider` and `log`. Used by the benchmark (in-memory sinks per worker).
+   * `nodeEdgeWorker` export ({@link NodeEdgeWorkerSetup}) returns that worker's `sink`,
+   * `saltProvider` and `log`. Used by the benchmark (an in-memory sink per worker).
    */
   workerSetup?: string;
   /**
@@ -71,7 +72,7 @@ export interface NodeEdgeOptions {
 
 /** What a `workerSetup` module gives one worker process: options that cannot be sent to it. */
 export interface NodeEdgeWorkerExtras {
-  sinks?: { partialSink: PartialSink; rejectedSink: RejectedSink };
+  sink?: PipelineSink;
   saltProvider?: SaltProvider;
   log?: EdgeLog;
   /** Runs after the worker's edge has closed (final flush done), before the process exits. */

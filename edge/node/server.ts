@@ -11,7 +11,7 @@ import { nodeHmac } from './hmac.ts';
 import { openDedupStore, type DedupStore } from './dedup-store.ts';
 import { createNodeEdgeServer } from './http-listener.ts';
 import { resolve } from 'node:path';
-import { createKafkaSinks } from './kafka-sink.ts';
+import { createPipelineProducer } from '../../core/kafka/pipeline-producer.ts';
 import { createFlushJournal, wholeEnvelopeRecords, type FlushJournal } from './flush-journal.ts';
 import { trackSinkHealth } from './sink-health.ts';
 import { errorMessage } from '../../shared/errors.ts';
@@ -24,7 +24,7 @@ export type { NodeEdgeOptions, NodeEdgeWorkerExtras, NodeEdgeWorkerSetup, Runnin
 /**
  * Runs the edge collector on Node: the runtime-neutral edge from `createEdge` on node:http
  * (ingest paths and /health served directly, see `createNodeEdgeListener`; anything else
- * through the Hono app and @hono/node-server), with Kafka sinks and a flush timer.
+ * through the Hono app and @hono/node-server), with a Kafka sink and a flush timer.
  *
  * @example
  * ```ts
@@ -37,8 +37,8 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
   if ((o.processes ?? 1) > 1) return startNodeEdgeCluster(o);
   const sourceId = o.sourceId ?? defaultSourceId();
   const log: EdgeLog = o.log ?? defaultLog;
-  const sinks = o.sinks !== undefined ? { ...o.sinks, records: wholeEnvelopeRecords(o.sinks.partialSink), connect: async () => undefined, disconnect: async () => undefined } : kafkaSinks(o, sourceId, log);
-  await sinks.connect();
+  const sink = o.sink !== undefined ? { ...wholeEnvelopeRecords(o.sink), connect: async () => undefined, disconnect: async () => undefined } : kafkaSink(o, sourceId, log);
+  await sink.connect();
 
   // Retries are deduplicated in a store on disk shared by every edge process of this machine (ADR 0010).
   let flushJournal: FlushJournal | undefined;
@@ -46,18 +46,17 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
   // Envelopes are journaled in that store before they go to Kafka; the journals of dead edge
   // processes are re-sent before this one serves (their events' retries get 503 in_flight until then).
   if (dedup !== undefined) {
-    flushJournal = createFlushJournal({ store: dedup, records: sinks.records, log, ...(o.testOnlyAfterKafkaAck ? { afterKafkaAck: o.testOnlyAfterKafkaAck } : {}) });
+    flushJournal = createFlushJournal({ store: dedup, sink, log, ...(o.testOnlyAfterKafkaAck ? { afterKafkaAck: o.testOnlyAfterKafkaAck } : {}) });
     await flushJournal.recover();
   }
   // What /health says about the sink comes from the sends themselves: the flusher sends at least
   // a heartbeat every HEARTBEAT_MS, so an unreachable broker shows within one heartbeat.
-  const sinkHealth = trackSinkHealth({ partialSink: flushJournal?.partialSink ?? sinks.partialSink, rejectedSink: sinks.rejectedSink, now: Date.now });
+  const sinkHealth = trackSinkHealth({ sink: flushJournal?.sink ?? sink, now: Date.now });
 
   const edge = createEdge({
     config: o.config,
     sourceId,
-    partialSink: sinkHealth.partialSink,
-    rejectedSink: sinkHealth.rejectedSink,
+    sink: sinkHealth.sink,
     log,
     pseudonymMac: nodeHmac,
     ...(o.saltProvider ? { saltProvider: o.saltProvider } : {}),
@@ -128,7 +127,7 @@ export async function startNodeEdge(o: NodeEdgeOptions): Promise<RunningNodeEdge
         // After the last flush: its marks are committed; marks still pending become absent.
         clearInterval(dedupTimer);
         dedup?.close();
-        await sinks.disconnect();
+        await sink.disconnect();
       })();
       return closing;
     },
@@ -168,11 +167,17 @@ export function edgeKafkaClientOptions(o: Pick<NodeEdgeOptions, 'brokers' | 'kaf
   };
 }
 
-function kafkaSinks(o: NodeEdgeOptions, sourceId: string, log: EdgeLog) {
+/**
+ * The edge's sink on Kafka: encoded envelopes to `topics.partials` (split by cell with
+ * `partialsRouting: 'cell'`, the default, ADR 0008), redacted rejected events as JSON to
+ * `topics.rejected` keyed by site; a send resolves once all in-sync replicas have it, which is
+ * what the edge's group commit promises clients.
+ */
+function kafkaSink(o: NodeEdgeOptions, sourceId: string, log: EdgeLog) {
   const options = edgeKafkaClientOptions(o, sourceId, log);
   const kafkaLog = options.log;
   const kafka = createKafkaClient(options);
-  return createKafkaSinks({
+  return createPipelineProducer({
     kafka,
     topics: { partials: o.topics?.partials ?? 'partials', rejected: o.topics?.rejected ?? 'rejected', partialsRouting: o.topics?.partialsRouting ?? 'cell' },
     log: kafkaLog,

@@ -1,4 +1,4 @@
-import type { PartialSink, RejectedSink } from '../ports.ts';
+import type { PipelineSink } from '../../shared/ports/pipeline-sink.ts';
 import { errorMessage } from '../../shared/errors.ts';
 
 /** What `GET /health` says about the sink, from the outcome of the latest sends. */
@@ -12,21 +12,20 @@ export interface SinkHealth {
 }
 
 /**
- * Wraps the edge's sinks to remember whether the latest send reached Kafka. A failure marks
- * the sink `failing` until a later send succeeds: the flusher retries the same envelope and
- * sends a heartbeat when idle, so the state follows the broker within a flush interval or a
- * heartbeat, with no probe of its own.
+ * Wraps the edge's sink (its contract unchanged) to remember whether the latest send reached
+ * Kafka. A failure marks the sink `failing` until a later send succeeds: the flusher retries the
+ * same envelope and sends a heartbeat when idle, so the state follows the broker within a flush
+ * interval or a heartbeat, with no probe of its own.
  *
  * @example
  * ```ts
- * const tracked = trackSinkHealth({ partialSink, rejectedSink, now: Date.now });
- * createEdge({ ...options, partialSink: tracked.partialSink, rejectedSink: tracked.rejectedSink });
+ * const tracked = trackSinkHealth({ sink, now: Date.now });
+ * createEdge({ ...options, sink: tracked.sink });
  * tracked.state(); // { status: 'ok', consecutive_failures: 0 }
  * ```
  */
-export function trackSinkHealth(o: { partialSink: PartialSink; rejectedSink: RejectedSink; now: () => number }): {
-  partialSink: PartialSink;
-  rejectedSink: RejectedSink;
+export function trackSinkHealth(o: { sink: PipelineSink; now: () => number }): {
+  sink: PipelineSink;
   state(): SinkHealth;
 } {
   let failures = 0;
@@ -46,8 +45,10 @@ export function trackSinkHealth(o: { partialSink: PartialSink; rejectedSink: Rej
     lastError = undefined;
   };
   return {
-    partialSink: { send: (message) => observe(() => o.partialSink.send(message)) },
-    rejectedSink: { send: (records) => observe(() => o.rejectedSink.send(records)) },
+    sink: {
+      sendPartials: (envelope) => observe(() => o.sink.sendPartials(envelope)),
+      sendRejected: (records) => observe(() => o.sink.sendRejected(records)),
+    },
     state: () =>
       failures === 0
         ? { status: 'ok', consecutive_failures: 0 }

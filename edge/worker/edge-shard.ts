@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import { createAccumulator, type Accumulator, type AccumulatorEvent } from '../accumulator.ts';
-import { createGatewayClient, type GatewayClient, type GatewayResult } from '../gateway-client.ts';
+import { createGatewayClient, createGatewaySink, gatewayFailure, type GatewayResult } from '../gateway-client.ts';
 import type { EdgeLog } from '../ports.ts';
 import { sealEnvelopes } from './seal.ts';
 import type { ShardBatch, ShardIngestResult, ShardStats } from './shard-protocol.ts';
@@ -8,6 +8,7 @@ import { shardSourceId } from './shard-routing.ts';
 import { openShardStorage, type ShardStorage } from './shard-storage.ts';
 import { workerConfig, type WorkerEdgeConfig } from './worker-config.ts';
 import { jitteredBackoffMs } from '../../shared/backoff.ts';
+import type { PipelineSink } from '../../shared/ports/pipeline-sink.ts';
 
 /** Kafka's default message limit is 1 MB; stay clear of it like the Node flusher. */
 const MAX_ENVELOPE_BYTES = 900_000;
@@ -24,7 +25,7 @@ const log: EdgeLog = (fields) => console.log(JSON.stringify({ component: 'edge-s
 /**
  * One Durable Object shard of the Workers edge (ADR 0004). It holds acknowledged events in its
  * SQLite storage, aggregates them into partial rows, and sends them as signed envelopes to the
- * gateway from its alarm:
+ * gateway from its alarm, through the gateway's {@link PipelineSink}:
  *
  * - `ingest()` deduplicates by (site, messageId) and stores the batch in one transaction; the RPC
  *   answer is held by the output gate until that write is durable, so a 2xx to the client means
@@ -39,7 +40,7 @@ const log: EdgeLog = (fields) => console.log(JSON.stringify({ component: 'edge-s
 export class EdgeShard extends DurableObject<Env> {
   private readonly store: ShardStorage;
   private accumulator: Accumulator | undefined;
-  private gatewayClient: GatewayClient | undefined;
+  private sink: PipelineSink | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -107,21 +108,29 @@ export class EdgeShard extends DurableObject<Env> {
       return;
     }
     const c = parsed.config;
-    const gateway = (this.gatewayClient ??= createGatewayClient(c.gateway));
+    const sink = (this.sink ??= createGatewaySink(createGatewayClient(c.gateway)));
+    const sourceId = shardSourceId(shard);
     for (let round = 0; round < MAX_ROUNDS; round++) {
+      // Each deleted only once its send resolved, i.e. Kafka acknowledged it behind the gateway.
       for (let head = this.store.outboxHead(); head !== undefined; head = this.store.outboxHead()) {
-        const r = await gateway.post('partials', head.body);
-        if (!r.ok) return this.retryLater(c, r);
+        try {
+          await sink.sendPartials({ key: sourceId, value: head.body });
+        } catch (e) {
+          return this.retryLater(c, gatewayFailure(e));
+        }
         this.store.deleteOutbox(head.sequence);
         this.store.setMeta('last_sent_ms', Date.now());
       }
       const rejected = this.store.rejectedBatch(REJECTED_PER_POST, REJECTED_BYTES_PER_POST);
       if (rejected !== undefined) {
-        const r = await gateway.post('rejected', new TextEncoder().encode(JSON.stringify(rejected.records)));
-        if (!r.ok) return this.retryLater(c, r);
+        try {
+          await sink.sendRejected(rejected.records);
+        } catch (e) {
+          return this.retryLater(c, gatewayFailure(e));
+        }
         this.store.deleteRejectedUpTo(rejected.lastId);
       }
-      if (!this.seal(c, shardSourceId(shard), Date.now())) break;
+      if (!this.seal(c, sourceId, Date.now())) break;
     }
     if ((this.store.getMetaNumber('attempts') ?? 0) > 0) log({ event: 'gateway_recovered', shard });
     this.store.setMeta('attempts', 0);

@@ -8,7 +8,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayApp } from '../../core/gateway/app.ts';
-import type { GatewayProducer } from '../../core/gateway/ports.ts';
+import type { PipelineSink } from '../../shared/ports/pipeline-sink.ts';
 import { silentLogger } from '../../core/log.ts';
 import { memoryOf, startDenoEdge, type DenoEdge } from './helpers/deno-edge.ts';
 
@@ -22,7 +22,7 @@ const MAX_INFLIGHT_BODY_BYTES = 1024 * 1024;
 /** A client's patience: well past the body timeout, short enough to keep a failing run quick. */
 const GIVE_UP_MS = BODY_TIMEOUT_MS + 5000;
 
-const producer: GatewayProducer = { sendPartials: async () => undefined, sendRejected: async () => undefined };
+const producer: PipelineSink = { sendPartials: async () => undefined, sendRejected: async () => undefined };
 let gatewayServer: ServerType;
 let deno: DenoEdge;
 let port = 0;

@@ -3,11 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEnvelope, hllToRegisters, mergePartialInto, sketchToBins, emptyPartial, type PartialAggregate, type PartialEnvelope } from '../../shared/algebra/index.ts';
 import { createGatewayApp } from '../../core/gateway/app.ts';
-import type { GatewayProducer } from '../../core/gateway/ports.ts';
+import type { RejectedRecord } from '../../schemas/rejected-record.ts';
+import type { EnvelopeMessage, PipelineSink } from '../../shared/ports/pipeline-sink.ts';
 import { silentLogger } from '../../core/log.ts';
 import { parseEdgeConfig } from '../../edge/config.ts';
 import { createEdge, type Edge } from '../../edge/edge.ts';
-import { createGatewayClient, createGatewaySinks } from '../../edge/gateway-client.ts';
+import { createGatewayClient, createGatewaySink } from '../../edge/gateway-client.ts';
 import { createStaticSaltProvider, type SaltProvider } from '../../shared/salts.ts';
 import { startDenoEdge, type DenoEdge } from './helpers/deno-edge.ts';
 import { waitFor } from './setup/kafka-test-env.ts';
@@ -28,16 +29,17 @@ const EDGE_ENV = {
   DIMENSIONS: 'path,country',
 };
 
-class CapturingProducer implements GatewayProducer {
+class CapturingProducer implements PipelineSink {
   envelopes: PartialEnvelope[] = [];
   rejected: Array<Record<string, unknown>> = [];
-  async sendPartials(m: { key: string; value: Uint8Array }): Promise<void> {
+  async sendPartials(m: EnvelopeMessage): Promise<void> {
     const d = decodeEnvelope(m.value);
     if (!d.ok) throw new Error(d.error.message);
     this.envelopes.push(d.value);
   }
-  async sendRejected(messages: Array<{ key: string; value: string }>): Promise<void> {
-    for (const m of messages) this.rejected.push(JSON.parse(m.value) as Record<string, unknown>);
+  async sendRejected(records: readonly RejectedRecord[]): Promise<void> {
+    // As produced: the JSON the Kafka sink writes.
+    for (const r of records) this.rejected.push(JSON.parse(JSON.stringify(r)) as Record<string, unknown>);
   }
 }
 
@@ -67,8 +69,8 @@ beforeAll(async () => {
 
   const config = parseEdgeConfig(EDGE_ENV);
   if (!config.ok) throw new Error(config.errors.join('\n'));
-  const sinks = createGatewaySinks(createGatewayClient({ url: gatewayUrl, edgeId: 'node-smoke', secret: SECRET }));
-  nodeEdge = createEdge({ config: config.config, sourceId: NODE_SOURCE, ...sinks });
+  const sink = createGatewaySink(createGatewayClient({ url: gatewayUrl, edgeId: 'node-smoke', secret: SECRET }));
+  nodeEdge = createEdge({ config: config.config, sourceId: NODE_SOURCE, sink });
   nodeTimer = setInterval(() => void nodeEdge.flusher.tick().catch(() => undefined), 50);
 
   deno = await startDenoEdge({ ...EDGE_ENV, GATEWAY_URL: gatewayUrl, EDGE_ID: 'deno-smoke', GATEWAY_SIGNING_KEY: SECRET, SALT_SOURCE: 'gateway', PSEUDONYM_SALT: '' });

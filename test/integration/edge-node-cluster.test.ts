@@ -82,7 +82,7 @@ describe('Node edge with EDGE_PROCESSES=2', () => {
   it('refuses sinks or a salt provider it cannot hand to its workers', async () => {
     const config = parseEdgeConfig({ TRIBUTARY_ENV: 'dev' });
     if (!config.ok) throw new Error(config.errors.join('\n'));
-    const sinks = { partialSink: { send: async () => undefined }, rejectedSink: { send: async () => undefined } };
-    await expect(startNodeEdge({ config: config.config, brokers: [], port: 0, processes: 2, sinks })).rejects.toThrow(/workerSetup/);
+    const sink = { sendPartials: async () => undefined, sendRejected: async () => undefined };
+    await expect(startNodeEdge({ config: config.config, brokers: [], port: 0, processes: 2, sink })).rejects.toThrow(/workerSetup/);
   });
 });

@@ -7,7 +7,7 @@ import { silentLogger } from '../../core/log.ts';
 import { createClickHouseSaltProvider } from '../../core/salts/clickhouse-salt-provider.ts';
 import { parseEdgeConfig, type EdgeConfig } from '../../edge/config.ts';
 import { createEdge, type Edge } from '../../edge/edge.ts';
-import { createGatewayClient, createGatewaySinks } from '../../edge/gateway-client.ts';
+import { createGatewayClient, createGatewaySink } from '../../edge/gateway-client.ts';
 import { createGatewaySaltProvider } from '../../edge/gateway-salt-provider.ts';
 import { startNodeEdge, type RunningNodeEdge } from '../../edge/node/server.ts';
 import type { SaltLookup } from '../../shared/salts.ts';
@@ -55,8 +55,8 @@ beforeAll(async () => {
   // The Node edge: ClickHouse salts, straight to Kafka.
   const nodeStore = createClickHouseSaltProvider({ client: ch.client, epochMs: DAY, retentionEpochs: 2, now: Date.now });
   nodeEdge = await startNodeEdge({ config, brokers: testKafkaBrokers(), port: 0, hostname: '127.0.0.1', sourceId: 'node-it', topics, saltProvider: nodeStore, log: () => undefined });
-  // The runtime-neutral edge as Workers and Deno assemble it: gateway salts, gateway sinks.
-  remoteEdge = createEdge({ config, sourceId: REMOTE_SOURCE, ...createGatewaySinks(createGatewayClient({ url: gateway.url, edgeId: EDGE_ID, secret: SECRET })), saltProvider: gatewaySalts() });
+  // The runtime-neutral edge as Workers and Deno assemble it: gateway salts, gateway sink.
+  remoteEdge = createEdge({ config, sourceId: REMOTE_SOURCE, sink: createGatewaySink(createGatewayClient({ url: gateway.url, edgeId: EDGE_ID, secret: SECRET })), saltProvider: gatewaySalts() });
   remoteTimer = setInterval(() => void remoteEdge.flusher.tick().catch(() => undefined), 50);
 
   await consumer.connect();

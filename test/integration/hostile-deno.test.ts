@@ -9,14 +9,14 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayApp } from '../../core/gateway/app.ts';
-import type { GatewayProducer } from '../../core/gateway/ports.ts';
+import type { PipelineSink } from '../../shared/ports/pipeline-sink.ts';
 import { silentLogger } from '../../core/log.ts';
 import { expectedOn, HOSTILE_CASES, HOSTILE_WRITE_KEY, outcomeOf, toRequest } from '../support/hostile-cases.ts';
 import { memoryOf, startDenoEdge, type DenoEdge } from './helpers/deno-edge.ts';
 
 const SECRET = 'deno-hostile-gateway-secret-0123456789abcdef';
 
-const producer: GatewayProducer = { sendPartials: async () => undefined, sendRejected: async () => undefined };
+const producer: PipelineSink = { sendPartials: async () => undefined, sendRejected: async () => undefined };
 let gatewayServer: ServerType;
 let deno: DenoEdge | undefined;
 let denoUrl = '';

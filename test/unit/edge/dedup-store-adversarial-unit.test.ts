@@ -8,7 +8,8 @@ import { DatabaseSync, type DatabaseSyncInstance } from '@photostructure/sqlite'
 import type { PartialsMessage } from '../../../core/kafka/partials-router.ts';
 import { DEDUP_FILE, openDedupStore, type DedupStore, type DedupStoreOptions } from '../../../edge/node/dedup-store.ts';
 import { createFlushJournal, type FlushJournal } from '../../../edge/node/flush-journal.ts';
-import type { PartialRecords } from '../../../edge/node/kafka-sink.ts';
+import type { PartialRecords } from '../../../core/kafka/pipeline-producer.ts';
+import type { PipelineSink } from '../../../shared/ports/pipeline-sink.ts';
 
 // Adversarial cases for the Node edge's retry dedup store on SQLite (ADR 0010, "The store on
 // SQLite"): generation switches racing acknowledgements and journal recovery, stores that lag
@@ -31,6 +32,12 @@ afterEach(() => {
 });
 
 class Crash extends Error {}
+
+/** Kafka as the flush journal sees it (a fake of our sink port): one record per envelope, kept by `send`. */
+function fakeKafkaSink(send: PartialRecords['sendPartialRecords']): PipelineSink & PartialRecords {
+  const routePartials: PartialRecords['routePartials'] = (m) => [{ key: m.key, value: Buffer.from(m.value), partition: 0 }];
+  return { routePartials, sendPartialRecords: send, sendPartials: (m) => send(routePartials(m)), sendRejected: async () => undefined };
+}
 
 interface Envelope {
   key: string;
@@ -69,16 +76,13 @@ function world() {
   function proc(pid: number, extra: Partial<DedupStoreOptions> = {}): Proc {
     const s = store(pid, extra);
     let crashAfterAck = false;
-    const records: PartialRecords = {
-      route: (m) => [{ key: m.key, value: Buffer.from(m.value), partition: 0 }],
-      async send(rs) {
-        await Promise.resolve();
-        for (const r of rs) kafka.push(r);
-      },
-    };
+    const records = fakeKafkaSink(async (rs) => {
+      await Promise.resolve();
+      for (const r of rs) kafka.push(r);
+    });
     const journal = createFlushJournal({
       store: s,
-      records,
+      sink: records,
       afterKafkaAck: () => {
         if (crashAfterAck) throw new Crash('SIGKILL after the Kafka acknowledgement');
       },
@@ -90,7 +94,7 @@ function world() {
       const e = unsent[0] as Envelope;
       crashAfterAck = o.crashAfterKafkaAck === true;
       try {
-        await journal.partialSink.send({ key: e.key, value: e.bytes });
+        await journal.sink.sendPartials({ key: e.key, value: e.bytes });
       } catch (err) {
         if (err instanceof Crash) {
           dead.add(pid);
@@ -310,18 +314,15 @@ describe('owners that are gone: closed stores, reused pids, recoverers', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dedup-adversarial-'));
     dirs.push(dir);
     const kafka: PartialsMessage[] = [];
-    const records: PartialRecords = {
-      route: (m) => [{ key: m.key, value: Buffer.from(m.value), partition: 0 }],
-      async send(rs) {
-        for (const r of rs) kafka.push(r);
-      },
-    };
+    const records = fakeKafkaSink(async (rs) => {
+      for (const r of rs) kafka.push(r);
+    });
     // Real process identity: both stores belong to this very process.
     const a = openDedupStore({ dir, windowMs: W });
     const b = openDedupStore({ dir, windowMs: W });
     stores.push(a, b);
-    const ja = createFlushJournal({ store: a, records });
-    const jb = createFlushJournal({ store: b, records });
+    const ja = createFlushJournal({ store: a, sink: records });
+    const jb = createFlushJournal({ store: b, sink: records });
     expect(a.claim('site', ['m'])).toEqual(ok(false));
     a.drained();
     ja.journal([{ key: 'src-a', sequence: 1, bytes: Buffer.from('{"sequence":1,"ids":["m"]}'), rows: 1 }]);

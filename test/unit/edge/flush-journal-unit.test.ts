@@ -5,7 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { PartialsMessage } from '../../../core/kafka/partials-router.ts';
 import { openDedupStore, type DedupStore } from '../../../edge/node/dedup-store.ts';
 import { createFlushJournal, type FlushJournal } from '../../../edge/node/flush-journal.ts';
-import type { PartialRecords } from '../../../edge/node/kafka-sink.ts';
+import type { PartialRecords } from '../../../core/kafka/pipeline-producer.ts';
+import type { RejectedRecord } from '../../../schemas/rejected-record.ts';
+import type { PipelineSink } from '../../../shared/ports/pipeline-sink.ts';
 
 // The flush journal (ADR 0010, "The flush journal"): a process that dies after Kafka stored its
 // envelope but before it recorded the acknowledgement must not let the retries of those events
@@ -24,6 +26,7 @@ class Crash extends Error {}
 
 interface FakeKafka {
   log: PartialsMessage[];
+  rejected: RejectedRecord[];
   down: boolean;
 }
 
@@ -41,14 +44,22 @@ function counted(kafka: FakeKafka): Map<string, number> {
   return out;
 }
 
-function records(kafka: FakeKafka, sends: { n: number }): PartialRecords {
+function records(kafka: FakeKafka, sends: { n: number }): PipelineSink & PartialRecords {
+  const routePartials: PartialRecords['routePartials'] = (m) => [{ key: m.key, value: Buffer.from(m.value), partition: 0 }];
+  const sendPartialRecords: PartialRecords['sendPartialRecords'] = async (rs) => {
+    sends.n++;
+    await Promise.resolve();
+    if (kafka.down) throw new Error('broker unreachable');
+    for (const r of rs) kafka.log.push(r);
+  };
   return {
-    route: (m) => [{ key: m.key, value: Buffer.from(m.value), partition: 0 }],
-    async send(rs) {
-      sends.n++;
+    routePartials,
+    sendPartialRecords,
+    sendPartials: (m) => sendPartialRecords(routePartials(m)),
+    async sendRejected(records) {
       await Promise.resolve();
       if (kafka.down) throw new Error('broker unreachable');
-      for (const r of rs) kafka.log.push(r);
+      kafka.rejected.push(...records);
     },
   };
 }
@@ -70,7 +81,7 @@ function world() {
   const dir = mkdtempSync(join(tmpdir(), 'flush-journal-'));
   dirs.push(dir);
   const dead = new Set<number>();
-  const kafka: FakeKafka = { log: [], down: false };
+  const kafka: FakeKafka = { log: [], rejected: [], down: false };
   function proc(pid: number): Proc {
     const orphanCalls = { n: 0 };
     const store = openDedupStore({ dir, windowMs: 3_600_000, process: { pid, start: pid * 10 }, processAlive: (p, start) => !dead.has(p) && start === p * 10, orphanJournalFound: () => void orphanCalls.n++ });
@@ -79,7 +90,7 @@ function world() {
     let crashAfterSend = false;
     const journal = createFlushJournal({
       store,
-      records: records(kafka, sends),
+      sink: records(kafka, sends),
       afterKafkaAck: () => {
         if (crashAfterSend) throw new Crash('SIGKILL after the Kafka acknowledgement');
       },
@@ -116,7 +127,7 @@ function world() {
         while (unsent.length > 0) {
           const envelope = unsent[0] as { key: string; bytes: Buffer };
           try {
-            await journal.partialSink.send({ key: envelope.key, value: envelope.bytes });
+            await journal.sink.sendPartials({ key: envelope.key, value: envelope.bytes });
           } catch (e) {
             if (e instanceof Crash) return die();
             throw e;
@@ -215,7 +226,7 @@ describe('flush journal: a dead edge process\'s flush in Kafka is counted once',
     const e1 = { key: 'src-1', sequence: 11, bytes: Buffer.from(JSON.stringify({ sequence: 11, ids: ids('one', 2) })), rows: 2 };
     const e2 = { key: 'src-1', sequence: 12, bytes: Buffer.from(JSON.stringify({ sequence: 12, ids: ids('two', 2) })), rows: 2 };
     a.journal.journal([e1, e2]);
-    await a.journal.partialSink.send({ key: e1.key, value: e1.bytes });
+    await a.journal.sink.sendPartials({ key: e1.key, value: e1.bytes });
     w.dead.add(1); // dies before sending the second
     // The second envelope's events are not in Kafka: never a duplicate yet, busy until re-sent.
     expect(b.accept(ids('two', 2))).toBe('busy');
@@ -290,12 +301,24 @@ describe('flush journal: a dead edge process\'s flush in Kafka is counted once',
     a.store.drained();
     const bytes = Buffer.from(JSON.stringify({ sequence: 7, ids: ids('e', 2) }));
     a.journal.journal([{ key: 'src-1', sequence: 7, bytes, rows: 2 }]);
-    await expect(a.journal.partialSink.send({ key: 'src-1', value: bytes })).rejects.toThrow('disk full');
+    await expect(a.journal.sink.sendPartials({ key: 'src-1', value: bytes })).rejects.toThrow('disk full');
     expect(w.kafka.log).toHaveLength(0);
     // The flusher sends the same envelope again: journaled first this time.
     failing = false;
-    await a.journal.partialSink.send({ key: 'src-1', value: bytes });
+    await a.journal.sink.sendPartials({ key: 'src-1', value: bytes });
     expect(w.kafka.log).toHaveLength(1);
     expect(a.store.journal.orphans()).toEqual([]);
+  });
+
+  it('passes rejected records straight to Kafka, failing as Kafka fails, with nothing journaled', async () => {
+    const w = world();
+    const a = w.proc(1);
+    const record: RejectedRecord = { site: 'site', received_at: '2026-12-06T00:00:00.000Z', index: 0, message_id: null, errors: [], event: {} };
+    w.kafka.down = true;
+    await expect(a.journal.sink.sendRejected([record])).rejects.toThrow('broker unreachable');
+    w.kafka.down = false;
+    await a.journal.sink.sendRejected([record]);
+    expect(w.kafka.rejected).toEqual([record]);
+    expect(w.kafka.log).toHaveLength(0);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createAccumulator } from '../../../edge/accumulator.ts';
 import { createFlusher, type FlusherOptions } from '../../../edge/flusher.ts';
-import { FakePartialSink, FakeRejectedSink, json, makeEdge, postInit, send, sentRows, T0, track } from './helpers.ts';
+import { FakePartialSink, fakeSink, json, makeEdge, postInit, send, sentRows, T0, track } from './helpers.ts';
 
 function totalCount(sink: FakePartialSink): number {
   return sentRows(sink).reduce((n, r) => n + r.partial.count, 0);
@@ -114,8 +114,7 @@ describe('flusher', () => {
     const flusher = createFlusher({
       sourceId: 'src',
       accumulator,
-      partialSink: partials,
-      rejectedSink: new FakeRejectedSink(),
+      sink: fakeSink(partials),
       now: () => clock.now,
       flushIntervalMs: 1000,
       heartbeatMs: 5000,
@@ -197,7 +196,7 @@ describe('flusher', () => {
   it('stops retrying at once on a non-retriable error', async () => {
     const { partials, flusher, add } = make();
     let calls = 0;
-    partials.send = async () => {
+    partials.sendPartials = async () => {
       calls++;
       throw Object.assign(new Error('message too large'), { retriable: false });
     };

@@ -3,7 +3,8 @@ import { gzipSync } from 'node:zlib';
 import { decodeEnvelope, type PartialEnvelope } from '../../../shared/algebra/index.ts';
 import { parseEdgeConfig, type EdgeConfig } from '../../../edge/config.ts';
 import { createEdge, type Edge } from '../../../edge/edge.ts';
-import type { PartialSink, RejectedRecord, RejectedSink } from '../../../edge/ports.ts';
+import type { RejectedRecord } from '../../../edge/ports.ts';
+import type { EnvelopeMessage, PipelineSink } from '../../../shared/ports/pipeline-sink.ts';
 import type { SaltProvider } from '../../../shared/salts.ts';
 import type { Deduplicator } from '../../../edge/pipeline/dedup.ts';
 
@@ -21,8 +22,8 @@ export function testConfig(env: Record<string, string> = {}): EdgeConfig {
   return r.config;
 }
 
-/** Records what it is sent; `failNext(n)` makes the next n sends throw. */
-export class FakePartialSink implements PartialSink {
+/** The envelope half of a fake {@link PipelineSink}: records what it is sent; `failNext(n)` makes the next n sends throw. */
+export class FakePartialSink implements Pick<PipelineSink, 'sendPartials'> {
   readonly messages: Array<{ key: string; value: Uint8Array }> = [];
   attempts = 0;
   private failures = 0;
@@ -43,7 +44,7 @@ export class FakePartialSink implements PartialSink {
     this.gate = undefined;
   }
 
-  async send(msg: { key: string; value: Uint8Array }): Promise<void> {
+  async sendPartials(msg: EnvelopeMessage): Promise<void> {
     this.attempts++;
     if (this.gate) await this.gate;
     if (this.failures > 0) {
@@ -67,7 +68,8 @@ export class FakePartialSink implements PartialSink {
   }
 }
 
-export class FakeRejectedSink implements RejectedSink {
+/** The rejected-records half of a fake {@link PipelineSink}. */
+export class FakeRejectedSink implements Pick<PipelineSink, 'sendRejected'> {
   readonly records: RejectedRecord[] = [];
   private failures = 0;
 
@@ -75,7 +77,7 @@ export class FakeRejectedSink implements RejectedSink {
     this.failures = n;
   }
 
-  async send(records: RejectedRecord[]): Promise<void> {
+  async sendRejected(records: readonly RejectedRecord[]): Promise<void> {
     if (this.failures > 0) {
       this.failures--;
       throw new Error('rejected topic unavailable (fake)');
@@ -87,6 +89,11 @@ export class FakeRejectedSink implements RejectedSink {
   text(): string {
     return this.records.map((r) => JSON.stringify(r)).join('\n');
   }
+}
+
+/** A fake {@link PipelineSink} made of the two recording halves (each looked up per call, so a test may replace a method). */
+export function fakeSink(partials: FakePartialSink = new FakePartialSink(), rejected: FakeRejectedSink = new FakeRejectedSink()): PipelineSink {
+  return { sendPartials: (envelope) => partials.sendPartials(envelope), sendRejected: (records) => rejected.sendRejected(records) };
 }
 
 export interface TestEdge extends Edge {
@@ -104,8 +111,7 @@ export function makeEdge(env: Record<string, string> = {}, opts: { country?: (r:
   const edge = createEdge({
     config,
     sourceId: 'edge-test',
-    partialSink: partials,
-    rejectedSink: rejected,
+    sink: fakeSink(partials, rejected),
     now: () => clock.now,
     ...(opts.country ? { country: opts.country } : {}),
     ...(opts.saltProvider ? { saltProvider: opts.saltProvider } : {}),

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEdgeConfig } from '../../../edge/config.ts';
 import { startNodeEdge, type RunningNodeEdge } from '../../../edge/node/server.ts';
 import { expectedOn, HOSTILE_CASES, HOSTILE_WRITE_KEY, outcomeOf, toRequest } from '../../support/hostile-cases.ts';
-import { FakePartialSink, FakeRejectedSink } from './helpers.ts';
+import { fakeSink } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tributary-hostile-'));
 let edge: RunningNodeEdge;
@@ -19,7 +19,7 @@ let edge: RunningNodeEdge;
 beforeAll(async () => {
   const config = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: `${HOSTILE_WRITE_KEY}:demo`, PSEUDONYM_SALT: 'hostile-node-salt-0123456789', FLUSH_INTERVAL_MS: '20', DEDUP_DIR: dir });
   if (!config.ok) throw new Error(config.errors.join('\n'));
-  edge = await startNodeEdge({ config: config.config, brokers: [], port: 0, hostname: '127.0.0.1', sinks: { partialSink: new FakePartialSink(), rejectedSink: new FakeRejectedSink() }, log: () => undefined });
+  edge = await startNodeEdge({ config: config.config, brokers: [], port: 0, hostname: '127.0.0.1', sink: fakeSink(), log: () => undefined });
 });
 
 afterAll(async () => {

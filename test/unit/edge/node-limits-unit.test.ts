@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEdgeConfig } from '../../../edge/config.ts';
 import { startNodeEdge, type RunningNodeEdge } from '../../../edge/node/server.ts';
-import { FakePartialSink, FakeRejectedSink } from './helpers.ts';
+import { fakeSink } from './helpers.ts';
 
 const running: RunningNodeEdge[] = [];
 const sockets: Socket[] = [];
@@ -26,7 +26,7 @@ async function edgeWith(env: Record<string, string>): Promise<{ port: number; ur
   dirs.push(dir);
   const config = parseEdgeConfig({ TRIBUTARY_WRITE_KEYS: 'wk_a:site-a', PSEUDONYM_SALT: 'limits-test-salt-0123456789', FLUSH_INTERVAL_MS: '20', DEDUP_DIR: dir, ...env });
   if (!config.ok) throw new Error(config.errors.join('\n'));
-  const edge = await startNodeEdge({ config: config.config, brokers: [], port: 0, hostname: '127.0.0.1', sinks: { partialSink: new FakePartialSink(), rejectedSink: new FakeRejectedSink() }, log: () => undefined });
+  const edge = await startNodeEdge({ config: config.config, brokers: [], port: 0, hostname: '127.0.0.1', sink: fakeSink(), log: () => undefined });
   running.push(edge);
   return { port: Number(new URL(edge.url).port), url: edge.url };
 }

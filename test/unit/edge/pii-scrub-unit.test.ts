@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseCoreConfig } from '../../../core/config/core-config.ts';
 import { createGatewayApp } from '../../../core/gateway/app.ts';
-import type { GatewayProducer } from '../../../core/gateway/ports.ts';
+import type { RejectedRecord } from '../../../schemas/rejected-record.ts';
+import type { PipelineSink } from '../../../shared/ports/pipeline-sink.ts';
 import { silentLogger } from '../../../core/log.ts';
 import { parseEdgeConfig } from '../../../edge/config.ts';
 import { redactRejectedRecord } from '../../../shared/privacy/redact.ts';
@@ -151,11 +152,12 @@ describe('PATH_SECRET_PATTERNS configured on an edge', () => {
   });
 });
 
-class FakeProducer implements GatewayProducer {
+/** Keeps the rejected records as the Kafka sink produces them: JSON keyed by site. */
+class FakeProducer implements PipelineSink {
   rejected: Array<{ key: string; value: string }> = [];
   async sendPartials(): Promise<void> {}
-  async sendRejected(messages: Array<{ key: string; value: string }>): Promise<void> {
-    this.rejected.push(...messages);
+  async sendRejected(records: readonly RejectedRecord[]): Promise<void> {
+    for (const r of records) this.rejected.push({ key: r.site, value: JSON.stringify(r) });
   }
 }
 

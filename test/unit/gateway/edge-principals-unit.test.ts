@@ -3,7 +3,8 @@ import { emptyPartial, encodeEnvelope, type PartialEnvelope } from '../../../sha
 import { parseCoreConfig } from '../../../core/config/core-config.ts';
 import { createGatewayApp, SEQUENCE_MAX_LEAD_MS } from '../../../core/gateway/app.ts';
 import { createNonceCache } from '../../../core/gateway/nonce-cache.ts';
-import type { GatewayProducer } from '../../../core/gateway/ports.ts';
+import type { RejectedRecord } from '../../../schemas/rejected-record.ts';
+import type { EnvelopeMessage, PipelineSink } from '../../../shared/ports/pipeline-sink.ts';
 import { createByteBudget } from '../../../core/gateway/read-body.ts';
 import { createRefusalLog } from '../../../core/gateway/refusal-log.ts';
 import { silentLogger, type Logger } from '../../../core/log.ts';
@@ -16,17 +17,17 @@ const KEY1 = 'edge-one-secret-0123456789abcdef0123';
 const KEY2 = 'edge-two-secret-0123456789abcdef0123';
 const T0 = Date.parse('2026-11-01T12:00:00Z');
 
-class FakeProducer implements GatewayProducer {
-  partials: Array<{ key: string; value: Uint8Array }> = [];
-  rejected: Array<{ key: string; value: string }> = [];
+class FakeProducer implements PipelineSink {
+  partials: EnvelopeMessage[] = [];
+  rejected: RejectedRecord[] = [];
   gate: Promise<void> | undefined;
-  async sendPartials(m: { key: string; value: Uint8Array }): Promise<void> {
+  async sendPartials(m: EnvelopeMessage): Promise<void> {
     if (this.gate) await this.gate;
     this.partials.push(m);
   }
-  async sendRejected(messages: Array<{ key: string; value: string }>): Promise<void> {
+  async sendRejected(records: readonly RejectedRecord[]): Promise<void> {
     if (this.gate) await this.gate;
-    this.rejected.push(...messages);
+    this.rejected.push(...records);
   }
 }
 

@@ -1,20 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { decodeEnvelope, emptyPartial, encodeEnvelope, type PartialEnvelope } from '../../../shared/algebra/index.ts';
 import { createGatewayApp } from '../../../core/gateway/app.ts';
-import type { GatewayProducer } from '../../../core/gateway/ports.ts';
+import type { RejectedRecord } from '../../../schemas/rejected-record.ts';
+import type { EnvelopeMessage, PipelineSink } from '../../../shared/ports/pipeline-sink.ts';
 import { silentLogger } from '../../../core/log.ts';
 import { GATEWAY_HEADERS, signGatewayRequest, type GatewayKind } from '../../../schemas/gateway-signature.ts';
 
 const SECRET = 'unit-gateway-secret-0123456789abcdef';
 const T0 = Date.parse('2026-11-01T12:00:00Z');
 
-class FakeProducer implements GatewayProducer {
-  partials: Array<{ key: string; value: Uint8Array }> = [];
-  rejected: Array<{ key: string; value: string }> = [];
+class FakeProducer implements PipelineSink {
+  partials: EnvelopeMessage[] = [];
+  rejected: RejectedRecord[] = [];
   failures = 0;
   gate: Promise<void> | undefined;
 
-  async sendPartials(m: { key: string; value: Uint8Array }): Promise<void> {
+  async sendPartials(m: EnvelopeMessage): Promise<void> {
     if (this.gate) await this.gate;
     if (this.failures > 0) {
       this.failures--;
@@ -23,12 +24,12 @@ class FakeProducer implements GatewayProducer {
     this.partials.push({ key: m.key, value: m.value.slice() });
   }
 
-  async sendRejected(messages: Array<{ key: string; value: string }>): Promise<void> {
+  async sendRejected(records: readonly RejectedRecord[]): Promise<void> {
     if (this.failures > 0) {
       this.failures--;
       throw new Error('broker unavailable (fake)');
     }
-    this.rejected.push(...messages);
+    this.rejected.push(...records);
   }
 }
 
@@ -156,12 +157,12 @@ describe('gateway app', () => {
     expect(res.status).toBe(413);
   });
 
-  it('produces rejected records keyed by site', async () => {
+  it('produces the rejected records it was posted (the Kafka sink keys them by site)', async () => {
     const { app, producer } = setup();
     const records = [{ site: 'demo', received_at: '2026-11-01T12:00:00.000Z', index: 1, message_id: 'm', errors: [], event: { type: 'track' } }];
     const res = await app.request('/v1/rejected', await signed(new TextEncoder().encode(JSON.stringify(records)), { kind: 'rejected' }));
     expect(res.status).toBe(200);
-    expect(producer.rejected).toEqual([{ key: 'demo', value: JSON.stringify(records[0]) }]);
+    expect(producer.rejected).toEqual(records);
     const bad = await app.request('/v1/rejected', await signed(new TextEncoder().encode('{"site":1}'), { kind: 'rejected' }));
     expect(await errorCode(bad)).toBe('invalid_rejected_records');
   });

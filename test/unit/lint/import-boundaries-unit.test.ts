@@ -39,8 +39,8 @@ describe('folder dependency rules', () => {
   });
 
   it('lets edge/node/ use the Kafka producer and router, and the Workers and Deno entries no core/ at all', () => {
-    expect(refusals('edge/node/kafka-sink.ts', "import { x } from '../../core/kafka/pipeline-producer.ts'; import { y } from '../../core/kafka/partials-router.ts';")).toEqual([]);
-    expect(refusals('edge/node/kafka-sink.ts', "import { x } from '../../core/clickhouse/client.ts';")).toEqual([expect.stringContaining('edge/node/ uses of the central tier only')]);
+    expect(refusals('edge/node/server.ts', "import { x } from '../../core/kafka/pipeline-producer.ts'; import { y } from '../../core/kafka/partials-router.ts';")).toEqual([]);
+    expect(refusals('edge/node/server.ts', "import { x } from '../../core/clickhouse/client.ts';")).toEqual([expect.stringContaining('edge/node/ uses of the central tier only')]);
     expect(refusals('edge/worker/index.ts', "import { x } from '../../core/kafka/client.ts';")).toEqual([expect.stringContaining('Workers and Deno edges')]);
     expect(refusals('edge/deno/main.ts', "import { x } from '../../core/gateway/app.ts';")).toHaveLength(1);
   });
