@@ -219,7 +219,7 @@ interface GenerationStatements {
  * @example
  * ```ts
  * const store = openDedupStore({ dir: './data/dedup', windowMs: 3_600_000 });
- * const edge = createEdge({ config, sourceId, partialSink, rejectedSink, dedup: store });
+ * const edge = createEdge({ config, sourceId, sink, dedup: store });
  * setInterval(() => store.maintain(), 5000);
  * ```
  */
