@@ -10,6 +10,10 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // Pure tests: one module graph per worker process instead of one per file (about half
+          // the CPU). A test that leaks state into the next file (timers, globals) must clean up
+          // after itself. Forks, not threads: native addons need no thread-safe loading.
+          isolate: false,
           // A ceiling, not a target: property tests run thousands of cases and CI machines are shared.
           testTimeout: 30_000,
         },

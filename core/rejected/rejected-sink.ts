@@ -22,6 +22,8 @@ export interface RejectedSinkOptions {
   recorded?(site: string, count: number): void;
   /** First retry delay while ClickHouse refuses the insert (doubles up to 10 s). Default 500 ms. */
   retryDelayMs?: number;
+  /** Kafka session timeout of the sink's consumer: how long a crashed sink holds its partitions. Default 30 s. */
+  sessionTimeoutMs?: number;
 }
 
 export interface RunningRejectedSink {
@@ -60,7 +62,14 @@ export async function startRejectedSink(o: RejectedSinkOptions): Promise<Running
     settleFatal = resolve;
   });
   // Like the aggregator's: kafkajs never restarts a crashed consumer itself, the restarter does (ADR 0011 addendum).
-  const consumer: Consumer = o.kafka.consumer({ groupId: o.groupId, readUncommitted: false, retry: { restartOnFailure: async () => false } });
+  const sessionTimeout = o.sessionTimeoutMs ?? 30_000;
+  const consumer: Consumer = o.kafka.consumer({
+    groupId: o.groupId,
+    readUncommitted: false,
+    sessionTimeout,
+    heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
+    retry: { restartOnFailure: async () => false },
+  });
   await consumer.connect();
   await consumer.subscribe({ topic: o.topic, fromBeginning: true });
   const restarter = createConsumerRestarter({
@@ -206,7 +215,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 /**
  * The sink wired from configuration, as `tributary aggregator` and `tributary start` run it:
- * consumer group `<AGGREGATOR_GROUP>.rejected` on `REJECTED_TOPIC`.
+ * consumer group `<AGGREGATOR_GROUP>.rejected` on `REJECTED_TOPIC`, with the aggregator's session
+ * timeout (after a crash both groups wait out the same AGGREGATOR_SESSION_TIMEOUT_MS).
  */
 export function startConfiguredRejectedSink(kafka: Kafka, clickhouse: ClickHouse, config: CoreConfig, logger: Logger, registry?: Registry): Promise<RunningRejectedSink> {
   const metrics = registry ? createRejectedMetrics(registry) : undefined;
@@ -215,6 +225,7 @@ export function startConfiguredRejectedSink(kafka: Kafka, clickhouse: ClickHouse
     client: clickhouse.client,
     topic: config.topics.rejected,
     groupId: `${config.aggregator.groupId}.rejected`,
+    sessionTimeoutMs: config.aggregator.sessionTimeoutMs,
     logger,
     ...(metrics ? { recorded: (site: string, count: number) => metrics.rejectedEvents(site, count) } : {}),
   });

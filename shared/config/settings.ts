@@ -153,7 +153,7 @@ export const SETTINGS = defineSettings({
   REJECTED_TOPIC: text('string', { processes: WITH_KAFKA, default: 'rejected', ...TOPIC, sharesRowWith: 'PARTIALS_TOPIC' }),
   DEAD_LETTER_TOPIC: text('string', { processes: AGGREGATORS, default: 'partials.dlq', ...TOPIC, sharesRowWith: 'PARTIALS_TOPIC' }),
   AGGREGATOR_GROUP: text('string', { processes: [...AGGREGATORS, 'reset'], default: 'tributary-aggregator', doc: 'Kafka consumer group of the aggregators' }),
-  AGGREGATOR_SESSION_TIMEOUT_MS: whole({ default: 30_000, min: 6_000, max: 300_000, processes: AGGREGATORS, doc: 'Kafka session timeout: how long a crashed aggregator holds its partitions' }),
+  AGGREGATOR_SESSION_TIMEOUT_MS: whole({ default: 30_000, min: 6_000, max: 300_000, processes: AGGREGATORS, doc: 'Kafka session timeout: how long a crashed aggregator (and its rejected-events sink) holds its partitions' }),
   AGGREGATOR_MAX_BYTES_PER_PARTITION: whole({ default: 1_048_576, min: KIB, max: 64 * 1_048_576, processes: AGGREGATORS, doc: 'largest fetch per partition (smaller = smaller epochs)' }),
   TRIBUTARY_ENV: oneOf({
     processes: [...EDGES, 'gateway', 'query-api'], default: 'production', defaultFor: { start: 'dev' },

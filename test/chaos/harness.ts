@@ -347,8 +347,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const started = await startLocalKafka(broker);
     log(`chaos: Kafka broker at ${started.brokers} (${started.startupMs} ms)`);
     await ensurePipelineTopics(createKafka(pipeline.brokers, 'chaos-setup', silentLogger()), pipeline.config);
-    await pipeline.host.start();
-    await pipeline.edge.start();
+    // Independent of each other (each needs only the broker): started side by side.
+    await Promise.all([pipeline.host.start(), pipeline.edge.start()]);
     log(`chaos: edge at ${pipeline.edge.url} (${env.EDGE_PROCESSES} processes), ClickHouse ${o.clickhouseUrl ? 'server' : 'embedded'}`);
 
     for (const plan of o.rounds) {

@@ -58,7 +58,7 @@ describe('a Kafka outage that crashes the consumer', () => {
       consumerRestartFirstMs: 300,
       consumerRestartMaxMs: 2000,
     });
-    const sink: RunningRejectedSink = await startRejectedSink({ kafka: createKafka(brokers, 'consumer-crash-rejected', logger, fewRetries), client: ch.client, topic: config.topics.rejected, groupId: uniqueName('rejected'), logger, retryDelayMs: 200 });
+    const sink: RunningRejectedSink = await startRejectedSink({ kafka: createKafka(brokers, 'consumer-crash-rejected', logger, fewRetries), client: ch.client, topic: config.topics.rejected, groupId: uniqueName('rejected'), logger, retryDelayMs: 200, sessionTimeoutMs: 6000 });
     let fatal: Error | undefined;
     void aggregator.fatal.then((err) => (fatal = err));
     void sink.fatal.then((err) => (fatal = err));

@@ -19,6 +19,27 @@ function workload(world: World, envelopes = 12): void {
   }
 }
 
+/**
+ * A world with the standard workload (or none) and an incarnation that owns `partitions`: the
+ * set-up most cases share.
+ */
+function joined(o: { envelopes?: number; partitions?: number[]; commitScript?: World['commitScript']; incarnation?: ConstructorParameters<typeof Incarnation>[1] } = {}): { world: World; inc: Incarnation } {
+  const world = new World();
+  workload(world, o.envelopes);
+  if (o.commitScript) world.commitScript = o.commitScript;
+  const inc = new Incarnation(world, o.incarnation);
+  inc.join(o.partitions ?? [0, 1]);
+  return { world, inc };
+}
+
+/** A world whose first incarnation read everything, committed and closed cleanly. */
+async function afterCleanRun(envelopes?: number): Promise<World> {
+  const { world, inc } = joined({ envelopes });
+  expect(await inc.run([0, 1])).toBe(true);
+  inc.committer.close();
+  return world;
+}
+
 function expectExact(world: World): void {
   expect(world.violations).toEqual([]);
   expect(world.countedSorted()).toEqual(world.expectedSorted());
@@ -52,10 +73,7 @@ function onCheckpointCount(world: World, count: number, then: () => void): void 
 
 describe('epoch committer: broker answers', () => {
   it('writes every event exactly once without faults', async () => {
-    const world = new World();
-    workload(world);
-    const inc = new Incarnation(world);
-    inc.join([0, 1]);
+    const { world, inc } = joined();
     expect(await inc.run([0, 1])).toBe(true);
     expectExact(world);
     expectDistinctTokens(world);
@@ -64,10 +82,7 @@ describe('epoch committer: broker answers', () => {
   });
 
   it('does not count a commit that resolved without committing (kafkajs while its runner restarts after an outage)', async () => {
-    const world = new World();
-    workload(world, 16);
-    const inc = new Incarnation(world);
-    inc.join([0, 1]);
+    const { world, inc } = joined({ envelopes: 16 });
     for (let i = 0; i < 3; i++) for (const p of [0, 1]) await inc.batch(p);
     await inc.committer.flushAll();
     // The broker comes back: commits resolve and commit nothing, then the group is rejoined.
@@ -83,11 +98,7 @@ describe('epoch committer: broker answers', () => {
   });
 
   it('resumes from the last confirmed checkpoint after a commit that throws', async () => {
-    const world = new World();
-    workload(world);
-    world.commitScript = ['ok', 'ok', 'throw', 'ok', 'throw', 'throw'];
-    const inc = new Incarnation(world);
-    inc.join([0, 1]);
+    const { world, inc } = joined({ commitScript: ['ok', 'ok', 'throw', 'ok', 'throw', 'throw'] });
     expect(await inc.run([0, 1])).toBe(true);
     expectExact(world);
     expect(inc.committer.stats().commitsRefused).toBe(3);
@@ -95,11 +106,7 @@ describe('epoch committer: broker answers', () => {
   });
 
   it('treats a fenced commit (ILLEGAL_GENERATION) as not having happened', async () => {
-    const world = new World();
-    workload(world);
-    world.commitScript = ['ok', 'fenced', 'ok', 'fenced'];
-    const inc = new Incarnation(world);
-    inc.join([0, 1]);
+    const { world, inc } = joined({ commitScript: ['ok', 'fenced', 'ok', 'fenced'] });
     expect(await inc.run([0, 1])).toBe(true);
     expectExact(world);
     expect(inc.events('offset_commit_fenced')).toHaveLength(2);
@@ -127,10 +134,7 @@ describe('epoch committer: broker answers', () => {
 
 describe('epoch committer: rebalances and generations', () => {
   it('loses and double counts nothing when partitions move to another process mid-epoch', async () => {
-    const world = new World();
-    workload(world, 16);
-    const a = new Incarnation(world);
-    a.join([0, 1]);
+    const { world, inc: a } = joined({ envelopes: 16 });
     for (let i = 0; i < 3; i++) for (const p of [0, 1]) await a.batch(p);
     // Pending deltas of both partitions are not flushed: the rebalance takes partition 1 away.
     a.join([0]);
@@ -274,12 +278,7 @@ describe('epoch committer: deduplication tokens', () => {
   });
 
   it('counts the epochs after a deliberate offset reset, whose numbers start over', async () => {
-    const world = new World();
-    workload(world, 8);
-    const first = new Incarnation(world);
-    first.join([0, 1]);
-    expect(await first.run([0, 1])).toBe(true);
-    first.committer.close();
+    const world = await afterCleanRun(8);
     expectExact(world);
     // An operator resets the group (kafka-consumer-groups --reset-offsets keeps no metadata) to
     // where it was; new input arrives; the next aggregator starts a fresh state at epoch 1.
@@ -320,10 +319,7 @@ describe('epoch committer: deduplication tokens', () => {
 
 describe('epoch committer: idle partitions', () => {
   it('checkpoint again before the named checkpoint can expire (7-day TTL), with nothing new to write', async () => {
-    const world = new World();
-    workload(world, 4);
-    const inc = new Incarnation(world);
-    inc.join([0, 1]);
+    const { world, inc } = joined({ envelopes: 4 });
     expect(await inc.run([0, 1])).toBe(true);
     const before = world.committed.get(0)!;
     world.now += 3_600_000;
@@ -361,12 +357,7 @@ describe('epoch committer: state mismatch and ClickHouse errors', () => {
   });
 
   it('stops when the broker lost the offsets of a partition whose confirmed progress is in ClickHouse', async () => {
-    const world = new World();
-    workload(world);
-    const first = new Incarnation(world);
-    first.join([0, 1]);
-    expect(await first.run([0, 1])).toBe(true);
-    first.committer.close();
+    const world = await afterCleanRun();
     world.committed.delete(1); // offsets expired, or a fresh broker with the old data dir of ClickHouse
     const second = new Incarnation(world);
     second.join([0, 1]);
@@ -377,12 +368,7 @@ describe('epoch committer: state mismatch and ClickHouse errors', () => {
   });
 
   it('does not take kafkajs\' out-of-range reset (offset -2 without metadata) for a position', async () => {
-    const world = new World();
-    workload(world);
-    const first = new Incarnation(world);
-    first.join([0, 1]);
-    expect(await first.run([0, 1])).toBe(true);
-    first.committer.close();
+    const world = await afterCleanRun();
     // kafkajs commits its "earliest" sentinel when a fetch runs out of range, dropping our metadata.
     world.committed.set(0, { offset: '-2', metadata: null });
     const second = new Incarnation(world);
@@ -395,10 +381,7 @@ describe('epoch committer: state mismatch and ClickHouse errors', () => {
   });
 
   it('says loudly when records were skipped over (gone from the log before they were read)', async () => {
-    const world = new World();
-    workload(world, 6);
-    const inc = new Incarnation(world);
-    inc.join([1]);
+    const { world, inc } = joined({ envelopes: 6, partitions: [1] });
     const list = world.log.get(1)!;
     const batch = (from: number, to: number) =>
       inc.committer.ingest({
@@ -437,10 +420,7 @@ describe('epoch committer: state mismatch and ClickHouse errors', () => {
   });
 
   it('backs off and retries the same write while ClickHouse refuses it transiently', async () => {
-    const world = new World();
-    workload(world);
-    const inc = new Incarnation(world);
-    inc.join([0, 1]);
+    const { world, inc } = joined();
     for (const p of [0, 1]) await inc.batch(p);
     world.clickhouseRefusals = 7;
     expect(await inc.run([0, 1])).toBe(true);
@@ -450,10 +430,7 @@ describe('epoch committer: state mismatch and ClickHouse errors', () => {
   });
 
   it('stops with a clear message on a permanent ClickHouse error and commits nothing more', async () => {
-    const world = new World();
-    workload(world);
-    const inc = new Incarnation(world);
-    inc.join([0, 1]);
+    const { world, inc } = joined();
     for (const p of [0, 1]) await inc.batch(p);
     await inc.committer.flushAll();
     world.clickhousePermanent = Object.assign(new Error('Code: 60. DB::Exception: Unknown table expression identifier \'agg_minute\'. (UNKNOWN_TABLE)'), { code: '60', type: 'UNKNOWN_TABLE' });
@@ -472,10 +449,7 @@ describe('epoch committer: state mismatch and ClickHouse errors', () => {
 
 describe('epoch committer: fetch position', () => {
   it('goes back for records still in the log when the fetch position ran ahead of its state (a seek that failed while the consumer restarted)', async () => {
-    const world = new World();
-    workload(world, 16);
-    const inc = new Incarnation(world);
-    inc.join([0, 1]);
+    const { world, inc } = joined({ envelopes: 16 });
     for (let i = 0; i < 3; i++) for (const p of [0, 1]) await inc.batch(p);
     await inc.committer.flushAll();
     // The consumer resumes two records past what the partition's state has taken.
