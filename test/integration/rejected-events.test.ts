@@ -79,7 +79,10 @@ describe('rejected events', () => {
       expect(got[2]!.event).toBe('not json');
       const stored = JSON.stringify(got);
       for (const secret of ['secret-user@example.com', 'jane@example.com', 'anon-1']) expect(stored).not.toContain(secret);
-      expect(await registry.getSingleMetricAsString('tributary_rejected_events_total')).toMatch(/tributary_rejected_events_total\{site="rej-site"\} 2/);
+      // The sink counts a batch once its insert returned, a moment after the rows are visible.
+      const counted = /tributary_rejected_events_total\{site="rej-site"\} (\d+)/;
+      await waitFor(async () => counted.test(await registry.getSingleMetricAsString('tributary_rejected_events_total')), 'the rejected-events counter', 10_000);
+      expect(counted.exec(await registry.getSingleMetricAsString('tributary_rejected_events_total'))?.[1]).toBe('2');
     } finally {
       await sink.stop();
       await edge.close();
