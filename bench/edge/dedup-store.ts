@@ -136,7 +136,7 @@ try {
 
 \`npm run bench:dedup\` — ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${availableParallelism()} CPUs, Node ${process.version}, load average at start ${load}
 (the machine was shared with other test runs: compare figures taken at the same time, not across sections).
-The Node edge's on-disk store (edge/node/dedup-store.ts, ADR 0010) alone: ${keys.toLocaleString('en-US')} fresh analytics.js-style messageIds
+The Node edge's on-disk store (SQLite in WAL mode, edge/node/dedup-store.ts, ADR 0010) alone: ${keys.toLocaleString('en-US')} fresh analytics.js-style messageIds
 claimed in requests of ${PER_REQUEST} (one write transaction each), the acknowledgement recorded every ${PER_FLUSH} events as the flusher does; then the
 same ids again (all duplicates); then ${singles.toLocaleString('en-US')} single-event requests.
 
