@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DatabaseSync, type DatabaseSyncInstance } from '@photostructure/sqlite';
 import type { PartialsMessage } from '../../../core/kafka/partials-router.ts';
 import { DEDUP_FILE, openDedupStore, type DedupStore, type DedupStoreOptions } from '../../../edge/node/dedup-store.ts';
+import { flushAcknowledged, markTables, ok } from '../../support/dedup-store.ts';
 import { createFlushJournal, type FlushJournal } from '../../../edge/node/flush-journal.ts';
 import type { PartialRecords } from '../../../core/kafka/pipeline-producer.ts';
 import type { PipelineSink } from '../../../shared/ports/pipeline-sink.ts';
@@ -157,24 +158,7 @@ function world() {
   return { dir, clock, dead, reused, kafka, store, proc, lock, counted };
 }
 
-/** The generation tables in the store's database, read through a connection of its own. */
-function markTables(dir: string): string[] {
-  const db = new DatabaseSync(join(dir, DEDUP_FILE));
-  try {
-    return db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'marks_%' ORDER BY name")
-      .all()
-      .map((r) => String((r as { name: unknown }).name));
-  } finally {
-    db.close();
-  }
-}
 
-const ok = (...duplicate: boolean[]) => ({ kind: 'ok', duplicate });
-const flushAcknowledged = (s: DedupStore): void => {
-  s.drained();
-  s.acknowledged();
-};
 
 describe('flush journal written part-way: a later envelope journaled while an earlier one is not', () => {
   it('a drain whose journal write failed is not committed by the recovery of a later drain (its events would be lost)', async () => {

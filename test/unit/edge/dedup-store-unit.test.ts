@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { DatabaseSync } from '@photostructure/sqlite';
 import { DEDUP_FILE, openDedupStore, processRuns, processStart, type DedupStore, type DedupStoreOptions } from '../../../edge/node/dedup-store.ts';
+import { flushAcknowledged, markTables, ok } from '../../support/dedup-store.ts';
 
 // The shared on-disk store of the Node edge (ADR 0010). Several stores on one directory in this
 // process stand for several edge processes: each has its own pid in its marks, and `alive` says
@@ -18,18 +19,6 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-/** The generation tables in the store's database, read through a connection of its own. */
-function markTables(dir: string): string[] {
-  const db = new DatabaseSync(join(dir, DEDUP_FILE));
-  try {
-    return db
-      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'marks_%' ORDER BY name")
-      .all()
-      .map((r) => String((r as { name: unknown }).name));
-  } finally {
-    db.close();
-  }
-}
 
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'dedup-store-'));
@@ -60,12 +49,6 @@ function world(): World {
   };
 }
 
-const ok = (...duplicate: boolean[]) => ({ kind: 'ok', duplicate });
-/** What the flusher does once the envelope carrying everything claimed so far is acknowledged. */
-const flushAcknowledged = (s: DedupStore): void => {
-  s.drained();
-  s.acknowledged();
-};
 
 describe('dedup store (shared, on disk)', () => {
   it('counts a messageId once per site; ids without one always count', () => {
