@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { RecordingPipelineSink } from '../../support/fake-pipeline-sink.ts';
 import { emptyPartial, encodeEnvelope, type PartialEnvelope } from '../../../shared/algebra/index.ts';
 import { parseCoreConfig } from '../../../core/config/core-config.ts';
 import { createGatewayApp, SEQUENCE_MAX_LEAD_MS } from '../../../core/gateway/app.ts';
 import { createNonceCache } from '../../../core/gateway/nonce-cache.ts';
-import type { RejectedRecord } from '../../../schemas/rejected-record.ts';
-import type { EnvelopeMessage, PipelineSink } from '../../../shared/ports/pipeline-sink.ts';
 import { createByteBudget } from '../../../core/gateway/read-body.ts';
 import { createRefusalLog } from '../../../core/gateway/refusal-log.ts';
 import { silentLogger, type Logger } from '../../../core/log.ts';
@@ -17,23 +16,9 @@ const KEY1 = 'edge-one-secret-0123456789abcdef0123';
 const KEY2 = 'edge-two-secret-0123456789abcdef0123';
 const T0 = Date.parse('2026-11-01T12:00:00Z');
 
-class FakeProducer implements PipelineSink {
-  partials: EnvelopeMessage[] = [];
-  rejected: RejectedRecord[] = [];
-  gate: Promise<void> | undefined;
-  async sendPartials(m: EnvelopeMessage): Promise<void> {
-    if (this.gate) await this.gate;
-    this.partials.push(m);
-  }
-  async sendRejected(records: readonly RejectedRecord[]): Promise<void> {
-    if (this.gate) await this.gate;
-    this.rejected.push(...records);
-  }
-}
-
 function setup(o: { edgeSites?: boolean; capacityPerEdge?: number; budgetBytes?: number; logger?: Logger } = {}) {
   const clock = { now: T0 };
-  const producer = new FakeProducer();
+  const producer = new RecordingPipelineSink();
   const app = createGatewayApp({
     keys: new Map([['edge1', KEY1], ['edge2', KEY2]]),
     ...(o.edgeSites === false ? {} : { edgeSites: new Map([['edge1', new Set(['site1'])], ['edge2', new Set(['site2'])]]) }),

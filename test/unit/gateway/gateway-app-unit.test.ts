@@ -1,41 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { RecordingPipelineSink } from '../../support/fake-pipeline-sink.ts';
 import { decodeEnvelope, emptyPartial, encodeEnvelope, type PartialEnvelope } from '../../../shared/algebra/index.ts';
 import { createGatewayApp } from '../../../core/gateway/app.ts';
-import type { RejectedRecord } from '../../../schemas/rejected-record.ts';
-import type { EnvelopeMessage, PipelineSink } from '../../../shared/ports/pipeline-sink.ts';
 import { silentLogger } from '../../../core/log.ts';
 import { GATEWAY_HEADERS, signGatewayRequest, type GatewayKind } from '../../../schemas/gateway-signature.ts';
 
 const SECRET = 'unit-gateway-secret-0123456789abcdef';
 const T0 = Date.parse('2026-11-01T12:00:00Z');
 
-class FakeProducer implements PipelineSink {
-  partials: EnvelopeMessage[] = [];
-  rejected: RejectedRecord[] = [];
-  failures = 0;
-  gate: Promise<void> | undefined;
-
-  async sendPartials(m: EnvelopeMessage): Promise<void> {
-    if (this.gate) await this.gate;
-    if (this.failures > 0) {
-      this.failures--;
-      throw new Error('broker unavailable (fake)');
-    }
-    this.partials.push({ key: m.key, value: m.value.slice() });
-  }
-
-  async sendRejected(records: readonly RejectedRecord[]): Promise<void> {
-    if (this.failures > 0) {
-      this.failures--;
-      throw new Error('broker unavailable (fake)');
-    }
-    this.rejected.push(...records);
-  }
-}
-
 function setup() {
   const clock = { now: T0 };
-  const producer = new FakeProducer();
+  const producer = new RecordingPipelineSink();
   const app = createGatewayApp({ keys: new Map([['edge-a', SECRET]]), producer, logger: silentLogger(), now: () => clock.now });
   return { app, producer, clock };
 }
@@ -151,7 +126,7 @@ describe('gateway app', () => {
   });
 
   it('refuses a body over the limit with 413 before verifying it', async () => {
-    const producer = new FakeProducer();
+    const producer = new RecordingPipelineSink();
     const app = createGatewayApp({ keys: new Map([['edge-a', SECRET]]), producer, logger: silentLogger(), now: () => T0, maxBodyBytes: 64 });
     const res = await app.request('/v1/partials', await signed(new Uint8Array(100)));
     expect(res.status).toBe(413);

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { RecordingPipelineSink } from '../../support/fake-pipeline-sink.ts';
 import { emptyPartial, encodeEnvelope } from '../../../shared/algebra/index.ts';
 import { createGatewayApp } from '../../../core/gateway/app.ts';
 import { silentLogger } from '../../../core/log.ts';
 import { createGatewayClient, createGatewaySink, gatewayFailure, GatewayError } from '../../../edge/gateway-client.ts';
 import type { RejectedRecord } from '../../../schemas/rejected-record.ts';
-import { mayRetryNow, type EnvelopeMessage, type PipelineSink } from '../../../shared/ports/pipeline-sink.ts';
+import { mayRetryNow, type EnvelopeMessage } from '../../../shared/ports/pipeline-sink.ts';
 
 // The PipelineSink contract through the gateway (shared/ports/pipeline-sink.ts): the edge's
 // gateway sink (Deno flusher, Workers shard alarm) over the real gateway app, whose own sink is
@@ -13,31 +14,8 @@ import { mayRetryNow, type EnvelopeMessage, type PipelineSink } from '../../../s
 const SECRET = 'unit-gateway-sink-secret-0123456789abcdef';
 const T0 = Date.parse('2026-11-01T12:00:00Z');
 
-class FakeKafkaSink implements PipelineSink {
-  partials: EnvelopeMessage[] = [];
-  rejected: RejectedRecord[] = [];
-  failures = 0;
-  gate: Promise<void> | undefined;
-  async sendPartials(m: EnvelopeMessage): Promise<void> {
-    if (this.gate) await this.gate;
-    if (this.failures > 0) {
-      this.failures--;
-      throw new Error('broker unavailable (fake)');
-    }
-    this.partials.push({ key: m.key, value: m.value.slice() });
-  }
-  async sendRejected(records: readonly RejectedRecord[]): Promise<void> {
-    if (this.gate) await this.gate;
-    if (this.failures > 0) {
-      this.failures--;
-      throw new Error('broker unavailable (fake)');
-    }
-    this.rejected.push(...records);
-  }
-}
-
 function setup() {
-  const kafka = new FakeKafkaSink();
+  const kafka = new RecordingPipelineSink();
   const app = createGatewayApp({ keys: new Map([['edge-a', SECRET]]), producer: kafka, logger: silentLogger(), now: () => T0 });
   const requests: string[] = [];
   const client = createGatewayClient({
