@@ -73,9 +73,10 @@ export const DEDUP_FILE = 'dedup.sqlite';
 
 /**
  * Default wait for another process's write lock. A transaction holds it for one request's
- * claims (tens of microseconds to a few milliseconds); SQLite's wait polls with growing sleeps,
- * so under heavy contention a process may wait far longer than the others (measured in
- * docs/BENCHMARKS.md). Beyond this the request gets 503 and its client retries.
+ * claims (tens of microseconds to a few milliseconds), and a rotation for as long as it takes
+ * to drop the expired generation (about 24 ms per million keys, docs/BENCHMARKS.md). The wait
+ * is polled by the store itself (see `unlocked`). Beyond this the request gets 503 and its
+ * client retries.
  */
 export const DEDUP_BUSY_TIMEOUT_MS = 5000;
 
